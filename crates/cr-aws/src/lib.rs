@@ -1,0 +1,21 @@
+//! cr backend for Amazon EC2 capacity reservations.
+//!
+//! Registers the `aws` backend with the cr-core registry. The cloud adapter is not written
+//! yet: every operation fails with `Error::NotImplemented`.
+#![deny(missing_docs)]
+
+use cr_core::Cloud;
+use cr_core::backend::NotImplementedBackend;
+use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
+use cr_core::{CapacityReservation, Params, Result};
+
+fn construct(
+    _params: Params,
+    _options: BackendOptions,
+) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
+    Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Aws)) as Box<dyn CapacityReservation>) })
+}
+
+inventory::submit! {
+    BackendRegistration { name: "aws", cloud: Cloud::Aws, aliases: &[], construct }
+}

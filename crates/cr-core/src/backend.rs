@@ -1,0 +1,202 @@
+//! The `CapacityReservation` interface every backend offers, and its one implementation over
+//! the engine.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::adapter::CloudAdapter;
+use crate::cloud::Cloud;
+use crate::config::Params;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::model::{CancelReport, ReservationId, ReservationSet};
+use crate::plan::CapacityPlan;
+use crate::retry::RetryPolicy;
+
+/// Reserve capacity before a test cluster is provisioned, and release it afterwards.
+#[async_trait]
+pub trait CapacityReservation: Send + Sync + fmt::Debug {
+    /// The cloud this backend reserves on.
+    fn cloud(&self) -> Cloud;
+
+    /// Whether reservations are enabled for `params` (flag on, `on_demand`, test id set,
+    /// not reusing a cluster).
+    fn is_enabled(&self, params: &Params) -> bool;
+
+    /// Reserves everything the configuration demands, all or nothing. A test that already
+    /// holds a complete set gets it back instead of reserving twice.
+    async fn reserve(&self, params: &Params) -> Result<ReservationSet>;
+
+    /// The id of the reservation for `instance_type` in `zone`, from the last reserve or
+    /// discover.
+    fn get_id(&self, zone: &str, instance_type: &str) -> Option<ReservationId>;
+
+    /// Cancels every reservation of the test in every region of the configuration.
+    async fn cancel(&self, params: &Params) -> Result<CancelReport>;
+
+    /// Cancels every reservation tagged with `test_id`, in every region of the account.
+    async fn cancel_all_regions(&self, test_id: &str) -> Result<CancelReport>;
+
+    /// Rebuilds the test's reservation set from the cloud, by its test-id tag.
+    async fn discover(&self, params: &Params) -> Result<ReservationSet>;
+
+    /// The snippet a provisioner puts into its create-instance request to consume the
+    /// reservation for `instance_type` in `zone`.
+    fn instance_target(&self, zone: &str, instance_type: &str) -> Option<serde_json::Value>;
+}
+
+/// The [`CapacityReservation`] of any cloud: its adapter driven by the shared engine.
+pub struct EngineBackend {
+    engine: Engine,
+    current: Mutex<Option<ReservationSet>>,
+}
+
+impl fmt::Debug for EngineBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBackend")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBackend {
+    /// A backend over `adapter`.
+    pub fn new(adapter: Arc<dyn CloudAdapter>, retry: RetryPolicy) -> Self {
+        EngineBackend {
+            engine: Engine::new(adapter, retry),
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn plan(&self, params: &Params) -> Result<CapacityPlan> {
+        CapacityPlan::build(params, self.cloud(), Timestamp::now())
+    }
+
+    fn enabled_plan(&self, params: &Params) -> Result<CapacityPlan> {
+        let plan = self.plan(params)?;
+        if let Some(reason) = &plan.disabled_reason {
+            return Err(Error::Disabled {
+                backend: self.cloud(),
+                reason: reason.clone(),
+            });
+        }
+        Ok(plan)
+    }
+
+    fn remember(&self, set: &ReservationSet) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+    }
+
+    fn find_current<T>(
+        &self,
+        zone: &str,
+        instance_type: &str,
+        f: impl FnOnce(&crate::model::Reservation) -> T,
+    ) -> Option<T> {
+        let guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()?
+            .reservations()
+            .find(|r| r.zone == zone && r.instance_type == instance_type)
+            .map(f)
+    }
+}
+
+#[async_trait]
+impl CapacityReservation for EngineBackend {
+    fn cloud(&self) -> Cloud {
+        self.engine.adapter().cloud()
+    }
+
+    fn is_enabled(&self, params: &Params) -> bool {
+        self.plan(params).map(|p| p.enabled).unwrap_or(false)
+    }
+
+    async fn reserve(&self, params: &Params) -> Result<ReservationSet> {
+        let plan = self.enabled_plan(params)?;
+        let set = self.engine.reserve(&plan).await?;
+        self.remember(&set);
+        Ok(set)
+    }
+
+    fn get_id(&self, zone: &str, instance_type: &str) -> Option<ReservationId> {
+        self.find_current(zone, instance_type, |r| r.id.clone())
+    }
+
+    async fn cancel(&self, params: &Params) -> Result<CancelReport> {
+        // Cancelling must work even when reservations were switched off after reserving:
+        // only the test id and the regions are needed.
+        let plan = self.plan(params)?;
+        let report = self.engine.cancel(&plan).await?;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(report)
+    }
+
+    async fn cancel_all_regions(&self, test_id: &str) -> Result<CancelReport> {
+        let report = self.engine.cancel_all_regions(test_id).await?;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(report)
+    }
+
+    async fn discover(&self, params: &Params) -> Result<ReservationSet> {
+        let plan = self.plan(params)?;
+        let set = self.engine.discover(&plan).await?;
+        self.remember(&set);
+        Ok(set)
+    }
+
+    fn instance_target(&self, zone: &str, instance_type: &str) -> Option<serde_json::Value> {
+        let adapter = self.engine.adapter().clone();
+        self.find_current(zone, instance_type, |r| adapter.instance_target(r))
+    }
+}
+
+/// The placeholder of a backend whose cloud adapter is not written yet: every operation fails
+/// with [`Error::NotImplemented`], so it can never be mistaken for success.
+#[derive(Debug, Clone, Copy)]
+pub struct NotImplementedBackend(pub Cloud);
+
+impl NotImplementedBackend {
+    fn fail<T>(&self, operation: &str) -> Result<T> {
+        Err(Error::NotImplemented {
+            backend: self.0,
+            operation: operation.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl CapacityReservation for NotImplementedBackend {
+    fn cloud(&self) -> Cloud {
+        self.0
+    }
+    fn is_enabled(&self, _params: &Params) -> bool {
+        false
+    }
+    async fn reserve(&self, _params: &Params) -> Result<ReservationSet> {
+        self.fail("reserve")
+    }
+    fn get_id(&self, _zone: &str, _instance_type: &str) -> Option<ReservationId> {
+        None
+    }
+    async fn cancel(&self, _params: &Params) -> Result<CancelReport> {
+        self.fail("cancel")
+    }
+    async fn cancel_all_regions(&self, _test_id: &str) -> Result<CancelReport> {
+        self.fail("cancel_all_regions")
+    }
+    async fn discover(&self, _params: &Params) -> Result<ReservationSet> {
+        self.fail("discover")
+    }
+    fn instance_target(&self, _zone: &str, _instance_type: &str) -> Option<serde_json::Value> {
+        None
+    }
+}

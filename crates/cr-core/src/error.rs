@@ -1,0 +1,456 @@
+//! Classified errors: every failure says what failed, where, the cloud's own code, and what
+//! the user can do about it.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cloud::Cloud;
+
+/// Convenient result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is; the engine decides fallback and retry on this alone,
+/// never on message strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The zone has no capacity for the instance type (stockout): try the next zone.
+    CapacityUnavailable,
+    /// An account, project or subscription quota is exhausted: try the next zone.
+    QuotaExceeded,
+    /// The cloud is rate limiting: retry with backoff.
+    Throttled,
+    /// Bad, expired or insufficient credentials: stop at once.
+    Unauthorized,
+    /// The cloud rejected the request as invalid: stop at once.
+    InvalidRequest,
+    /// The resource does not exist (any more).
+    NotFound,
+    /// The cloud did not answer in time: retry.
+    Timeout,
+    /// A temporary server or network failure: retry.
+    Transient,
+    /// The configuration is wrong: names the file and key.
+    InvalidConfig,
+    /// The backend is not compiled in, unknown, or not implemented yet.
+    Unsupported,
+    /// A failure that fits none of the above (e.g. a rollback that failed).
+    Other,
+}
+
+impl ErrorKind {
+    /// Whether an operation that failed with this kind may be retried as it is.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled | ErrorKind::Timeout | ErrorKind::Transient
+        )
+    }
+
+    /// Whether the engine should move on to the next zone after this failure.
+    pub fn is_zone_fallback(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::CapacityUnavailable | ErrorKind::QuotaExceeded
+        )
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            ErrorKind::CapacityUnavailable => {
+                "the cloud has no capacity for this instance type here right now: allow more zones or regions, choose another instance type, or retry later"
+            }
+            ErrorKind::QuotaExceeded => {
+                "a quota is exhausted: raise the quota for this instance family in this region, or release unused reservations"
+            }
+            ErrorKind::Throttled => "the cloud is rate limiting requests: retry later",
+            ErrorKind::Unauthorized => {
+                "check the credentials and that they grant the permissions printed by `cr permissions --backend <backend>`"
+            }
+            ErrorKind::InvalidRequest => {
+                "the cloud rejected the request: check the configuration values it was built from"
+            }
+            ErrorKind::NotFound => "the resource does not exist (any more)",
+            ErrorKind::Timeout => "the cloud did not answer in time: retry",
+            ErrorKind::Transient => "a temporary cloud or network failure: retry",
+            ErrorKind::InvalidConfig => "fix the configuration",
+            ErrorKind::Unsupported => "see `cr plan` for the backends compiled in",
+            ErrorKind::Other => "",
+        }
+    }
+}
+
+/// Where a cloud call failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The cloud.
+    pub cloud: Option<Cloud>,
+    /// Region, when known.
+    pub region: Option<String>,
+    /// Zone (availability zone, availability domain), when known.
+    pub zone: Option<String>,
+    /// Instance type (machine type, VM size, shape), when known.
+    pub instance_type: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(c) = self.cloud {
+            parts.push(format!("cloud {c}"));
+        }
+        if let Some(r) = &self.region {
+            parts.push(format!("region {r}"));
+        }
+        if let Some(z) = &self.zone {
+            parts.push(format!("zone {z}"));
+        }
+        if let Some(t) = &self.instance_type {
+            parts.push(format!("instance type {t}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// A failed cloud call, classified where it entered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloudError {
+    /// The classification.
+    pub kind: ErrorKind,
+    /// Where.
+    pub location: Location,
+    /// The cloud operation (e.g. `CreateCapacityReservation`, `reservations.insert`).
+    pub operation: String,
+    /// The cloud's own error code (e.g. `InsufficientInstanceCapacity`).
+    pub code: String,
+    /// The cloud's own message (never containing secrets).
+    pub message: String,
+    /// A server-supplied delay before retrying, if any.
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+    /// The cloud's request id, for support cases.
+    pub request_id: Option<String>,
+}
+
+impl CloudError {
+    /// A new classified cloud error.
+    pub fn new(
+        kind: ErrorKind,
+        cloud: Cloud,
+        operation: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        CloudError {
+            kind,
+            location: Location {
+                cloud: Some(cloud),
+                ..Location::default()
+            },
+            operation: operation.into(),
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+            request_id: None,
+        }
+    }
+
+    /// Sets the region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.location.region = Some(region.into());
+        self
+    }
+
+    /// Sets the zone.
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.location.zone = Some(zone.into());
+        self
+    }
+
+    /// Sets the instance type.
+    pub fn instance_type(mut self, t: impl Into<String>) -> Self {
+        self.location.instance_type = Some(t.into());
+        self
+    }
+
+    /// Sets a server-supplied retry delay.
+    pub fn retry_after(mut self, d: Option<Duration>) -> Self {
+        self.retry_after = d;
+        self
+    }
+
+    /// Sets the cloud's request id.
+    pub fn request_id(mut self, id: Option<String>) -> Self {
+        self.request_id = id;
+        self
+    }
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed", self.operation)?;
+        let loc = self.location.to_string();
+        if !loc.is_empty() {
+            write!(f, " ({loc})")?;
+        }
+        write!(f, ": {}: {}", self.code, self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        let hint = self.kind.hint();
+        if !hint.is_empty() {
+            write!(f, " — {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value that is wrong: names the file, the key, the value and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    /// Where the value came from: a file path, `SCT_<KEY>` environment variable, or `defaults`.
+    pub source: String,
+    /// The configuration key.
+    pub key: String,
+    /// The offending value as written.
+    pub value: String,
+    /// What was expected instead.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration in {}: key `{}` has value `{}`, expected {}",
+            self.source, self.key, self.value, self.expected
+        )
+    }
+}
+
+/// One zone the engine tried, and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZoneAttempt {
+    /// The zone.
+    pub zone: String,
+    /// The failure that made the engine leave the zone.
+    pub error: CloudError,
+}
+
+/// A reservation a rollback or cancel could not release: the user must release it by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Leftover {
+    /// The reservation id.
+    pub id: String,
+    /// Region.
+    pub region: String,
+    /// Zone.
+    pub zone: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Why the cancel failed.
+    pub error: String,
+}
+
+/// Every error cr returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The zone has no capacity for the instance type.
+    #[error("{0}")]
+    CapacityUnavailable(Box<CloudError>),
+    /// A quota is exhausted.
+    #[error("{0}")]
+    QuotaExceeded(Box<CloudError>),
+    /// The cloud throttled the request (after retries).
+    #[error("{0}")]
+    Throttled(Box<CloudError>),
+    /// Credentials are missing, wrong, expired or lack a permission.
+    #[error("{0}")]
+    Unauthorized(Box<CloudError>),
+    /// The cloud rejected the request as invalid.
+    #[error("{0}")]
+    InvalidRequest(Box<CloudError>),
+    /// The resource was not found.
+    #[error("{0}")]
+    NotFound(Box<CloudError>),
+    /// The cloud did not answer in time (after retries).
+    #[error("{0}")]
+    Timeout(Box<CloudError>),
+    /// A temporary failure persisted through every retry.
+    #[error("{0}")]
+    Transient(Box<CloudError>),
+    /// The configuration is wrong.
+    #[error("{0}")]
+    InvalidConfig(Box<ConfigError>),
+    /// A configuration file could not be read or parsed.
+    #[error("cannot read configuration file {path}: {message}")]
+    ConfigFile {
+        /// The file.
+        path: String,
+        /// What went wrong (with line and column where known).
+        message: String,
+    },
+    /// Reservations are not enabled for this configuration.
+    #[error("capacity reservation is disabled for backend {backend}: {reason}")]
+    Disabled {
+        /// The backend.
+        backend: Cloud,
+        /// Exactly why.
+        reason: String,
+    },
+    /// No zone of a region could hold every demand.
+    #[error("no capacity in any zone of {cloud} region {region}; zones tried: {}", format_attempts(.attempts))]
+    NoZoneAvailable {
+        /// The cloud.
+        cloud: Cloud,
+        /// The region.
+        region: String,
+        /// Every zone tried, in order, with its cloud error.
+        attempts: Vec<ZoneAttempt>,
+    },
+    /// The operation failed and the rollback that followed could not release everything.
+    #[error("{cause}; ROLLBACK FAILED, these reservations are still held and must be cancelled by hand (`cr cleanup`): {}", format_leftovers(.leftovers))]
+    RollbackFailed {
+        /// The failure that triggered the rollback.
+        cause: Box<Error>,
+        /// What could not be released.
+        leftovers: Vec<Leftover>,
+    },
+    /// The backend name is unknown or not compiled in.
+    #[error("{0}")]
+    UnknownBackend(String),
+    /// The backend exists but this operation is not implemented for it yet.
+    #[error("backend {backend} is not implemented yet: {operation} did nothing and reserved nothing")]
+    NotImplemented {
+        /// The backend.
+        backend: Cloud,
+        /// The operation asked for.
+        operation: String,
+    },
+    /// Anything else (I/O on local files, unexpected responses).
+    #[error("{0}")]
+    Other(String),
+}
+
+fn format_attempts(attempts: &[ZoneAttempt]) -> String {
+    if attempts.is_empty() {
+        return "none (no candidate zone offers every demanded instance type)".into();
+    }
+    attempts
+        .iter()
+        .map(|a| {
+            format!(
+                "{} ({} {}: {}{})",
+                a.zone,
+                a.error.operation,
+                a.error.code,
+                a.error.message,
+                a.error
+                    .location
+                    .instance_type
+                    .as_deref()
+                    .map(|t| format!(", instance type {t}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn format_leftovers(leftovers: &[Leftover]) -> String {
+    leftovers
+        .iter()
+        .map(|l| {
+            format!(
+                "{} ({} in {}/{}: {})",
+                l.id, l.instance_type, l.region, l.zone, l.error
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// The classification of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::CapacityUnavailable(_) | Error::NoZoneAvailable { .. } => {
+                ErrorKind::CapacityUnavailable
+            }
+            Error::QuotaExceeded(_) => ErrorKind::QuotaExceeded,
+            Error::Throttled(_) => ErrorKind::Throttled,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Transient(_) => ErrorKind::Transient,
+            Error::InvalidConfig(_) | Error::ConfigFile { .. } | Error::Disabled { .. } => {
+                ErrorKind::InvalidConfig
+            }
+            Error::UnknownBackend(_) | Error::NotImplemented { .. } => ErrorKind::Unsupported,
+            Error::RollbackFailed { .. } | Error::Other(_) => ErrorKind::Other,
+        }
+    }
+
+    /// Whether the failed operation may be retried as it is.
+    pub fn is_retryable(&self) -> bool {
+        self.kind().is_retryable()
+    }
+
+    /// The classified cloud error inside, if this is one.
+    pub fn cloud_error(&self) -> Option<&CloudError> {
+        match self {
+            Error::CapacityUnavailable(e)
+            | Error::QuotaExceeded(e)
+            | Error::Throttled(e)
+            | Error::Unauthorized(e)
+            | Error::InvalidRequest(e)
+            | Error::NotFound(e)
+            | Error::Timeout(e)
+            | Error::Transient(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// A server-supplied delay before retrying, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.cloud_error().and_then(|e| e.retry_after)
+    }
+
+    /// A configuration error.
+    pub fn config(
+        source: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::InvalidConfig(Box::new(ConfigError {
+            source: source.into(),
+            key: key.into(),
+            value: value.into(),
+            expected: expected.into(),
+        }))
+    }
+}
+
+impl From<CloudError> for Error {
+    fn from(e: CloudError) -> Self {
+        let b = Box::new(e);
+        match b.kind {
+            ErrorKind::CapacityUnavailable => Error::CapacityUnavailable(b),
+            ErrorKind::QuotaExceeded => Error::QuotaExceeded(b),
+            ErrorKind::Throttled => Error::Throttled(b),
+            ErrorKind::Unauthorized => Error::Unauthorized(b),
+            ErrorKind::InvalidRequest => Error::InvalidRequest(b),
+            ErrorKind::NotFound => Error::NotFound(b),
+            ErrorKind::Timeout => Error::Timeout(b),
+            ErrorKind::Transient => Error::Transient(b),
+            ErrorKind::InvalidConfig
+            | ErrorKind::Unsupported
+            | ErrorKind::Other => Error::Other(b.to_string()),
+        }
+    }
+}

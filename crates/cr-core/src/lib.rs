@@ -1,0 +1,33 @@
+//! Cloud-independent core of **cr**: reserve compute capacity before a test cluster is
+//! provisioned, and release it afterwards.
+//!
+//! - [`CapacityReservation`]: the interface every backend offers (is_enabled, reserve,
+//!   get_id, cancel, cancel_all_regions, discover, instance_target).
+//! - [`config::Params`]: SCT-style layered YAML configuration.
+//! - [`plan::CapacityPlan`]: what to reserve, where, until when.
+//! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over
+//!   the small per-cloud [`adapter::CloudAdapter`].
+//! - [`registry`]: the `inventory`-based backend registry.
+//!
+//! Architecture invariant: this crate depends on no cloud SDK.
+#![deny(missing_docs)]
+
+pub mod adapter;
+pub mod backend;
+pub mod cloud;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod plan;
+mod planner;
+pub mod registry;
+pub mod retry;
+pub mod tags;
+
+pub use backend::{CapacityReservation, EngineBackend};
+pub use cloud::Cloud;
+pub use config::Params;
+pub use error::{Error, ErrorKind, Result};
+pub use model::{CancelReport, Reservation, ReservationId, ReservationSet};
+pub use plan::CapacityPlan;
