@@ -16,6 +16,13 @@ fn construct(
     Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Aws)) as Box<dyn CapacityReservation>) })
 }
 
+fn permissions() -> Result<serde_json::Value> {
+    Err(cr_core::Error::NotImplemented {
+        backend: Cloud::Aws,
+        operation: "permissions".into(),
+    })
+}
+
 inventory::submit! {
-    BackendRegistration { name: "aws", cloud: Cloud::Aws, aliases: &[], construct }
+    BackendRegistration { name: "aws", cloud: Cloud::Aws, aliases: &[], construct, permissions }
 }

@@ -16,6 +16,13 @@ fn construct(
     Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Azure)) as Box<dyn CapacityReservation>) })
 }
 
+fn permissions() -> Result<serde_json::Value> {
+    Err(cr_core::Error::NotImplemented {
+        backend: Cloud::Azure,
+        operation: "permissions".into(),
+    })
+}
+
 inventory::submit! {
-    BackendRegistration { name: "azure", cloud: Cloud::Azure, aliases: &[], construct }
+    BackendRegistration { name: "azure", cloud: Cloud::Azure, aliases: &[], construct, permissions }
 }

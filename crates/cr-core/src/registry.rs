@@ -50,6 +50,9 @@ pub struct BackendRegistration {
     pub aliases: &'static [&'static str],
     /// The constructor.
     pub construct: Constructor,
+    /// The cloud permissions this backend needs, as a policy document the user can apply
+    /// (AWS IAM policy JSON, GCE custom-role definition, …).
+    pub permissions: fn() -> Result<serde_json::Value>,
 }
 
 impl fmt::Debug for BackendRegistration {

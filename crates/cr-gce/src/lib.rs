@@ -16,6 +16,13 @@ fn construct(
     Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Gce)) as Box<dyn CapacityReservation>) })
 }
 
+fn permissions() -> Result<serde_json::Value> {
+    Err(cr_core::Error::NotImplemented {
+        backend: Cloud::Gce,
+        operation: "permissions".into(),
+    })
+}
+
 inventory::submit! {
-    BackendRegistration { name: "gce", cloud: Cloud::Gce, aliases: &[], construct }
+    BackendRegistration { name: "gce", cloud: Cloud::Gce, aliases: &[], construct, permissions }
 }

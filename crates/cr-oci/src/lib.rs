@@ -16,6 +16,13 @@ fn construct(
     Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Oci)) as Box<dyn CapacityReservation>) })
 }
 
+fn permissions() -> Result<serde_json::Value> {
+    Err(cr_core::Error::NotImplemented {
+        backend: Cloud::Oci,
+        operation: "permissions".into(),
+    })
+}
+
 inventory::submit! {
-    BackendRegistration { name: "oci", cloud: Cloud::Oci, aliases: &[], construct }
+    BackendRegistration { name: "oci", cloud: Cloud::Oci, aliases: &[], construct, permissions }
 }
