@@ -1,6 +1,7 @@
 //! The backend registry: each cloud crate submits a [`BackendRegistration`] through
 //! `inventory`; the facade looks backends up by name.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -21,6 +22,23 @@ pub struct BackendOptions {
     pub ca_bundle: Option<PathBuf>,
     /// Retry policy for throttled and transient failures.
     pub retry: RetryPolicy,
+    /// Environment variables that take precedence over the process environment when a
+    /// backend reads its credentials and settings (e.g. `GOOGLE_APPLICATION_CREDENTIALS`,
+    /// `AWS_ACCESS_KEY_ID`): lets one process point backends at an embedded emulator
+    /// without mutating its own environment. Values may be secret: never logged.
+    pub env: BTreeMap<String, String>,
+}
+
+impl BackendOptions {
+    /// The value of environment variable `key`: the overlay in [`BackendOptions::env`] first,
+    /// then the process environment. Empty values count as unset.
+    pub fn var(&self, key: &str) -> Option<String> {
+        self.env
+            .get(key)
+            .cloned()
+            .or_else(|| std::env::var(key).ok())
+            .filter(|v| !v.is_empty())
+    }
 }
 
 impl fmt::Debug for BackendOptions {
@@ -29,6 +47,7 @@ impl fmt::Debug for BackendOptions {
             .field("endpoint", &self.endpoint)
             .field("ca_bundle", &self.ca_bundle)
             .field("retry", &self.retry)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
             .finish()
     }
 }
