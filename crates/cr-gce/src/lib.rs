@@ -1,28 +1,64 @@
-//! cr backend for Google Compute Engine capacity reservations.
+//! cr backend for Google Compute Engine zonal reservations.
 //!
-//! Registers the `gce` backend with the cr-core registry. The cloud adapter is not written
-//! yet: every operation fails with `Error::NotImplemented`.
+//! Speaks the Compute v1 REST API with reqwest (rustls) and authenticates with gcp_auth. The
+//! adapter ([`GceAdapter`]) creates one reservation per machine type per zone, waits on its
+//! zone Operation, classifies failures, finds a test's reservations with one aggregated list,
+//! and deletes them; the shared engine in cr-core does fallback, rollback and retries.
+//!
+//! Registered as backend `gce` (alias `gce-siren`, SCT's other GCE backend name).
+//! Configuration keys read: `gce_project`, `gce_reservation_specific`, and the cr extension
+//! `gce_min_cpu_platform`; credentials from `GOOGLE_APPLICATION_CREDENTIALS` or the
+//! application-default credentials.
 #![deny(missing_docs)]
 
-use cr_core::Cloud;
-use cr_core::backend::NotImplementedBackend;
+mod adapter;
+mod builder;
+mod client;
+mod credential;
+mod error;
+mod naming;
+mod permissions;
+mod wire;
+
+use std::sync::Arc;
+
 use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
-use cr_core::{CapacityReservation, Params, Result};
+use cr_core::{CapacityReservation, Cloud, EngineBackend, Params, Result};
 
-fn construct(
-    _params: Params,
-    _options: BackendOptions,
+pub use adapter::{EXTRA_ID, GceAdapter};
+pub use builder::{GceBuilder, MIN_CPU_PLATFORM_KEY};
+pub use client::DEFAULT_BASE_URL;
+pub use credential::COMPUTE_SCOPE;
+pub use naming::{is_valid_name, name_filter, reservation_name, test_prefix};
+pub use permissions::{PERMISSIONS, role_definition};
+
+/// Builds the `gce` backend: the adapter from `params` and `options`, driven by the engine.
+pub fn construct(
+    params: Params,
+    options: BackendOptions,
 ) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
-    Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Gce)) as Box<dyn CapacityReservation>) })
-}
-
-fn permissions() -> Result<serde_json::Value> {
-    Err(cr_core::Error::NotImplemented {
-        backend: Cloud::Gce,
-        operation: "permissions".into(),
+    Box::pin(async move {
+        let adapter = GceBuilder::from_options(&options)
+            .with_params(&params)
+            .build()
+            .await?;
+        Ok(
+            Box::new(EngineBackend::new(Arc::new(adapter), options.retry))
+                as Box<dyn CapacityReservation>,
+        )
     })
 }
 
+fn permissions() -> Result<serde_json::Value> {
+    Ok(role_definition())
+}
+
 inventory::submit! {
-    BackendRegistration { name: "gce", cloud: Cloud::Gce, aliases: &[], construct, permissions }
+    BackendRegistration {
+        name: "gce",
+        cloud: Cloud::Gce,
+        aliases: &["gce-siren"],
+        construct,
+        permissions,
+    }
 }

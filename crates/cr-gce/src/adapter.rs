@@ -1,0 +1,451 @@
+//! [`GceAdapter`]: the [`CloudAdapter`] of Compute Engine zonal reservations.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use cr_core::adapter::{CloudAdapter, CreateRequest};
+use cr_core::error::ErrorKind;
+use cr_core::model::{CancelOutcome, Reservation, ReservationState};
+use cr_core::tags::TEST_ID;
+use cr_core::{Cloud, Error, ReservationId, Result};
+use jiff::Timestamp;
+
+use crate::client::GceClient;
+use crate::error::CallSite;
+use crate::naming;
+use crate::wire::{
+    InstanceProperties, Int64, LocalSsd, ReservationResource, SpecificReservation, last_segment,
+    region_of_zone,
+};
+
+/// Size of one local SSD partition, GB (the only size GCE offers for attached local SSDs).
+const LOCAL_SSD_GB: i64 = 375;
+
+/// GCE's limit on a resource description.
+const MAX_DESCRIPTION_LEN: usize = 2048;
+
+/// `Reservation.extra` key holding GCE's numeric id.
+pub const EXTRA_ID: &str = "gce_id";
+
+/// How reservations are created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReservationSettings {
+    /// `specificReservationRequired`: only VMs naming the reservation consume it.
+    pub(crate) specific: bool,
+    /// `instanceProperties.minCpuPlatform`.
+    pub(crate) min_cpu_platform: Option<String>,
+}
+
+impl Default for ReservationSettings {
+    fn default() -> Self {
+        ReservationSettings {
+            specific: true,
+            min_cpu_platform: None,
+        }
+    }
+}
+
+/// Compute Engine zonal reservations, spoken over the Compute v1 REST API.
+pub struct GceAdapter {
+    client: GceClient,
+    settings: ReservationSettings,
+}
+
+impl fmt::Debug for GceAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GceAdapter")
+            .field("client", &self.client)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl GceAdapter {
+    pub(crate) fn new(client: GceClient, settings: ReservationSettings) -> Self {
+        GceAdapter { client, settings }
+    }
+
+    /// The project reservations are made in.
+    pub fn project(&self) -> &str {
+        self.client.project()
+    }
+
+    /// The insert body of `request`.
+    pub(crate) fn reservation_body(&self, request: &CreateRequest) -> ReservationResource {
+        let name = naming::reservation_name(
+            &request.test_id,
+            &request.region,
+            &request.zone,
+            &request.demand.instance_type,
+        );
+        let local_ssds = (0..request.demand.details.local_ssds)
+            .map(|_| LocalSsd {
+                disk_size_gb: Int64(LOCAL_SSD_GB),
+                interface: "NVME".into(),
+            })
+            .collect();
+        ReservationResource {
+            name,
+            description: Some(description(&request.tags.render(Cloud::Gce))),
+            specific_reservation: Some(SpecificReservation {
+                count: Int64(i64::from(request.demand.count)),
+                in_use_count: None,
+                instance_properties: InstanceProperties {
+                    machine_type: request.demand.instance_type.clone(),
+                    local_ssds,
+                    min_cpu_platform: self.settings.min_cpu_platform.clone(),
+                },
+            }),
+            specific_reservation_required: Some(self.settings.specific),
+            delete_at_time: Some(rfc3339(request.end_time)),
+            ..ReservationResource::default()
+        }
+    }
+
+    /// A reservation that already exists under our name counts as ours only if its
+    /// description carries our test id.
+    async fn adopt_existing(
+        &self,
+        site: &CallSite,
+        request: &CreateRequest,
+        name: &str,
+    ) -> Result<Reservation> {
+        let get_site = CallSite {
+            operation: "reservations.get",
+            ..site.clone()
+        };
+        let existing = self
+            .client
+            .get_reservation(&get_site, &request.zone, name)
+            .await?;
+        let reservation = to_reservation(&existing, Some(&request.zone));
+        if reservation.tags.get(TEST_ID).map(String::as_str) != Some(request.test_id.as_str()) {
+            return Err(site
+                .error(
+                    ErrorKind::InvalidRequest,
+                    "alreadyExists",
+                    format!(
+                        "reservation {name} already exists and belongs to another test (TestId {:?})",
+                        reservation.tags.get(TEST_ID)
+                    ),
+                )
+                .into());
+        }
+        if reservation.state == ReservationState::Cancelling {
+            return Err(site
+                .error(
+                    ErrorKind::Transient,
+                    "resourceBeingDeleted",
+                    format!("reservation {name} is still being deleted"),
+                )
+                .into());
+        }
+        Ok(reservation)
+    }
+}
+
+fn is_already_exists(err: &Error) -> bool {
+    err.cloud_error().is_some_and(|c| {
+        let code = c.code.to_ascii_lowercase().replace('_', "");
+        code == "alreadyexists" || code == "resourcealreadyexists"
+    })
+}
+
+/// The description: the tags as a JSON object, shortened to GCE's limit by dropping tags
+/// other than the test id (the last ones first).
+pub(crate) fn description(tags: &BTreeMap<String, String>) -> String {
+    let mut tags = tags.clone();
+    loop {
+        let text = serde_json::to_string(&tags).unwrap_or_else(|_| "{}".into());
+        if text.len() <= MAX_DESCRIPTION_LEN {
+            return text;
+        }
+        let victim = tags.keys().rev().find(|k| *k != TEST_ID).cloned();
+        match victim {
+            Some(k) => {
+                tags.remove(&k);
+            }
+            None => {
+                // Only the test id is left and it is too long to store: keep what fits
+                // (discovery then cannot match it, which the name prefix alone cannot fix).
+                return text.chars().take(MAX_DESCRIPTION_LEN).collect();
+            }
+        }
+    }
+}
+
+/// The tags of a description written by [`description`] (or by any tool following it).
+pub(crate) fn tags_of(description: Option<&str>) -> BTreeMap<String, String> {
+    let Some(text) = description else {
+        return BTreeMap::new();
+    };
+    match serde_json::from_str::<BTreeMap<String, serde_json::Value>>(text) {
+        Ok(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                serde_json::Value::Null => None,
+                other => Some((k, other.to_string())),
+            })
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    // Whole seconds in UTC (`…Z`), the form the API documents; truncated so the reservation
+    // never outlives the plan's end time.
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
+}
+
+fn state_of(status: Option<&str>) -> ReservationState {
+    match status.unwrap_or("") {
+        "READY" | "UPDATING" => ReservationState::Active,
+        "CREATING" => ReservationState::Pending,
+        "DELETING" => ReservationState::Cancelling,
+        "INVALID" => ReservationState::Failed,
+        other => ReservationState::Other(other.to_string()),
+    }
+}
+
+/// cr's view of a GCE reservation.
+pub(crate) fn to_reservation(r: &ReservationResource, zone_hint: Option<&str>) -> Reservation {
+    let zone = r
+        .zone
+        .as_deref()
+        .map(last_segment)
+        .or(zone_hint)
+        .unwrap_or_default()
+        .to_string();
+    let specific = r.specific_reservation.as_ref();
+    let mut extra = BTreeMap::new();
+    if let Some(id) = &r.id {
+        extra.insert(EXTRA_ID.to_string(), id.clone());
+    }
+    Reservation {
+        id: ReservationId(r.name.clone()),
+        cloud: Cloud::Gce,
+        region: region_of_zone(&zone).to_string(),
+        instance_type: specific
+            .map(|s| last_segment(&s.instance_properties.machine_type).to_string())
+            .unwrap_or_default(),
+        count: specific
+            .map(|s| u32::try_from(s.count.0).unwrap_or(0))
+            .unwrap_or(0),
+        used: specific
+            .and_then(|s| s.in_use_count)
+            .map(|n| u32::try_from(n.0).unwrap_or(0)),
+        end_time: r
+            .delete_at_time
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok()),
+        state: state_of(r.status.as_deref()),
+        tags: tags_of(r.description.as_deref()),
+        extra,
+        zone,
+    }
+}
+
+#[async_trait]
+impl CloudAdapter for GceAdapter {
+    fn cloud(&self) -> Cloud {
+        Cloud::Gce
+    }
+
+    /// The region's zones that are `UP`, in the API's order. GCE offers no cheap "which zones
+    /// offer machine type X" call within the permissions cr asks for, so a zone lacking a
+    /// type is left by the engine on the insert's own error.
+    async fn zones(&self, region: &str, _instance_types: &[String]) -> Result<Vec<String>> {
+        let site = CallSite::new("zones.list").region(region);
+        let zones = self.client.list_zones(&site).await?;
+        Ok(zones
+            .into_iter()
+            .filter(|z| {
+                z.region.as_deref().map(last_segment) == Some(region)
+                    || (z.region.is_none() && region_of_zone(&z.name) == region)
+            })
+            .filter(|z| z.status.as_deref().is_none_or(|s| s == "UP"))
+            .map(|z| z.name)
+            .collect())
+    }
+
+    async fn regions(&self) -> Result<Vec<String>> {
+        let site = CallSite::new("regions.list");
+        let regions = self.client.list_regions(&site).await?;
+        Ok(regions.into_iter().map(|r| r.name).collect())
+    }
+
+    fn lists_all_regions(&self) -> bool {
+        true
+    }
+
+    async fn create(&self, request: &CreateRequest) -> Result<Reservation> {
+        let site = CallSite::new("reservations.insert")
+            .region(&request.region)
+            .zone(&request.zone)
+            .instance_type(&request.demand.instance_type);
+        let body = self.reservation_body(request);
+        let request_id = naming::insert_request_id(
+            &request.test_id,
+            &request.region,
+            &request.zone,
+            &request.demand.instance_type,
+            request.attempt,
+        );
+        let inserted = match self
+            .client
+            .insert_reservation(&site, &request.zone, &body, &request_id)
+            .await
+        {
+            Ok(op) => self.client.wait_operation(&site, &request.zone, op).await,
+            Err(e) => Err(e),
+        };
+        match inserted {
+            Ok(_) => {}
+            // A retry after a lost answer, or a rerun: the reservation is there already.
+            Err(e) if is_already_exists(&e) => {
+                return self.adopt_existing(&site, request, &body.name).await;
+            }
+            Err(e) => return Err(e),
+        }
+        let get_site = CallSite {
+            operation: "reservations.get",
+            ..site.clone()
+        };
+        let created = self
+            .client
+            .get_reservation(&get_site, &request.zone, &body.name)
+            .await?;
+        Ok(to_reservation(&created, Some(&request.zone)))
+    }
+
+    async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>> {
+        let mut site = CallSite::new("reservations.aggregatedList");
+        if let Some(r) = &region {
+            site = site.region(r);
+        }
+        let listed = self
+            .client
+            .aggregated_reservations(&site, &naming::name_filter(test_id))
+            .await?;
+        Ok(listed
+            .iter()
+            .map(|r| to_reservation(r, None))
+            .filter(|r| r.tags.get(TEST_ID).map(String::as_str) == Some(test_id))
+            .filter(|r| region.as_deref().is_none_or(|want| r.region == want))
+            .collect())
+    }
+
+    async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {
+        let site = CallSite::new("reservations.delete")
+            .region(&reservation.region)
+            .zone(&reservation.zone)
+            .instance_type(&reservation.instance_type);
+        let name = reservation.id.0.as_str();
+        let request_id = match reservation.extra.get(EXTRA_ID) {
+            Some(id) => naming::delete_request_id(name, id),
+            // Without the numeric id a fixed request id could match an older incarnation of
+            // the name: use a fresh one (a repeated delete then reports NotFound → gone).
+            None => uuid::Uuid::new_v4().hyphenated().to_string(),
+        };
+        let deleted = match self
+            .client
+            .delete_reservation(&site, &reservation.zone, name, &request_id)
+            .await
+        {
+            Ok(op) => {
+                self.client
+                    .wait_operation(&site, &reservation.zone, op)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match deleted {
+            Ok(_) => Ok(CancelOutcome::Cancelled),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(CancelOutcome::AlreadyGone),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {
+        serde_json::json!({
+            "reservationAffinity": {
+                "consumeReservationType": "SPECIFIC_RESERVATION",
+                "key": "compute.googleapis.com/reservation-name",
+                "values": [reservation.id.0],
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_round_trips_and_keeps_the_test_id_when_too_long() {
+        let mut tags = BTreeMap::new();
+        tags.insert(TEST_ID.to_string(), "t-1".to_string());
+        tags.insert("RunByUser".to_string(), "me".to_string());
+        assert_eq!(tags_of(Some(&description(&tags))), tags);
+        for i in 0..100 {
+            tags.insert(format!("k{i:03}"), "v".repeat(40));
+        }
+        let d = description(&tags);
+        assert!(d.len() <= MAX_DESCRIPTION_LEN);
+        assert_eq!(
+            tags_of(Some(&d)).get(TEST_ID).map(String::as_str),
+            Some("t-1")
+        );
+        assert!(tags_of(Some("made by hand")).is_empty());
+        assert!(tags_of(None).is_empty());
+    }
+
+    #[test]
+    fn reservations_map_status_counts_and_expiry() {
+        let r: ReservationResource = serde_json::from_value(serde_json::json!({
+            "name": "cr-t-b-n2-standard-8-0a1b2c3d",
+            "id": "4242",
+            "zone": "https://www.googleapis.com/compute/v1/projects/p/zones/us-east1-b",
+            "status": "READY",
+            "description": "{\"TestId\":\"t\"}",
+            "deleteAtTime": "2030-01-02T03:04:05Z",
+            "specificReservation": {"count": "3", "inUseCount": "1",
+                "instanceProperties": {"machineType": "n2-standard-8"}}
+        }))
+        .unwrap();
+        let m = to_reservation(&r, None);
+        assert_eq!(m.id.0, "cr-t-b-n2-standard-8-0a1b2c3d");
+        assert_eq!(m.zone, "us-east1-b");
+        assert_eq!(m.region, "us-east1");
+        assert_eq!(m.instance_type, "n2-standard-8");
+        assert_eq!(m.count, 3);
+        assert_eq!(m.used, Some(1));
+        assert_eq!(m.state, ReservationState::Active);
+        assert_eq!(
+            m.end_time,
+            Some("2030-01-02T03:04:05Z".parse::<Timestamp>().unwrap())
+        );
+        assert_eq!(m.tags.get(TEST_ID).map(String::as_str), Some("t"));
+        assert_eq!(m.extra.get(EXTRA_ID).map(String::as_str), Some("4242"));
+        for (status, state) in [
+            ("CREATING", ReservationState::Pending),
+            ("DELETING", ReservationState::Cancelling),
+            ("INVALID", ReservationState::Failed),
+            ("UPDATING", ReservationState::Active),
+        ] {
+            let mut r = r.clone();
+            r.status = Some(status.into());
+            assert_eq!(to_reservation(&r, None).state, state);
+        }
+    }
+
+    #[test]
+    fn timestamps_are_whole_second_utc() {
+        let t: Timestamp = "2030-01-02T03:04:05.678Z".parse().unwrap();
+        assert_eq!(rfc3339(t), "2030-01-02T03:04:05Z");
+    }
+}

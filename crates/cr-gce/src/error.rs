@@ -1,0 +1,434 @@
+//! Classification of Compute Engine failures into cr's [`ErrorKind`]s, where they enter:
+//! synchronous HTTP error envelopes, `error.errors[]` of a finished Operation, transport
+//! failures and token failures. The engine decides fallback and retry on the kind alone.
+
+use std::time::Duration;
+
+use cr_core::error::{CloudError, ErrorKind};
+use cr_core::{Cloud, Error};
+use serde::Deserialize;
+
+/// Where a call was made, so every error names its region, zone and machine type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CallSite {
+    /// The API method, e.g. `reservations.insert`.
+    pub(crate) operation: &'static str,
+    pub(crate) region: Option<String>,
+    pub(crate) zone: Option<String>,
+    pub(crate) instance_type: Option<String>,
+}
+
+impl CallSite {
+    pub(crate) fn new(operation: &'static str) -> Self {
+        CallSite {
+            operation,
+            ..CallSite::default()
+        }
+    }
+
+    pub(crate) fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    pub(crate) fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = Some(zone.into());
+        self
+    }
+
+    pub(crate) fn instance_type(mut self, t: impl Into<String>) -> Self {
+        self.instance_type = Some(t.into());
+        self
+    }
+
+    /// A classified error at this call site.
+    pub(crate) fn error(
+        &self,
+        kind: ErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> CloudError {
+        let mut e = CloudError::new(kind, Cloud::Gce, self.operation, code, message);
+        e.location.region = self.region.clone();
+        e.location.zone = self.zone.clone();
+        e.location.instance_type = self.instance_type.clone();
+        e
+    }
+}
+
+/// The synchronous error envelope: `{"error": {"code", "message", "errors": [{"reason", ...}]}}`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorReply {
+    #[serde(default)]
+    pub(crate) error: ErrorBody,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub(crate) message: String,
+    #[serde(default)]
+    pub(crate) status: Option<String>,
+    #[serde(default)]
+    pub(crate) errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorItem {
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+}
+
+/// `error.errors[]` of an Operation: `code` is e.g. `ZONE_RESOURCE_POOL_EXHAUSTED`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct OperationErrorItem {
+    #[serde(default)]
+    pub(crate) code: String,
+    #[serde(default)]
+    pub(crate) message: String,
+}
+
+/// The kind of a cloud code (a synchronous `reason` or an Operation `code`), when the code
+/// alone decides it. Compared case-insensitively: synchronous reasons are camelCase,
+/// Operation codes SCREAMING_SNAKE.
+pub(crate) fn kind_of_code(code: &str) -> Option<ErrorKind> {
+    let normal: String = code
+        .chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect();
+    let kind = match normal.as_str() {
+        "zoneresourcepoolexhausted" | "zoneresourcepoolexhaustedwithdetails" => {
+            ErrorKind::CapacityUnavailable
+        }
+        "quotaexceeded" => ErrorKind::QuotaExceeded,
+        "ratelimitexceeded" | "userratelimitexceeded" | "resourceoperationrateexceeded" => {
+            ErrorKind::Throttled
+        }
+        "forbidden"
+        | "insufficientpermissions"
+        | "permissiondenied"
+        | "permissionserror"
+        | "autherror"
+        | "unauthorized"
+        | "unauthenticated"
+        | "accessnotconfigured" => ErrorKind::Unauthorized,
+        "notfound" | "resourcenotfound" => ErrorKind::NotFound,
+        "invalid" | "badrequest" | "invalidargument" | "invalidfieldvalue" | "invalidusage"
+        | "conditionnotmet" | "invalidparameter" => ErrorKind::InvalidRequest,
+        "backenderror" | "internalerror" | "unavailable" | "serviceunavailable" => {
+            ErrorKind::Transient
+        }
+        "timeout" | "deadlineexceeded" => ErrorKind::Timeout,
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// The kind of an HTTP status when no code decided it.
+pub(crate) fn kind_of_status(status: u16) -> ErrorKind {
+    match status {
+        401 | 403 => ErrorKind::Unauthorized,
+        404 | 410 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        429 => ErrorKind::Throttled,
+        // A conflicting operation on the same resource: it ends on its own.
+        409 => ErrorKind::Transient,
+        s if s >= 500 => ErrorKind::Transient,
+        _ => ErrorKind::InvalidRequest,
+    }
+}
+
+/// Classifies a synchronous HTTP error response.
+pub(crate) fn classify_http(
+    site: &CallSite,
+    status: u16,
+    body: &str,
+    retry_after: Option<Duration>,
+) -> CloudError {
+    let reply: ErrorReply = serde_json::from_str(body).unwrap_or_default();
+    let reasons: Vec<&str> = reply
+        .error
+        .errors
+        .iter()
+        .filter_map(|e| e.reason.as_deref())
+        .chain(reply.error.status.as_deref())
+        .collect();
+    // Any reason that names a class wins over the status: GCE sends 403 for both
+    // rate limits and missing permissions.
+    let by_code = reasons
+        .iter()
+        .find_map(|r| kind_of_code(r).map(|k| (*r, k)));
+    let first_reason = || reasons.first().map(|r| r.to_string());
+    let (code, kind) = match by_code {
+        // A 401 is always missing or bad credentials (its reason is e.g. `required`), and a
+        // 429 always a rate limit, whatever the reason says.
+        _ if status == 401 => (
+            first_reason().unwrap_or_else(|| "401".into()),
+            ErrorKind::Unauthorized,
+        ),
+        _ if status == 429 => (
+            first_reason().unwrap_or_else(|| "429".into()),
+            ErrorKind::Throttled,
+        ),
+        Some((r, k)) => (r.to_string(), k),
+        None => (
+            first_reason().unwrap_or_else(|| status.to_string()),
+            kind_of_status(status),
+        ),
+    };
+    let mut message = reply.error.message.clone();
+    if message.is_empty() {
+        message = reply
+            .error
+            .errors
+            .iter()
+            .find_map(|e| e.message.clone())
+            .unwrap_or_else(|| format!("HTTP {status}: {}", truncate(body, 300)));
+    }
+    site.error(kind, code, message).retry_after(retry_after)
+}
+
+/// Classifies the errors of a finished Operation; the first classifiable code wins.
+pub(crate) fn classify_operation(
+    site: &CallSite,
+    operation_name: &str,
+    errors: &[OperationErrorItem],
+    http_status: Option<u16>,
+    http_message: Option<&str>,
+) -> CloudError {
+    let classified = errors
+        .iter()
+        .find_map(|e| kind_of_code(&e.code).map(|k| (e, k)));
+    let (code, message, kind) = match classified {
+        Some((e, k)) => (e.code.clone(), e.message.clone(), k),
+        None => {
+            let first = errors.first();
+            let code = first
+                .map(|e| e.code.clone())
+                .filter(|c| !c.is_empty())
+                .or_else(|| http_status.map(|s| s.to_string()))
+                .unwrap_or_else(|| "OPERATION_FAILED".into());
+            let message = first
+                .map(|e| e.message.clone())
+                .filter(|m| !m.is_empty())
+                .or_else(|| http_message.map(str::to_string))
+                .unwrap_or_else(|| "the operation failed without an error message".into());
+            let kind = http_status
+                .map(kind_of_status)
+                .unwrap_or(ErrorKind::InvalidRequest);
+            (code, message, kind)
+        }
+    };
+    site.error(kind, code, message)
+        .request_id(Some(format!("operation {operation_name}")))
+}
+
+/// Classifies a transport failure (no HTTP response).
+pub(crate) fn classify_transport(site: &CallSite, err: &reqwest::Error) -> CloudError {
+    // reqwest's Display can include the URL, which holds no secret (tokens go in headers).
+    let message = error_chain(err);
+    if err.is_timeout() {
+        site.error(ErrorKind::Timeout, "timeout", message)
+    } else if err.is_connect() {
+        site.error(ErrorKind::Transient, "connect", message)
+    } else if err.is_decode() {
+        site.error(ErrorKind::Transient, "invalid_response", message)
+    } else {
+        site.error(ErrorKind::Transient, "transport", message)
+    }
+}
+
+/// Classifies a failure to obtain an access token.
+pub(crate) fn classify_token(site: &CallSite, err: &gcp_auth::Error) -> CloudError {
+    let message = format!("cannot obtain an access token: {}", error_chain(err));
+    match err {
+        // The token endpoint could not be reached: worth retrying.
+        gcp_auth::Error::Other(_, _) | gcp_auth::Error::Http(_, _) => {
+            site.error(ErrorKind::Transient, "token_unavailable", message)
+        }
+        _ => site.error(ErrorKind::Unauthorized, "token_rejected", message),
+    }
+}
+
+/// A response body that is not what the API documents.
+pub(crate) fn invalid_response(site: &CallSite, what: impl std::fmt::Display) -> Error {
+    site.error(ErrorKind::Transient, "invalid_response", what.to_string())
+        .into()
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !s.contains(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
+        source = e.source();
+    }
+    s
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> CallSite {
+        CallSite::new("reservations.insert")
+            .region("us-east1")
+            .zone("us-east1-b")
+            .instance_type("n2-highmem-16")
+    }
+
+    fn envelope(status: u16, reason: &str, message: &str) -> String {
+        serde_json::json!({"error": {"code": status, "message": message,
+            "errors": [{"reason": reason, "message": message, "domain": "global"}]}})
+        .to_string()
+    }
+
+    #[test]
+    fn http_errors_are_classified_by_reason_then_status() {
+        let table: &[(u16, &str, ErrorKind)] = &[
+            (403, "rateLimitExceeded", ErrorKind::Throttled),
+            (403, "userRateLimitExceeded", ErrorKind::Throttled),
+            (429, "rateLimitExceeded", ErrorKind::Throttled),
+            (429, "somethingNew", ErrorKind::Throttled),
+            (403, "forbidden", ErrorKind::Unauthorized),
+            (403, "insufficientPermissions", ErrorKind::Unauthorized),
+            (401, "required", ErrorKind::Unauthorized),
+            (401, "authError", ErrorKind::Unauthorized),
+            (400, "invalid", ErrorKind::InvalidRequest),
+            (400, "badRequest", ErrorKind::InvalidRequest),
+            (404, "notFound", ErrorKind::NotFound),
+            (403, "quotaExceeded", ErrorKind::QuotaExceeded),
+            (503, "backendError", ErrorKind::Transient),
+            (500, "unknownReason", ErrorKind::Transient),
+            (
+                400,
+                "ZONE_RESOURCE_POOL_EXHAUSTED",
+                ErrorKind::CapacityUnavailable,
+            ),
+            (
+                400,
+                "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
+                ErrorKind::CapacityUnavailable,
+            ),
+            (412, "conditionNotMet", ErrorKind::InvalidRequest),
+        ];
+        for (status, reason, kind) in table {
+            let e = classify_http(&site(), *status, &envelope(*status, reason, "boom"), None);
+            assert_eq!(e.kind, *kind, "{status} {reason}");
+            assert_eq!(e.message, "boom");
+            assert_eq!(e.location.cloud, Some(Cloud::Gce));
+            assert_eq!(e.location.region.as_deref(), Some("us-east1"));
+            assert_eq!(e.location.zone.as_deref(), Some("us-east1-b"));
+            assert_eq!(e.location.instance_type.as_deref(), Some("n2-highmem-16"));
+            assert_eq!(e.operation, "reservations.insert");
+        }
+    }
+
+    #[test]
+    fn http_errors_without_reason_fall_back_to_status() {
+        let table: &[(u16, ErrorKind)] = &[
+            (401, ErrorKind::Unauthorized),
+            (403, ErrorKind::Unauthorized),
+            (404, ErrorKind::NotFound),
+            (408, ErrorKind::Timeout),
+            (429, ErrorKind::Throttled),
+            (400, ErrorKind::InvalidRequest),
+            (502, ErrorKind::Transient),
+            (503, ErrorKind::Transient),
+        ];
+        for (status, kind) in table {
+            let e = classify_http(&site(), *status, "<html>oops</html>", None);
+            assert_eq!(e.kind, *kind, "{status}");
+            assert_eq!(e.code, status.to_string());
+            assert!(e.message.contains("oops"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn retry_after_is_kept() {
+        let e = classify_http(
+            &site(),
+            429,
+            &envelope(429, "rateLimitExceeded", "slow down"),
+            Some(Duration::from_secs(3)),
+        );
+        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+        assert_eq!(e.code, "rateLimitExceeded");
+    }
+
+    #[test]
+    fn operation_errors_are_classified_by_code() {
+        let table: &[(&str, ErrorKind)] = &[
+            (
+                "ZONE_RESOURCE_POOL_EXHAUSTED",
+                ErrorKind::CapacityUnavailable,
+            ),
+            (
+                "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
+                ErrorKind::CapacityUnavailable,
+            ),
+            ("QUOTA_EXCEEDED", ErrorKind::QuotaExceeded),
+            ("RESOURCE_OPERATION_RATE_EXCEEDED", ErrorKind::Throttled),
+            ("RATE_LIMIT_EXCEEDED", ErrorKind::Throttled),
+            ("PERMISSION_DENIED", ErrorKind::Unauthorized),
+            ("RESOURCE_NOT_FOUND", ErrorKind::NotFound),
+            ("INVALID_FIELD_VALUE", ErrorKind::InvalidRequest),
+            ("INTERNAL_ERROR", ErrorKind::Transient),
+        ];
+        for (code, kind) in table {
+            let errors = vec![OperationErrorItem {
+                code: code.to_string(),
+                message: "zone says no".into(),
+            }];
+            let e = classify_operation(&site(), "operation-1", &errors, Some(400), None);
+            assert_eq!(e.kind, *kind, "{code}");
+            assert_eq!(e.code, *code);
+            assert_eq!(e.message, "zone says no");
+            assert_eq!(e.request_id.as_deref(), Some("operation operation-1"));
+        }
+    }
+
+    #[test]
+    fn unknown_operation_codes_use_the_http_status() {
+        let errors = vec![OperationErrorItem {
+            code: "SOMETHING_NEW".into(),
+            message: "new failure".into(),
+        }];
+        let e = classify_operation(&site(), "op", &errors, Some(503), None);
+        assert_eq!(e.kind, ErrorKind::Transient);
+        assert_eq!(e.code, "SOMETHING_NEW");
+        let e = classify_operation(&site(), "op", &errors, None, None);
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        let e = classify_operation(&site(), "op", &[], Some(403), Some("denied"));
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert_eq!(e.code, "403");
+        assert_eq!(e.message, "denied");
+    }
+
+    #[test]
+    fn token_failures_are_unauthorized_unless_unreachable() {
+        let e = classify_token(&site(), &gcp_auth::Error::Str("token request failed"));
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert!(e.message.contains("token request failed"));
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = classify_token(
+            &site(),
+            &gcp_auth::Error::Other("HTTP request failed", Box::new(io)),
+        );
+        assert_eq!(e.kind, ErrorKind::Transient);
+    }
+}
