@@ -1,0 +1,485 @@
+//! `Params::load` over the real SCT files in `shared/sct-configs` (layered as SCT layers
+//! them), environment overrides, cr's defaults, and one clear message per bad value.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cr_core::config::{GceReservationType, OciShape, Params};
+use cr_core::{Error, ErrorKind};
+
+/// The SCT configuration files, beside the checkout (`<checkout>/../shared/sct-configs`).
+const SCT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/sct-configs");
+
+fn sct(rel: &str) -> PathBuf {
+    Path::new(SCT).join(rel)
+}
+
+fn env(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(files: &[&str], vars: &[(&str, &str)]) -> Params {
+    let files: Vec<PathBuf> = files.iter().map(|f| sct(f)).collect();
+    Params::load(&files, &env(vars)).unwrap_or_else(|e| panic!("load failed: {e}"))
+}
+
+fn load_err(files: &[PathBuf], vars: &[(&str, &str)]) -> Error {
+    match Params::load(files, &env(vars)) {
+        Ok(_) => panic!("expected an error for {files:?} {vars:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Messages with the machine-specific parts replaced, for snapshots.
+fn stable(message: &str, tmp: &Path) -> String {
+    message
+        .replace(SCT, "<sct-configs>")
+        .replace(&tmp.display().to_string(), "<tmp>")
+}
+
+/// A scratch directory of this test process.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cr-core-config-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn all_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read sct-configs")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            all_yaml_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_real_file_parses_on_its_own() {
+    let mut files = Vec::new();
+    all_yaml_files(Path::new(SCT), &mut files);
+    assert_eq!(files.len(), 12, "the fixture set changed: {files:?}");
+    for f in &files {
+        let p = Params::load(std::slice::from_ref(f), &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let from_file = p
+            .raw
+            .values()
+            .filter(|v| v.source == f.display().to_string())
+            .count();
+        assert!(from_file > 0, "{}: no key read", f.display());
+    }
+}
+
+#[test]
+fn test_default_keeps_unknown_keys_with_their_source() {
+    let p = load(&["defaults/test_default.yaml"], &[]);
+    let src = sct("defaults/test_default.yaml").display().to_string();
+    // Unknown keys are kept: nested maps, lists, nulls and empty lists intact.
+    let v = &p.raw["teardown_validators"];
+    assert_eq!(v.source, src);
+    assert_eq!(v.value["scrub"]["timeout"], 1200);
+    assert_eq!(p.raw["experimental_features"].value, serde_json::json!([]));
+    assert_eq!(
+        p.raw["backtrace_decoding_disable_regex"].value,
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        p.raw["scylla_apt_keys"].value.as_array().map(Vec::len),
+        Some(6)
+    );
+    // Secret-looking keys are never stored; empty ones stay empty.
+    assert_eq!(p.raw["authenticator_password"].value, "");
+    // Known keys from SCT's defaults.
+    assert_eq!(p.test_duration, 60);
+    assert_eq!(p.db_type, "scylla");
+    assert_eq!(p.nemesis_add_node_cnt, 3);
+    assert_eq!(p.n_monitor_nodes, vec![1]);
+    assert_eq!(p.n_test_oracle_db_nodes, 1);
+    assert_eq!(p.n_db_zero_token_nodes, vec![0]);
+    assert_eq!(p.zero_token_instance_type_db, None, "'' means not set");
+    assert_eq!(p.instance_type_db_oracle, None);
+    assert!(!p.use_capacity_reservation);
+    assert_eq!(p.source_of("use_capacity_reservation"), src);
+}
+
+#[test]
+fn aws_layers_as_sct_does() {
+    let p = load(
+        &[
+            "defaults/test_default.yaml",
+            "defaults/aws_config.yaml",
+            "configurations/capacity_reservation.yaml",
+            "test-cases/performance/perf-regression-predefined-throughput-steps.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(p.instance_provision, "on_demand");
+    assert_eq!(
+        p.source_of("instance_provision"),
+        sct("configurations/capacity_reservation.yaml")
+            .display()
+            .to_string()
+    );
+    assert!(p.use_capacity_reservation);
+    assert_eq!(p.test_duration, 500);
+    assert_eq!(p.n_db_nodes, vec![3]);
+    assert_eq!(p.n_loaders, vec![4]);
+    assert_eq!(
+        p.nemesis_add_node_cnt, 0,
+        "the test case overrides test_default's 3"
+    );
+    assert_eq!(p.region_name, vec!["eu-west-1"]);
+    assert_eq!(p.availability_zone, vec!["a"]);
+    assert_eq!(p.aws_instance_types.db.as_deref(), Some("i4i.4xlarge"));
+    assert_eq!(p.aws_instance_types.loader.as_deref(), Some("c7i.8xlarge"));
+    assert_eq!(p.aws_instance_types.monitor.as_deref(), Some("t3.small"));
+    assert_eq!(
+        p.azure_instance_types.db.as_deref(),
+        Some("Standard_L16s_v4")
+    );
+    assert!(p.use_placement_group);
+    assert_eq!(
+        p.user_prefix.as_deref(),
+        Some("perf-regression-predefined-steps")
+    );
+    assert_eq!(p.files.len(), 4);
+    // A nested value of an unknown key.
+    assert_eq!(p.raw["append_scylla_yaml"].value["auto_snapshot"], false);
+    // cr's own keys fall back to its defaults.
+    assert_eq!(p.reservation_buffer_minutes, 60);
+    assert_eq!(p.max_reservation_hours, 168);
+    assert!(!p.reserve_monitor_nodes);
+    assert_eq!(p.source_of("max_reservation_hours"), "defaults");
+}
+
+#[test]
+fn gce_layers() {
+    let p = load(
+        &[
+            "defaults/test_default.yaml",
+            "defaults/gce_config.yaml",
+            "configurations/gce/n2-highmem-16.yaml",
+            "test-cases/features/gce-multiple-dc-shutdown-30mins.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(p.gce_datacenter, vec!["us-east1"]);
+    assert_eq!(p.gce_instance_types.db.as_deref(), Some("n2-highmem-16"));
+    assert_eq!(p.gce_instance_types.loader, None);
+    assert_eq!(p.gce_local_ssds, [4, 0, 0]);
+    assert_eq!(p.gce_project, None, "'' means the default project");
+    assert_eq!(p.test_duration, 45);
+    assert_eq!(p.n_db_nodes, vec![2]);
+    assert_eq!(p.instance_provision, "spot");
+    assert_eq!(p.gce_reservation_type, GceReservationType::Regional);
+    assert!(p.gce_reservation_specific);
+}
+
+#[test]
+fn oci_shapes_are_parsed() {
+    let p = load(
+        &[
+            "defaults/test_default.yaml",
+            "defaults/oci_config.yaml",
+            "test-cases/longevity/longevity-100gb-4h.yaml",
+            "configurations/oci/longevity-100gb-4h-cql-stress.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(
+        p.oci_instance_types[0],
+        Some(OciShape {
+            shape: "VM.DenseIO.E5.Flex".into(),
+            ocpus: Some(8.0),
+            memory_gb: None,
+            nvmes: None
+        })
+    );
+    assert_eq!(
+        p.oci_instance_types[1],
+        Some(OciShape {
+            shape: "VM.Standard3.Flex".into(),
+            ocpus: Some(8.0),
+            memory_gb: Some(16.0),
+            nvmes: None
+        })
+    );
+    assert_eq!(p.oci_instance_types[2], None);
+    assert_eq!(p.availability_zone, vec!["a", "b", "c"]);
+    assert_eq!(p.oci_region_name, vec!["us-phoenix-1"]);
+    assert_eq!(p.instance_provision, "on_demand");
+    assert_eq!(p.user_prefix.as_deref(), Some("long-100gb-4h-oci"));
+    assert_eq!(
+        "VM.X:2:32:4".parse::<OciShape>(),
+        Ok(OciShape {
+            shape: "VM.X".into(),
+            ocpus: Some(2.0),
+            memory_gb: Some(32.0),
+            nvmes: Some(4)
+        })
+    );
+}
+
+#[test]
+fn azure_layers() {
+    let p = load(
+        &[
+            "defaults/test_default.yaml",
+            "defaults/azure_config.yaml",
+            "test-cases/longevity/longevity-azure-kms-10gb-3h.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(p.azure_region_name, vec!["eastus"]);
+    assert_eq!(
+        p.azure_instance_types.db.as_deref(),
+        Some("Standard_L8s_v3")
+    );
+    assert_eq!(
+        p.availability_zone,
+        Vec::<String>::new(),
+        "'' means not set"
+    );
+    assert_eq!(p.n_db_nodes, vec![6]);
+    assert_eq!(p.test_duration, 255);
+}
+
+#[test]
+fn environment_wins_over_every_file() {
+    let p = load(
+        &["defaults/test_default.yaml", "defaults/aws_config.yaml"],
+        &[
+            ("SCT_N_DB_NODES", "3 3"),
+            ("SCT_N_LOADERS", "[1, 2]"),
+            ("SCT_REGION_NAME", "eu-west-1 us-east-1"),
+            ("SCT_USE_CAPACITY_RESERVATION", "true"),
+            ("SCT_INSTANCE_PROVISION", "on_demand"),
+            ("SCT_TEST_ID", "1e5"),
+            ("SCT_AVAILABILITY_ZONE", "a,b"),
+            ("SCT_TEST_DURATION", "90"),
+            ("SCT_COST_TAGS", "{team: qa, cost_center: 1234}"),
+            ("SCT_N_MONITORS_NODES", "2"),
+            ("SCT_REUSE_CLUSTER", "false"),
+            ("SCT_GCE_RESERVATION_TYPE", "zonal"),
+            ("NOT_SCT", "x"),
+        ],
+    );
+    assert_eq!(p.n_db_nodes, vec![3, 3]);
+    assert_eq!(p.source_of("n_db_nodes"), "SCT_N_DB_NODES");
+    assert_eq!(p.n_loaders, vec![1, 2]);
+    assert_eq!(p.region_name, vec!["eu-west-1", "us-east-1"]);
+    assert!(p.use_capacity_reservation);
+    assert_eq!(p.instance_provision, "on_demand");
+    assert_eq!(p.test_id.as_deref(), Some("1e5"), "ids are taken verbatim");
+    assert_eq!(p.availability_zone, vec!["a", "b"]);
+    assert_eq!(p.test_duration, 90);
+    assert_eq!(
+        p.cost_tags,
+        BTreeMap::from([
+            ("cost_center".to_string(), "1234".to_string()),
+            ("team".to_string(), "qa".to_string())
+        ])
+    );
+    assert_eq!(
+        p.n_monitor_nodes,
+        vec![2],
+        "SCT's legacy SCT_N_MONITORS_NODES"
+    );
+    assert_eq!(p.source_of("n_monitor_nodes"), "SCT_N_MONITORS_NODES");
+    assert_eq!(p.reuse_cluster, None);
+    assert_eq!(p.gce_reservation_type, GceReservationType::Zonal);
+    assert!(!p.raw.contains_key("not_sct"));
+}
+
+#[test]
+fn empty_environment_value_unsets_a_key() {
+    let p = load(&["defaults/aws_config.yaml"], &[("SCT_REGION_NAME", "")]);
+    assert!(p.region_name.is_empty());
+    assert_eq!(p.source_of("region_name"), "SCT_REGION_NAME");
+}
+
+#[test]
+fn defaults_when_nothing_is_set() {
+    let p = Params::load(&[], &BTreeMap::new()).expect("empty configuration loads");
+    assert_eq!(p.instance_provision, "spot");
+    assert_eq!(p.test_duration, 60);
+    assert_eq!(p.db_type, "scylla");
+    assert_eq!(p.reservation_buffer_minutes, 60);
+    assert_eq!(p.max_reservation_hours, 168);
+    assert!(!p.reserve_monitor_nodes);
+    assert!(p.cost_tags.is_empty());
+    assert_eq!(p.gce_reservation_type, GceReservationType::Regional);
+    assert!(p.gce_reservation_specific);
+    assert!(p.n_db_nodes.is_empty() && p.n_loaders.is_empty());
+    assert_eq!(p.nemesis_add_node_cnt, 0);
+    assert_eq!(p.test_id, None);
+    assert_eq!(p.run_by_user, None);
+    for (key, value) in [
+        ("instance_provision", serde_json::json!("spot")),
+        ("test_duration", serde_json::json!(60)),
+        ("gce_reservation_type", serde_json::json!("regional")),
+        ("reservation_buffer_minutes", serde_json::json!(60)),
+    ] {
+        assert_eq!(p.raw[key].value, value, "{key}");
+        assert_eq!(p.raw[key].source, "defaults", "{key}");
+    }
+}
+
+#[test]
+fn run_by_user_follows_sct() {
+    let p = Params::load(
+        &[],
+        &env(&[
+            ("BUILD_USER_EMAIL", "jane.doe@example.com"),
+            ("USER", "jenkins"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(p.run_by_user.as_deref(), Some("jane.doe"));
+    let p = Params::load(&[], &env(&[("USER", "bob")])).expect("loads");
+    assert_eq!(p.run_by_user.as_deref(), Some("bob"));
+    let p =
+        Params::load(&[], &env(&[("USER", "bob"), ("SCT_RUN_BY_USER", "carol")])).expect("loads");
+    assert_eq!(p.run_by_user.as_deref(), Some("carol"));
+}
+
+#[test]
+fn later_files_win_and_plus_plus_appends() {
+    let dir = scratch("append");
+    let first = dir.join("first.yaml");
+    let second = dir.join("second.yaml");
+    std::fs::write(
+        &first,
+        "user_prefix: 'perf'\nregion_name: [eu-west-1]\nn_db_nodes: 3\nextra_list: [a]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &second,
+        "user_prefix: '++-nightly'\nn_db_nodes: 4\nextra_list: ['++', b]\nregion_name: null\n",
+    )
+    .expect("write");
+    let p = Params::load(&[first, second.clone()], &BTreeMap::new()).expect("loads");
+    assert_eq!(p.user_prefix.as_deref(), Some("perf-nightly"));
+    assert_eq!(p.n_db_nodes, vec![4]);
+    assert_eq!(p.raw["extra_list"].value, serde_json::json!(["a", "b"]));
+    assert!(p.region_name.is_empty(), "a later null unsets the key");
+    assert_eq!(p.source_of("region_name"), second.display().to_string());
+}
+
+#[test]
+fn yaml_features_of_real_files() {
+    let dir = scratch("features");
+    let f = dir.join("features.yaml");
+    std::fs::write(
+        &f,
+        "# comment\nbase: &db 'i4i.large'\ninstance_type_db: *db\nn_db_nodes: 3 # trailing comment\nn_db_nodes: 5\nempty: []\nnothing: null\nflags:\n  <<: {a: 1}\n  b: 2\nuse_zero_nodes: 'true'\nreuse_cluster: ''\n",
+    )
+    .expect("write");
+    let p = Params::load(&[f], &BTreeMap::new()).expect("loads");
+    assert_eq!(
+        p.aws_instance_types.db.as_deref(),
+        Some("i4i.large"),
+        "anchor"
+    );
+    assert_eq!(
+        p.n_db_nodes,
+        vec![5],
+        "duplicate keys: the last wins, as in PyYAML"
+    );
+    assert_eq!(
+        p.raw["flags"].value,
+        serde_json::json!({"a": 1, "b": 2}),
+        "merge key"
+    );
+    assert!(p.use_zero_nodes, "\"true\" string");
+    assert_eq!(p.reuse_cluster, None, "empty string");
+}
+
+#[test]
+fn bad_values_each_get_a_clear_message() {
+    let dir = scratch("bad");
+    let cases: &[(&str, &str)] = &[
+        ("n_db_nodes", "3 x"),
+        ("n_loaders", "[1, two]"),
+        ("n_monitor_nodes", "-1"),
+        ("test_duration", "an hour"),
+        ("use_capacity_reservation", "maybe"),
+        ("instance_provision", "reserved"),
+        ("availability_zone", "a,bb"),
+        ("region_name", "EU West"),
+        ("gce_datacenter", "us_east1"),
+        ("azure_region_name", "[eastus, 5]"),
+        ("oci_instance_type_db", "VM.DenseIO.E5.Flex:eight"),
+        ("oci_instance_type_loader", "VM.Standard3.Flex:8:16:2.5"),
+        ("oci_instance_type_monitor", "VM.Standard3.Flex:1:2:3:4"),
+        ("gce_reservation_type", "global"),
+        ("gce_reservation_specific", "sometimes"),
+        ("gce_n_local_ssd_disk_db", "four"),
+        ("max_reservation_hours", "0"),
+        ("reservation_buffer_minutes", "1.5"),
+        ("cost_tags", "[team, qa]"),
+        ("cost_tags", "{TestId: mine}"),
+        ("reuse_cluster", "{id: 1}"),
+        ("nemesis_add_node_cnt", "lots"),
+    ];
+    let mut report = String::new();
+    for (key, value) in cases {
+        let var = format!("SCT_{}", key.to_ascii_uppercase());
+        let err = load_err(&[], &[(var.as_str(), value)]);
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{key}");
+        let Error::InvalidConfig(c) = &err else {
+            panic!("{key}: not a value error: {err}");
+        };
+        assert_eq!(c.source, var);
+        assert_eq!(c.key, *key);
+        report.push_str(&format!("{key} = {value}\n  {err}\n"));
+    }
+
+    // From a file: the message names the file.
+    let f = dir.join("bad.yaml");
+    std::fs::write(&f, "n_db_nodes: [3, three]\n").expect("write");
+    let err = load_err(std::slice::from_ref(&f), &[]);
+    report.push_str(&format!("file\n  {}\n", stable(&err.to_string(), &dir)));
+    let long_id = "x".repeat(257);
+    let err = load_err(&[], &[("SCT_TEST_ID", long_id.as_str())]);
+    report.push_str(&format!(
+        "long test_id\n  {}\n",
+        err.to_string().replace(&long_id, "x…x")
+    ));
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn unreadable_or_unparsable_files() {
+    let dir = scratch("files");
+    let broken = dir.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "n_db_nodes: 3\nregion_name: [eu-west-1,\nn_loaders: 1\n",
+    )
+    .expect("write");
+    let list = dir.join("list.yaml");
+    std::fs::write(&list, "- n_db_nodes\n- n_loaders\n").expect("write");
+    let tabs = dir.join("tabs.yaml");
+    std::fs::write(&tabs, "a:\n\tb: 1\n").expect("write");
+    let mut report = String::new();
+    for f in [dir.join("missing.yaml"), broken, list, tabs] {
+        let err = load_err(std::slice::from_ref(&f), &[]);
+        let Error::ConfigFile { path, .. } = &err else {
+            panic!("{}: not a file error: {err}", f.display());
+        };
+        assert_eq!(path, &f.display().to_string());
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        report.push_str(&stable(&err.to_string(), &dir));
+        report.push('\n');
+    }
+    insta::assert_snapshot!(report);
+}
