@@ -1,0 +1,853 @@
+//! The engine against a mocked cloud: zone fallback, rollback, fail-fast, retries, reuse,
+//! discovery and cancel reports.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cr_core::adapter::{CreateRequest, MockCloudAdapter};
+use cr_core::engine::Engine;
+use cr_core::error::{CloudError, Error, ErrorKind, Leftover};
+use cr_core::model::{CancelOutcome, Reservation, ReservationId, ReservationState};
+use cr_core::plan::{CapacityPlan, Demand, DemandDetails, RegionPlan, Role};
+use cr_core::retry::RetryPolicy;
+use cr_core::tags::{TEST_ID, Tags};
+use cr_core::{Cloud, Result};
+use jiff::Timestamp;
+
+const TEST: &str = "test-1";
+
+fn demand(instance_type: &str, count: u32) -> Demand {
+    Demand {
+        instance_type: instance_type.into(),
+        count,
+        roles: vec![Role::Db],
+        details: DemandDetails::default(),
+    }
+}
+
+fn region(name: &str, zones: &[&str], zone_fallback: bool, demands: Vec<Demand>) -> RegionPlan {
+    RegionPlan {
+        region: name.into(),
+        zones: zones.iter().map(|z| z.to_string()).collect(),
+        zone_fallback,
+        demands,
+    }
+}
+
+fn end_time() -> Timestamp {
+    Timestamp::from_second(1_900_000_000).unwrap()
+}
+
+fn tags() -> Tags {
+    Tags(BTreeMap::from([
+        (TEST_ID.to_string(), TEST.to_string()),
+        ("RunByUser".to_string(), "qa".to_string()),
+    ]))
+}
+
+fn plan(regions: Vec<RegionPlan>) -> CapacityPlan {
+    CapacityPlan {
+        backend: Cloud::Aws,
+        enabled: true,
+        disabled_reason: None,
+        test_id: Some(TEST.into()),
+        end_time: end_time(),
+        duration_minutes: 120,
+        regions,
+        tags: tags(),
+    }
+}
+
+/// Two types in one region of three zones.
+fn two_types(zones: &[&str], zone_fallback: bool) -> CapacityPlan {
+    plan(vec![region(
+        "eu-west-1",
+        zones,
+        zone_fallback,
+        vec![demand("i4i.large", 3), demand("c6i.xlarge", 2)],
+    )])
+}
+
+fn reservation(region: &str, zone: &str, instance_type: &str, count: u32) -> Reservation {
+    Reservation {
+        id: ReservationId(id(zone, instance_type)),
+        cloud: Cloud::Aws,
+        region: region.into(),
+        zone: zone.into(),
+        instance_type: instance_type.into(),
+        count,
+        used: None,
+        end_time: Some(end_time()),
+        state: ReservationState::Active,
+        tags: tags().0,
+        extra: BTreeMap::new(),
+    }
+}
+
+/// Ids say where a reservation is, so assertions read well.
+fn id(zone: &str, instance_type: &str) -> String {
+    format!("cr-{zone}-{instance_type}")
+}
+
+fn created(req: &CreateRequest) -> Reservation {
+    reservation(
+        &req.region,
+        &req.zone,
+        &req.demand.instance_type,
+        req.demand.count,
+    )
+}
+
+fn cloud_error(kind: ErrorKind, code: &str) -> Error {
+    CloudError::new(
+        kind,
+        Cloud::Aws,
+        "CreateCapacityReservation",
+        code,
+        "refused",
+    )
+    .into()
+}
+
+fn no_capacity() -> Error {
+    cloud_error(
+        ErrorKind::CapacityUnavailable,
+        "InsufficientInstanceCapacity",
+    )
+}
+
+/// A mock that knows its cloud, finds nothing and prepares regions.
+fn adapter() -> MockCloudAdapter {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Aws);
+    m.expect_lists_all_regions().return_const(false);
+    m.expect_prepare_region().returning(|_, _| Ok(()));
+    m
+}
+
+fn finds_nothing(m: &mut MockCloudAdapter) {
+    m.expect_find()
+        .withf(|t, r| t == TEST && r.is_some())
+        .returning(|_, _| Ok(Vec::new()));
+}
+
+fn finds_in(m: &mut MockCloudAdapter, region: &'static str, found: Vec<Reservation>) {
+    m.expect_find()
+        .withf(move |t, r| t == TEST && r.as_deref() == Some(region))
+        .times(1)
+        .returning(move |_, _| Ok(found.clone()));
+}
+
+fn expect_cancel(m: &mut MockCloudAdapter, id: String, outcome: fn() -> Result<CancelOutcome>) {
+    m.expect_cancel()
+        .withf(move |r| r.id.0 == id)
+        .times(1)
+        .returning(move |_| outcome());
+}
+
+fn expect_finish(m: &mut MockCloudAdapter, region: &'static str, times: usize) {
+    m.expect_finish_region()
+        .withf(move |t, r| t == TEST && r == region)
+        .times(times)
+        .returning(|_, _| Ok(()));
+}
+
+fn engine(m: MockCloudAdapter) -> Engine {
+    Engine::new(Arc::new(m), RetryPolicy::fast())
+}
+
+type Requests = Arc<Mutex<Vec<CreateRequest>>>;
+
+/// Creates through `outcome`, recording every request.
+fn creates(
+    m: &mut MockCloudAdapter,
+    outcome: impl Fn(&CreateRequest) -> Result<Reservation> + Send + 'static,
+) -> Requests {
+    let requests = Requests::default();
+    let seen = requests.clone();
+    m.expect_create().returning(move |req| {
+        seen.lock().unwrap().push(req.clone());
+        outcome(req)
+    });
+    requests
+}
+
+fn zones_of(requests: &Requests) -> Vec<String> {
+    requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.zone.clone())
+        .collect()
+}
+
+fn ids(reservations: &[Reservation]) -> Vec<&str> {
+    reservations.iter().map(|r| r.id.0.as_str()).collect()
+}
+
+#[tokio::test]
+async fn reserves_in_the_first_zone() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones().never();
+    m.expect_cancel().never();
+    m.expect_finish_region().never();
+    let requests = creates(&mut m, |req| Ok(created(req)));
+
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a", "eu-west-1b"], true))
+        .await
+        .unwrap();
+
+    assert_eq!(set.backend, Cloud::Aws);
+    assert_eq!(set.test_id, TEST);
+    assert_eq!(set.regions.len(), 1);
+    assert_eq!(set.regions[0].region, "eu-west-1");
+    assert_eq!(set.regions[0].zone, "eu-west-1a");
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        ["cr-eu-west-1a-i4i.large", "cr-eu-west-1a-c6i.xlarge"]
+    );
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    for req in requests.iter() {
+        assert_eq!(req.test_id, TEST);
+        assert_eq!(req.region, "eu-west-1");
+        assert_eq!(req.end_time, end_time());
+        assert_eq!(req.tags, tags());
+        assert_eq!(req.attempt, requests[0].attempt);
+    }
+}
+
+#[tokio::test]
+async fn falls_back_to_the_next_zone_and_rolls_back_the_first() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    // The cloud's zone list repeats the configured zone; it is not tried twice.
+    m.expect_zones()
+        .withf(|r, types| r == "eu-west-1" && types == ["i4i.large", "c6i.xlarge"])
+        .times(1)
+        .returning(|_, _| {
+            Ok(vec![
+                "eu-west-1a".into(),
+                "eu-west-1b".into(),
+                "eu-west-1c".into(),
+            ])
+        });
+    let requests = creates(&mut m, |req| {
+        if req.zone == "eu-west-1a" && req.demand.instance_type == "c6i.xlarge" {
+            Err(no_capacity())
+        } else {
+            Ok(created(req))
+        }
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    m.expect_finish_region().never();
+
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        ["cr-eu-west-1b-i4i.large", "cr-eu-west-1b-c6i.xlarge"]
+    );
+    assert_eq!(
+        zones_of(&requests),
+        ["eu-west-1a", "eu-west-1a", "eu-west-1b", "eu-west-1b"]
+    );
+    let requests = requests.lock().unwrap();
+    assert_ne!(
+        requests[0].attempt, requests[2].attempt,
+        "a new zone is a new attempt"
+    );
+}
+
+#[tokio::test]
+async fn partial_failure_is_rolled_back() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones().never();
+    creates(&mut m, |req| {
+        if req.demand.instance_type == "c6i.xlarge" {
+            Err(no_capacity())
+        } else {
+            Ok(created(req))
+        }
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap_err();
+
+    let Error::NoZoneAvailable {
+        cloud,
+        region,
+        attempts,
+    } = err
+    else {
+        panic!("expected NoZoneAvailable, got {err}");
+    };
+    assert_eq!(cloud, Cloud::Aws);
+    assert_eq!(region, "eu-west-1");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].zone, "eu-west-1a");
+    assert_eq!(attempts[0].error.code, "InsufficientInstanceCapacity");
+    assert_eq!(
+        attempts[0].error.location.instance_type.as_deref(),
+        Some("c6i.xlarge")
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_stops_at_once() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones().never();
+    let requests = creates(&mut m, |req| {
+        if req.demand.instance_type == "i4i.large" {
+            Err(cloud_error(
+                ErrorKind::Unauthorized,
+                "UnauthorizedOperation",
+            ))
+        } else {
+            Ok(created(req))
+        }
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "c6i.xlarge"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve(&two_types(&["eu-west-1a", "eu-west-1b"], true))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    assert_eq!(err.cloud_error().unwrap().code, "UnauthorizedOperation");
+    // One try per demand in the first zone: no retry, no second zone.
+    assert_eq!(zones_of(&requests), ["eu-west-1a", "eu-west-1a"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_create_is_retried_after_the_servers_delay() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    let retry_after = Duration::from_millis(15);
+    let calls = AtomicUsize::new(0);
+    // The first call is throttled, its retry succeeds.
+    let requests = creates(&mut m, move |req| {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let throttled = CloudError::new(
+                ErrorKind::Throttled,
+                Cloud::Aws,
+                "CreateCapacityReservation",
+                "RequestLimitExceeded",
+                "slow down",
+            )
+            .retry_after(Some(retry_after));
+            return Err(throttled.into());
+        }
+        Ok(created(req))
+    });
+    m.expect_cancel().never();
+    m.expect_finish_region().never();
+    let plan = plan(vec![region(
+        "eu-west-1",
+        &["eu-west-1a"],
+        false,
+        vec![demand("i4i.large", 3)],
+    )]);
+
+    let start = tokio::time::Instant::now();
+    let set = engine(m).reserve(&plan).await.unwrap();
+
+    assert_eq!(set.regions[0].zone, "eu-west-1a");
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0], requests[1],
+        "a retry repeats the request, attempt included"
+    );
+    // The clock is paused (virtual time): this checks the delay chosen, not the machine.
+    assert!(start.elapsed() >= retry_after);
+}
+
+#[tokio::test]
+async fn a_later_region_failing_rolls_back_the_earlier_ones() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones()
+        .withf(|r, _| r == "us-east-1")
+        .times(1)
+        .returning(|_, _| Ok(vec!["us-east-1a".into(), "us-east-1b".into()]));
+    creates(&mut m, |req| match req.zone.as_str() {
+        "us-east-1a" => Err(no_capacity()),
+        "us-east-1b" => Err(cloud_error(
+            ErrorKind::QuotaExceeded,
+            "ReservationCapacityExceeded",
+        )),
+        _ => Ok(created(req)),
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+    expect_finish(&mut m, "us-east-1", 1);
+    let plan = plan(vec![
+        region(
+            "eu-west-1",
+            &["eu-west-1a"],
+            false,
+            vec![demand("i4i.large", 3)],
+        ),
+        region("us-east-1", &[], true, vec![demand("i4i.large", 1)]),
+    ]);
+
+    let err = engine(m).reserve(&plan).await.unwrap_err();
+
+    let Error::NoZoneAvailable {
+        region, attempts, ..
+    } = &err
+    else {
+        panic!("expected NoZoneAvailable, got {err}");
+    };
+    assert_eq!(region, "us-east-1");
+    let tried: Vec<(&str, &str)> = attempts
+        .iter()
+        .map(|a| (a.zone.as_str(), a.error.code.as_str()))
+        .collect();
+    assert_eq!(
+        tried,
+        [
+            ("us-east-1a", "InsufficientInstanceCapacity"),
+            ("us-east-1b", "ReservationCapacityExceeded")
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_rollback_names_what_is_still_held() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    creates(&mut m, |req| {
+        if req.region == "us-east-1" {
+            Err(cloud_error(
+                ErrorKind::InvalidRequest,
+                "InvalidParameterValue",
+            ))
+        } else {
+            Ok(created(req))
+        }
+    });
+    // A transient failure that persists through every retry.
+    m.expect_cancel()
+        .withf(|r| r.id.0 == id("eu-west-1a", "i4i.large"))
+        .times(1 + RetryPolicy::fast().max_retries)
+        .returning(|_| {
+            Err(CloudError::new(
+                ErrorKind::Transient,
+                Cloud::Aws,
+                "CancelCapacityReservation",
+                "InternalError",
+                "try again",
+            )
+            .into())
+        });
+    // The region still holding a reservation is not finished; the other one is.
+    expect_finish(&mut m, "eu-west-1", 0);
+    expect_finish(&mut m, "us-east-1", 1);
+    let plan = plan(vec![
+        region(
+            "eu-west-1",
+            &["eu-west-1a"],
+            false,
+            vec![demand("i4i.large", 3)],
+        ),
+        region(
+            "us-east-1",
+            &["us-east-1a"],
+            false,
+            vec![demand("i4i.large", 1)],
+        ),
+    ]);
+
+    let err = engine(m).reserve(&plan).await.unwrap_err();
+
+    let Error::RollbackFailed { cause, leftovers } = &err else {
+        panic!("expected RollbackFailed, got {err}");
+    };
+    assert_eq!(cause.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(leftovers.len(), 1);
+    assert_eq!(leftovers[0].id, "cr-eu-west-1a-i4i.large");
+    assert_eq!(leftovers[0].region, "eu-west-1");
+    assert_eq!(leftovers[0].zone, "eu-west-1a");
+    assert_eq!(leftovers[0].instance_type, "i4i.large");
+    assert!(leftovers[0].error.contains("InternalError"));
+    assert!(err.to_string().contains("cr-eu-west-1a-i4i.large"));
+}
+
+#[tokio::test]
+async fn no_zone_lists_every_zone_tried_with_its_code() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones().times(1).returning(|_, _| {
+        Ok(vec![
+            "eu-west-1b".into(),
+            "eu-west-1c".into(),
+            "eu-west-1a".into(),
+        ])
+    });
+    creates(&mut m, |req| match req.zone.as_str() {
+        "eu-west-1a" => Err(no_capacity()),
+        "eu-west-1b" => Err(cloud_error(ErrorKind::QuotaExceeded, "VcpuLimitExceeded")),
+        _ => Err(cloud_error(ErrorKind::CapacityUnavailable, "Unsupported")),
+    });
+    m.expect_cancel().never();
+    expect_finish(&mut m, "eu-west-1", 1);
+    let plan = plan(vec![region(
+        "eu-west-1",
+        &["eu-west-1a", "eu-west-1b"],
+        true,
+        vec![demand("i4i.large", 3)],
+    )]);
+
+    let err = engine(m).reserve(&plan).await.unwrap_err();
+
+    let Error::NoZoneAvailable { attempts, .. } = &err else {
+        panic!("expected NoZoneAvailable, got {err}");
+    };
+    let tried: Vec<(&str, &str)> = attempts
+        .iter()
+        .map(|a| (a.zone.as_str(), a.error.code.as_str()))
+        .collect();
+    assert_eq!(
+        tried,
+        [
+            ("eu-west-1a", "InsufficientInstanceCapacity"),
+            ("eu-west-1b", "VcpuLimitExceeded"),
+            ("eu-west-1c", "Unsupported"),
+        ]
+    );
+    let message = err.to_string();
+    for code in [
+        "InsufficientInstanceCapacity",
+        "VcpuLimitExceeded",
+        "Unsupported",
+    ] {
+        assert!(message.contains(code), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn an_existing_complete_set_is_reused() {
+    let mut m = adapter();
+    let mut cancelled_earlier = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    cancelled_earlier.id = ReservationId("cr-old".into());
+    cancelled_earlier.state = ReservationState::Cancelled;
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![
+            reservation("eu-west-1", "eu-west-1b", "c6i.xlarge", 2),
+            cancelled_earlier,
+            reservation("eu-west-1", "eu-west-1b", "i4i.large", 3),
+        ],
+    );
+    m.expect_create().never();
+    m.expect_prepare_region().never();
+    m.expect_cancel().never();
+    m.expect_zones().never();
+
+    // Zone b was found through fallback by the first run; it is acceptable again.
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        ["cr-eu-west-1b-i4i.large", "cr-eu-west-1b-c6i.xlarge"]
+    );
+}
+
+#[tokio::test]
+async fn an_incomplete_earlier_set_is_cancelled_and_reserved_afresh() {
+    let mut m = adapter();
+    // The earlier run got one of two types, in a different count.
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![reservation("eu-west-1", "eu-west-1a", "i4i.large", 1)],
+    );
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    let requests = creates(&mut m, |req| Ok(created(req)));
+    m.expect_finish_region().never();
+
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(set.regions[0].reservations.len(), 2);
+    assert_eq!(set.regions[0].reservations[0].count, 3);
+    assert_eq!(requests.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_disabled_plan_reserves_nothing() {
+    let mut m = adapter();
+    m.expect_find().never();
+    m.expect_create().never();
+    let mut plan = two_types(&["eu-west-1a"], true);
+    plan.enabled = false;
+    plan.disabled_reason = Some("use_capacity_reservation is false".into());
+
+    let err = engine(m).reserve(&plan).await.unwrap_err();
+
+    assert!(matches!(err, Error::Disabled { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("use_capacity_reservation is false")
+    );
+}
+
+#[tokio::test]
+async fn discover_groups_by_region_and_zone() {
+    let mut m = adapter();
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![
+            reservation("eu-west-1", "eu-west-1c", "i4i.large", 1),
+            reservation("eu-west-1", "eu-west-1a", "c6i.xlarge", 2),
+            reservation("eu-west-1", "eu-west-1a", "i4i.large", 3),
+        ],
+    );
+    finds_in(&mut m, "us-east-1", Vec::new());
+    let mut plan = two_types(&["eu-west-1a"], true);
+    plan.regions
+        .push(region("us-east-1", &[], true, vec![demand("i4i.large", 1)]));
+
+    let set = engine(m).discover(&plan).await.unwrap();
+
+    let entries: Vec<(&str, &str, Vec<&str>)> = set
+        .regions
+        .iter()
+        .map(|e| (e.region.as_str(), e.zone.as_str(), ids(&e.reservations)))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (
+                "eu-west-1",
+                "eu-west-1a",
+                vec!["cr-eu-west-1a-i4i.large", "cr-eu-west-1a-c6i.xlarge"]
+            ),
+            ("eu-west-1", "eu-west-1c", vec!["cr-eu-west-1c-i4i.large"]),
+        ]
+    );
+    assert_eq!(
+        set.get_id("eu-west-1c", "i4i.large").unwrap().0,
+        "cr-eu-west-1c-i4i.large"
+    );
+}
+
+#[tokio::test]
+async fn cancel_reports_cancelled_already_gone_and_failed() {
+    let mut m = adapter();
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![
+            reservation("eu-west-1", "eu-west-1a", "i4i.large", 3),
+            reservation("eu-west-1", "eu-west-1a", "c6i.xlarge", 2),
+            reservation("eu-west-1", "eu-west-1a", "m6i.large", 1),
+        ],
+    );
+    finds_in(
+        &mut m,
+        "us-east-1",
+        vec![reservation("us-east-1", "us-east-1a", "i4i.large", 1)],
+    );
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "c6i.xlarge"), || {
+        Ok(CancelOutcome::AlreadyGone)
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "m6i.large"), || {
+        Err(CloudError::new(
+            ErrorKind::NotFound,
+            Cloud::Aws,
+            "CancelCapacityReservation",
+            "InvalidCapacityReservationId.NotFound",
+            "gone",
+        )
+        .into())
+    });
+    expect_cancel(&mut m, id("us-east-1a", "i4i.large"), || {
+        Err(CloudError::new(
+            ErrorKind::Unauthorized,
+            Cloud::Aws,
+            "CancelCapacityReservation",
+            "UnauthorizedOperation",
+            "not allowed",
+        )
+        .into())
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+    expect_finish(&mut m, "us-east-1", 0);
+    let mut plan = two_types(&["eu-west-1a"], true);
+    plan.regions
+        .push(region("us-east-1", &[], true, vec![demand("i4i.large", 1)]));
+
+    let report = engine(m).cancel(&plan).await.unwrap();
+
+    assert_eq!(ids(&report.cancelled), ["cr-eu-west-1a-i4i.large"]);
+    assert_eq!(
+        ids(&report.already_gone),
+        ["cr-eu-west-1a-c6i.xlarge", "cr-eu-west-1a-m6i.large"]
+    );
+    assert!(!report.is_complete());
+    let [
+        Leftover {
+            id,
+            region,
+            zone,
+            instance_type,
+            error,
+        },
+    ] = report.failed.as_slice()
+    else {
+        panic!("expected one failure: {:?}", report.failed);
+    };
+    assert_eq!(id, "cr-us-east-1a-i4i.large");
+    assert_eq!(
+        (region.as_str(), zone.as_str(), instance_type.as_str()),
+        ("us-east-1", "us-east-1a", "i4i.large")
+    );
+    assert!(error.contains("UnauthorizedOperation"), "{error}");
+}
+
+#[tokio::test]
+async fn cancel_releases_the_listed_regions_when_one_listing_fails() {
+    let mut m = adapter();
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![reservation("eu-west-1", "eu-west-1a", "i4i.large", 3)],
+    );
+    m.expect_find()
+        .withf(|_, r| r.as_deref() == Some("us-east-1"))
+        .times(1)
+        .returning(|_, _| {
+            Err(CloudError::new(
+                ErrorKind::Unauthorized,
+                Cloud::Aws,
+                "DescribeCapacityReservations",
+                "AuthFailure",
+                "denied",
+            )
+            .into())
+        });
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+    expect_finish(&mut m, "us-east-1", 0);
+    let mut plan = two_types(&["eu-west-1a"], true);
+    plan.regions
+        .push(region("us-east-1", &[], true, vec![demand("i4i.large", 1)]));
+
+    let err = engine(m).cancel(&plan).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    assert_eq!(err.cloud_error().unwrap().code, "AuthFailure");
+}
+
+#[tokio::test]
+async fn cancel_all_regions_lists_region_by_region() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Aws);
+    m.expect_lists_all_regions().return_const(false);
+    m.expect_regions().times(1).returning(|| {
+        Ok(vec![
+            "eu-west-1".into(),
+            "us-east-1".into(),
+            "ap-south-1".into(),
+        ])
+    });
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![reservation("eu-west-1", "eu-west-1a", "i4i.large", 3)],
+    );
+    finds_in(&mut m, "us-east-1", Vec::new());
+    finds_in(
+        &mut m,
+        "ap-south-1",
+        vec![reservation("ap-south-1", "ap-south-1b", "i4i.large", 1)],
+    );
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_cancel(&mut m, id("ap-south-1b", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+    expect_finish(&mut m, "ap-south-1", 1);
+    expect_finish(&mut m, "us-east-1", 0);
+
+    let report = engine(m).cancel_all_regions(TEST).await.unwrap();
+
+    assert_eq!(
+        ids(&report.cancelled),
+        ["cr-eu-west-1a-i4i.large", "cr-ap-south-1b-i4i.large"]
+    );
+    assert!(report.already_gone.is_empty());
+    assert!(report.is_complete());
+}
+
+#[tokio::test]
+async fn cancel_all_regions_uses_one_global_listing_when_the_cloud_has_one() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Gce);
+    m.expect_lists_all_regions().return_const(true);
+    m.expect_regions().never();
+    m.expect_find()
+        .withf(|t, r| t == TEST && r.is_none())
+        .times(1)
+        .returning(|_, _| {
+            Ok(vec![
+                reservation("us-east1", "us-east1-b", "n2-highmem-8", 3),
+                reservation("europe-west1", "europe-west1-c", "n2-highmem-8", 1),
+                reservation("us-east1", "us-east1-b", "n2-standard-4", 2),
+            ])
+        });
+    m.expect_cancel()
+        .times(3)
+        .returning(|_| Ok(CancelOutcome::Cancelled));
+    expect_finish(&mut m, "us-east1", 1);
+    expect_finish(&mut m, "europe-west1", 1);
+
+    let report = engine(m).cancel_all_regions(TEST).await.unwrap();
+
+    assert_eq!(report.cancelled.len(), 3);
+    assert!(report.is_complete());
+}
