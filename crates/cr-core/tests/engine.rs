@@ -585,6 +585,38 @@ async fn an_existing_complete_set_is_reused() {
 }
 
 #[tokio::test]
+async fn a_duplicate_beside_a_complete_set_is_cancelled() {
+    let mut m = adapter();
+    // A racing second process created one more i4i.large reservation.
+    let mut duplicate = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    duplicate.id = ReservationId("cr-duplicate".into());
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![
+            reservation("eu-west-1", "eu-west-1a", "i4i.large", 3),
+            duplicate,
+            reservation("eu-west-1", "eu-west-1a", "c6i.xlarge", 2),
+        ],
+    );
+    expect_cancel(&mut m, "cr-duplicate".into(), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    m.expect_create().never();
+    m.expect_finish_region().never();
+
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        ["cr-eu-west-1a-i4i.large", "cr-eu-west-1a-c6i.xlarge"]
+    );
+}
+
+#[tokio::test]
 async fn an_incomplete_earlier_set_is_cancelled_and_reserved_afresh() {
     let mut m = adapter();
     // The earlier run got one of two types, in a different count.
