@@ -73,21 +73,20 @@ impl FromStr for OciShape {
         if parts.len() > 4 || parts[0].is_empty() || parts[0].contains(char::is_whitespace) {
             return Err(expected());
         }
-        let positive = |p: Option<&&str>| -> Result<Option<f64>, String> {
+        // An empty part (`VM.X::16`) leaves that size to the shape's default.
+        let positive = |p: Option<&str>| -> Result<Option<f64>, String> {
             match p {
-                None => Ok(None),
-                Some(p) if p.is_empty() => Ok(None),
+                None | Some("") => Ok(None),
                 Some(p) => match p.parse::<f64>() {
                     Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
                     _ => Err(expected()),
                 },
             }
         };
-        let ocpus = positive(parts.get(1))?;
-        let memory_gb = positive(parts.get(2))?;
-        let nvmes = match parts.get(3) {
-            None => None,
-            Some(p) if p.is_empty() => None,
+        let ocpus = positive(parts.get(1).copied())?;
+        let memory_gb = positive(parts.get(2).copied())?;
+        let nvmes = match parts.get(3).copied() {
+            None | Some("") => None,
             Some(p) => Some(p.parse::<u32>().map_err(|_| expected())?),
         };
         Ok(OciShape {

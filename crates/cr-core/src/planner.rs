@@ -487,7 +487,7 @@ fn instance_type(
             key,
             params.display_raw(key),
             format!(
-                "a {cloud} instance type: {} in region {region} need one",
+                "an instance type for {cloud}: {} in region {region} need one",
                 describe(role, count)
             ),
         )
