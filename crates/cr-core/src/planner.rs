@@ -130,11 +130,14 @@ fn disabled_reason(params: &Params, cloud: Cloud) -> Option<String> {
         ));
     }
     if params.test_id.is_none() {
-        unmet.push(format!(
-            "`test_id` is not set (value `{}` from {}), set it in a configuration file or with SCT_TEST_ID",
-            params.display_raw("test_id"),
-            params.source_of("test_id")
-        ));
+        unmet.push(if params.raw.contains_key("test_id") {
+            format!(
+                "`test_id` is empty (from {}), must be the test's id",
+                params.source_of("test_id")
+            )
+        } else {
+            "`test_id` is not set by any file or SCT_TEST_ID, must be the test's id".to_string()
+        });
     }
     if let Some(reuse) = &params.reuse_cluster {
         unmet.push(format!(

@@ -321,11 +321,17 @@ fn disabled_plans_say_exactly_why_and_keep_their_regions() {
     ];
     let p = plan(&files, &[("SCT_REUSE_CLUSTER", "0a1b2c")], Cloud::Aws);
     assert!(!p.enabled);
-    insta::assert_snapshot!(stable(p.disabled_reason.as_deref().unwrap_or_default()), @"`use_capacity_reservation` is `false` (from <sct-configs>/defaults/test_default.yaml), must be true; `instance_provision` is `spot` (from <sct-configs>/defaults/aws_config.yaml), must be `on_demand`; `test_id` is not set (value `` from defaults), set it in a configuration file or with SCT_TEST_ID; `reuse_cluster` is `0a1b2c` (from SCT_REUSE_CLUSTER), must be unset or false: a reused cluster already has its instances");
+    insta::assert_snapshot!(stable(p.disabled_reason.as_deref().unwrap_or_default()), @"`use_capacity_reservation` is `false` (from <sct-configs>/defaults/test_default.yaml), must be true; `instance_provision` is `spot` (from <sct-configs>/defaults/aws_config.yaml), must be `on_demand`; `test_id` is not set by any file or SCT_TEST_ID, must be the test's id; `reuse_cluster` is `0a1b2c` (from SCT_REUSE_CLUSTER), must be unset or false: a reused cluster already has its instances");
     // The missing loader type does not matter while disabled; cancel still needs the region.
     assert_eq!(p.regions.len(), 1);
     assert_eq!(p.regions[0].region, "eu-west-1");
     assert!(p.regions[0].demands.is_empty());
+
+    let p = plan(&AWS_PERF, &[("SCT_TEST_ID", "")], Cloud::Aws);
+    assert_eq!(
+        p.disabled_reason.as_deref(),
+        Some("`test_id` is empty (from SCT_TEST_ID), must be the test's id")
+    );
 
     // Each backend reads its own flag.
     let p = plan(&AWS_PERF, &[("SCT_TEST_ID", TEST_ID)], Cloud::Azure);
