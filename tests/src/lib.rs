@@ -1,1 +1,346 @@
-//! placeholder
+//! The contract suite every cr backend must pass, written once and run per cloud against the
+//! in-process emulator (`cr_emulator::Emulator`).
+//!
+//! A cloud plugs in by implementing [`ContractTarget`]: how to build its adapter against an
+//! emulator, the cloud-specific configuration keys, its regions, zones and instance types, and
+//! how to make a reservation outside cr. Each check ([`checks`]) is a plain `pub async fn`
+//! taking the target; it starts its own emulator with its own scenario, writes a small YAML
+//! configuration into a temporary directory and loads it with [`Params::load`] (so the real
+//! configuration path is exercised), drives the backend through
+//! [`CapacityReservation`](cr_core::CapacityReservation), and asserts on the backend's answers
+//! *and* on the emulator's audit — what the cloud really holds. A failed check panics.
+//!
+//! `tests/tests/<cloud>.rs` runs every check as one `#[tokio::test]` each:
+//!
+//! ```ignore
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+//! async fn happy_path() {
+//!     cr_contract_tests::checks::happy_path(&GceTarget).await;
+//! }
+//! ```
+#![deny(missing_docs)]
+
+pub mod checks;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cr_core::adapter::CloudAdapter;
+use cr_core::plan::CapacityPlan;
+use cr_core::registry::BackendOptions;
+use cr_core::retry::RetryPolicy;
+use cr_core::{Cloud, EngineBackend, Params};
+use cr_emulator::{AuditRecord, CloudKind, Emulator, EmulatorHandle, Scenario};
+
+/// How long the emulator holds a request with the `hang` fault. Targets must build adapters
+/// whose single API call times out well below this (a few seconds), so a hung call fails as a
+/// timeout and is retried.
+pub const HANG_MS: u64 = 20_000;
+
+/// Which credentials a target builds its adapter with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// Credentials the emulator accepts.
+    Valid,
+    /// Credentials the emulator rejects (a wrong key, secret or token).
+    Invalid,
+}
+
+/// One region of the cloud as the emulator knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionLayout {
+    /// Region name.
+    pub region: String,
+    /// At least two of its zones, in the cloud's order (full names).
+    pub zones: Vec<String>,
+}
+
+/// The cloud's geography and machine sizes the suite uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// At least three regions.
+    pub regions: Vec<RegionLayout>,
+    /// The database and the loader instance type (two different types).
+    pub db_type: String,
+    /// The loader instance type.
+    pub loader_type: String,
+}
+
+/// Where one data centre of a test goes: indexes into [`Layout::regions`] and its zones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Index into [`Layout::regions`].
+    pub region: usize,
+    /// Index into that region's zones: the configured zone.
+    pub zone: usize,
+}
+
+/// One test's configuration, cloud-independent; targets turn it into their keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestConfig {
+    /// `test_id`.
+    pub test_id: String,
+    /// One entry per data centre (region), in order.
+    pub placements: Vec<Placement>,
+    /// Database nodes per data centre.
+    pub db_nodes: u32,
+    /// Loader nodes per data centre.
+    pub loaders: u32,
+    /// `test_duration`, minutes.
+    pub duration_minutes: u64,
+    /// Whether the backend may fall back to the region's other zones.
+    pub zone_fallback: bool,
+}
+
+impl TestConfig {
+    /// One data centre in the first zone of the first region: 3 db nodes, 1 loader.
+    pub fn single(test_id: impl Into<String>) -> Self {
+        TestConfig {
+            test_id: test_id.into(),
+            placements: vec![Placement { region: 0, zone: 0 }],
+            db_nodes: 3,
+            loaders: 1,
+            duration_minutes: 90,
+            zone_fallback: true,
+        }
+    }
+}
+
+/// What a cloud supplies to run the suite.
+#[async_trait]
+pub trait ContractTarget: Send + Sync {
+    /// The cloud.
+    fn cloud(&self) -> Cloud;
+
+    /// The registry name of the backend (`gce`, `aws`, …).
+    fn backend_name(&self) -> &'static str;
+
+    /// Regions, zones and instance types to use.
+    fn layout(&self) -> Layout;
+
+    /// The cloud-specific YAML keys of `config` (backend, enable flag, regions/zones,
+    /// instance types, zone-fallback switch). The suite adds `test_id`, `instance_provision`,
+    /// node counts and `test_duration`.
+    fn config_yaml(&self, config: &TestConfig) -> String;
+
+    /// The emulator's operation name of a reservation create (for faults and the request
+    /// log), e.g. `reservations.insert` or `CreateCapacityReservation`.
+    fn create_operation(&self) -> &'static str;
+
+    /// The cloud's own code for an exhausted quota, as the error must name it.
+    fn quota_code(&self) -> &'static str;
+
+    /// Builds the cloud adapter against `emulator` for `params`, with `credentials`. A single
+    /// API call must time out within a few seconds (see [`HANG_MS`]). Building may fail (e.g.
+    /// a credentials file the client rejects up front), which counts as unauthorized.
+    async fn adapter(
+        &self,
+        emulator: &EmulatorHandle,
+        params: &Params,
+        credentials: Credentials,
+    ) -> cr_core::Result<Arc<dyn CloudAdapter>>;
+
+    /// The registry options the CLI would pass to use `emulator` (credentials written into
+    /// `dir`).
+    fn registry_options(&self, emulator: &EmulatorHandle, dir: &Path) -> BackendOptions;
+
+    /// Creates, without cr, a reservation carrying `test_id` as the cloud carries tags, and
+    /// returns the id or name the emulator's audit shows for it.
+    async fn create_outside(
+        &self,
+        emulator: &EmulatorHandle,
+        test_id: &str,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String;
+}
+
+/// The emulator's name for `cloud`.
+pub fn cloud_kind(cloud: Cloud) -> CloudKind {
+    match cloud {
+        Cloud::Aws => CloudKind::Aws,
+        Cloud::Gce => CloudKind::Gce,
+        Cloud::Azure => CloudKind::Azure,
+        Cloud::Oci => CloudKind::Oci,
+    }
+}
+
+/// The retry policy of the suite's backends: quick, but patient enough for a loaded machine
+/// and for one call that hangs until its timeout.
+pub fn retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 6,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(200),
+        max_elapsed: Duration::from_secs(120),
+        jitter: true,
+    }
+}
+
+/// A scenario with ample capacity, no latency, instant operations, and [`HANG_MS`].
+pub fn base_scenario() -> Scenario {
+    Scenario {
+        seed: 7,
+        hang_ms: HANG_MS,
+        ..Scenario::default()
+    }
+}
+
+/// Sets the capacity of `instance_type` in one zone of `cloud`.
+pub fn set_capacity(
+    scenario: &mut Scenario,
+    cloud: Cloud,
+    region: &str,
+    zone: &str,
+    instance_type: &str,
+    available: i64,
+) {
+    scenario
+        .clouds
+        .get_mut(cloud_kind(cloud))
+        .regions
+        .entry(region.to_string())
+        .or_default()
+        .zones
+        .entry(zone.to_string())
+        .or_default()
+        .insert(instance_type.to_string(), available);
+}
+
+/// One running check: its emulator, configuration directory, configuration and plan.
+#[derive(Debug)]
+pub struct Fixture {
+    /// The emulator.
+    pub emulator: EmulatorHandle,
+    /// Holds the YAML and credential files.
+    pub dir: tempfile::TempDir,
+    /// The test's configuration.
+    pub config: TestConfig,
+    /// The layout the configuration was written from.
+    pub layout: Layout,
+    /// Loaded from the YAML written for `config`.
+    pub params: Params,
+    /// The plan `params` gives (built when the fixture started).
+    pub plan: CapacityPlan,
+}
+
+impl Fixture {
+    /// Starts an emulator with `scenario` and loads the configuration of `config`.
+    pub async fn start(
+        target: &dyn ContractTarget,
+        scenario: Scenario,
+        config: TestConfig,
+    ) -> Self {
+        let emulator = Emulator::start(scenario)
+            .await
+            .expect("the emulator starts");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let layout = target.layout();
+        let params = load_params(target, dir.path(), &config);
+        let plan = CapacityPlan::build(&params, target.cloud(), jiff::Timestamp::now())
+            .expect("the configuration gives a plan");
+        assert!(
+            plan.enabled,
+            "the suite's configuration must enable reservations: {:?}",
+            plan.disabled_reason
+        );
+        Fixture {
+            emulator,
+            dir,
+            config,
+            layout,
+            params,
+            plan,
+        }
+    }
+
+    /// A backend over a fresh adapter with `credentials`, driven by the engine.
+    pub async fn backend(
+        &self,
+        target: &dyn ContractTarget,
+        credentials: Credentials,
+    ) -> cr_core::Result<EngineBackend> {
+        let adapter = target
+            .adapter(&self.emulator, &self.params, credentials)
+            .await?;
+        Ok(EngineBackend::new(adapter, retry_policy()))
+    }
+
+    /// The region name of placement `i`.
+    pub fn region(&self, i: usize) -> &str {
+        &self.layout.regions[self.config.placements[i].region].region
+    }
+
+    /// The configured zone of placement `i`.
+    pub fn zone(&self, i: usize) -> &str {
+        let p = self.config.placements[i];
+        &self.layout.regions[p.region].zones[p.zone]
+    }
+
+    /// Zone `z` of placement `i`'s region.
+    pub fn other_zone(&self, i: usize, z: usize) -> &str {
+        &self.layout.regions[self.config.placements[i].region].zones[z]
+    }
+
+    /// Every audit record of this cloud.
+    pub fn audit(&self, cloud: Cloud) -> Vec<AuditRecord> {
+        let kind = cloud_kind(cloud);
+        self.emulator
+            .state()
+            .reservations
+            .into_iter()
+            .filter(|r| r.cloud == kind)
+            .collect()
+    }
+
+    /// The audit records of this cloud that still hold capacity.
+    pub fn live(&self, cloud: Cloud) -> Vec<AuditRecord> {
+        self.audit(cloud)
+            .into_iter()
+            .filter(|r| !r.state.is_ended())
+            .collect()
+    }
+
+    /// `(instance type, count)` of every demand of the plan in `region`, sorted.
+    pub fn demands(&self, region: &str) -> Vec<(String, u32)> {
+        let mut d: Vec<(String, u32)> = self
+            .plan
+            .regions
+            .iter()
+            .filter(|r| r.region == region)
+            .flat_map(|r| r.demands.iter().map(|d| (d.instance_type.clone(), d.count)))
+            .collect();
+        d.sort();
+        d
+    }
+}
+
+/// Writes the YAML of `config` into `dir` and loads it (no `SCT_*` variables).
+pub fn load_params(target: &dyn ContractTarget, dir: &Path, config: &TestConfig) -> Params {
+    let per_dc = |n: u32| {
+        let v: Vec<String> = config.placements.iter().map(|_| n.to_string()).collect();
+        v.join(" ")
+    };
+    let yaml = format!(
+        "test_id: '{test_id}'\n\
+         instance_provision: on_demand\n\
+         n_db_nodes: '{db}'\n\
+         n_loaders: '{loaders}'\n\
+         n_monitor_nodes: 0\n\
+         nemesis_add_node_cnt: 0\n\
+         test_duration: {duration}\n\
+         {specific}",
+        test_id = config.test_id,
+        db = per_dc(config.db_nodes),
+        loaders = per_dc(config.loaders),
+        duration = config.duration_minutes,
+        specific = target.config_yaml(config),
+    );
+    let path = dir.join(format!("{}.yaml", config.test_id));
+    std::fs::write(&path, yaml).expect("the configuration file is written");
+    Params::load(&[path], &BTreeMap::new()).expect("the suite's configuration loads")
+}

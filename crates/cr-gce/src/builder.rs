@@ -86,11 +86,17 @@ impl GceBuilder {
     }
 
     /// A builder from the registry's options: their environment overlay over the process
-    /// environment, their endpoint and CA bundle.
+    /// environment, their endpoint and CA bundle (else `CR_ENDPOINT` and `CR_CA_BUNDLE`).
     pub fn from_options(options: &BackendOptions) -> Self {
         let mut b = GceBuilder::from_vars(|k| options.var(k));
-        b.endpoint = options.endpoint.clone();
-        b.ca_bundle = options.ca_bundle.clone();
+        b.endpoint = options
+            .endpoint
+            .clone()
+            .or_else(|| non_empty(options.var("CR_ENDPOINT")));
+        b.ca_bundle = options
+            .ca_bundle
+            .clone()
+            .or_else(|| non_empty(options.var("CR_CA_BUNDLE")).map(PathBuf::from));
         b
     }
 
@@ -211,18 +217,26 @@ impl GceBuilder {
             self.cloudsdk_config,
         )
         .await?;
-        let project = self
+        let mut project = self
             .project
             .or(self.env_project)
-            .or(credential.project.clone())
-            .ok_or_else(|| {
-                Error::config(
-                    "configuration",
-                    "gce_project",
-                    "",
-                    "a GCE project id (or credentials that name one)",
-                )
-            })?;
+            .or(credential.project.clone());
+        if project.is_none() {
+            project = credential
+                .provider
+                .project_id()
+                .await
+                .ok()
+                .map(|p| p.to_string());
+        }
+        let project = project.ok_or_else(|| {
+            Error::config(
+                "configuration",
+                "gce_project",
+                "",
+                "a GCE project id (or credentials that name one)",
+            )
+        })?;
         let client = GceClient::new(http, &base, &project, credential.provider, self.timeouts);
         Ok(GceAdapter::new(client, self.settings))
     }

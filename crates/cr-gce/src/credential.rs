@@ -103,10 +103,11 @@ pub(crate) async fn load(
     cloudsdk_config: Option<PathBuf>,
 ) -> Result<Credential> {
     match source {
-        CredentialSource::Provider(provider) => {
-            let project = provider.project_id().await.ok().map(|p| p.to_string());
-            Ok(Credential { provider, project })
-        }
+        // Asked for its project only when the configuration names none.
+        CredentialSource::Provider(provider) => Ok(Credential {
+            provider,
+            project: None,
+        }),
         CredentialSource::ServiceAccountFile(path) => {
             load_key_file(&path, tls_client, "GOOGLE_APPLICATION_CREDENTIALS")
         }

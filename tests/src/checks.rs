@@ -1,0 +1,576 @@
+//! The checks of the contract suite. Each starts its own emulator, so they run in parallel
+//! and in any order; each panics with what went wrong.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cr_core::adapter::CreateRequest;
+use cr_core::error::ErrorKind;
+use cr_core::model::{CancelOutcome, Reservation};
+use cr_core::{CapacityReservation, Error, ReservationSet};
+use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind};
+
+use crate::{
+    ContractTarget, Credentials, Fixture, Placement, TestConfig, base_scenario, cloud_kind,
+    retry_policy, set_capacity,
+};
+
+/// One minute: the tolerance of an end time (clouds may round it).
+const END_TIME_TOLERANCE_SECS: i64 = 60;
+
+fn sorted_demands(set: &ReservationSet, region: &str) -> Vec<(String, u32)> {
+    let mut d: Vec<(String, u32)> = set
+        .regions
+        .iter()
+        .filter(|r| r.region == region)
+        .flat_map(|r| r.reservations.iter())
+        .map(|r| (r.instance_type.clone(), r.count))
+        .collect();
+    d.sort();
+    d
+}
+
+fn audit_demands(records: &[AuditRecord]) -> Vec<(String, u32)> {
+    let mut d: Vec<(String, u32)> = records
+        .iter()
+        .map(|r| (r.instance_type.clone(), r.count))
+        .collect();
+    d.sort();
+    d
+}
+
+/// Whether `record` is the reservation a backend calls `id` (clouds with names report the
+/// name as the id; the audit keeps both).
+fn is_record_of(record: &AuditRecord, id: &str) -> bool {
+    record.id == id || record.name == id
+}
+
+fn ids(set: &ReservationSet) -> BTreeSet<String> {
+    set.reservations().map(|r| r.id.0.clone()).collect()
+}
+
+fn expect_ok<T>(what: &str, result: cr_core::Result<T>) -> T {
+    result.unwrap_or_else(|e| panic!("{what} failed: {e}"))
+}
+
+async fn reserve(backend: &dyn CapacityReservation, fx: &Fixture) -> ReservationSet {
+    expect_ok("reserve", backend.reserve(&fx.params).await)
+}
+
+/// Cancels everything `backend` holds for the test and checks the audit shows nothing live.
+async fn cancel_and_check(backend: &dyn CapacityReservation, fx: &Fixture) {
+    let report = expect_ok("cancel", backend.cancel(&fx.params).await);
+    assert!(report.is_complete(), "cancel left {:?}", report.failed);
+    let live = fx.live(backend.cloud());
+    assert!(live.is_empty(), "still live after cancel: {live:?}");
+}
+
+/// Reserves in the configured zone: one reservation per instance type with the plan's
+/// counts; the audit holds exactly those; ids and instance targets are answered.
+pub async fn happy_path(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single("7c86f6de-happy-path"),
+    )
+    .await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    assert!(backend.is_enabled(&fx.params));
+    let set = reserve(&backend, &fx).await;
+
+    assert_eq!(set.test_id, fx.config.test_id);
+    assert_eq!(set.regions.len(), 1, "{set:?}");
+    let region = &set.regions[0];
+    assert_eq!(region.region, fx.region(0));
+    assert_eq!(region.zone, fx.zone(0), "the configured zone has capacity");
+    assert_eq!(sorted_demands(&set, fx.region(0)), fx.demands(fx.region(0)));
+    for r in &region.reservations {
+        assert_eq!(r.zone, fx.zone(0));
+        assert_eq!(r.region, fx.region(0));
+        assert!(r.state.is_live(), "{r:?}");
+        assert_eq!(
+            backend.get_id(&r.zone, &r.instance_type),
+            Some(r.id.clone())
+        );
+        let target = backend
+            .instance_target(&r.zone, &r.instance_type)
+            .expect("an instance target for a held reservation");
+        assert!(
+            target.to_string().contains(&r.id.0),
+            "the instance target {target} must name {}",
+            r.id
+        );
+    }
+    assert_eq!(backend.get_id(fx.zone(0), "no-such-type"), None);
+
+    let live = fx.live(t.cloud());
+    assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
+    for record in &live {
+        assert_eq!(record.zone, fx.zone(0));
+        assert!(
+            region
+                .reservations
+                .iter()
+                .any(|r| is_record_of(record, &r.id.0)),
+            "the audit holds {record:?}, which reserve did not return"
+        );
+    }
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// The configured zone is out of one type: the zone's partial reservations are cancelled
+/// (proven by the audit) and the whole set lands in another zone of the region.
+pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
+    let layout = t.layout();
+    let mut scenario = base_scenario();
+    let first = &layout.regions[0];
+    set_capacity(
+        &mut scenario,
+        t.cloud(),
+        &first.region,
+        &first.zones[0],
+        &layout.loader_type,
+        0,
+    );
+    let fx = Fixture::start(t, scenario, TestConfig::single("5c0ff1e0-stockout")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+
+    let region = &set.regions[0];
+    assert_ne!(
+        region.zone,
+        fx.zone(0),
+        "the stocked-out zone cannot hold the set"
+    );
+    assert_eq!(sorted_demands(&set, fx.region(0)), fx.demands(fx.region(0)));
+
+    let audit = fx.audit(t.cloud());
+    let in_first: Vec<&AuditRecord> = audit.iter().filter(|r| r.zone == fx.zone(0)).collect();
+    assert!(
+        in_first
+            .iter()
+            .any(|r| r.instance_type == layout.db_type && r.state == AuditState::Cancelled),
+        "the first zone's partial reservation ({}) must have been made and cancelled: {in_first:?}",
+        layout.db_type
+    );
+    assert!(
+        in_first.iter().all(|r| r.state.is_ended()),
+        "nothing may stay held in the stocked-out zone: {in_first:?}"
+    );
+    let live = fx.live(t.cloud());
+    assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
+    assert!(live.iter().all(|r| r.zone == region.zone), "{live:?}");
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// A quota too small in every zone: reserve fails, every zone tried reports the quota code,
+/// and nothing is held.
+pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
+    let layout = t.layout();
+    let mut scenario = base_scenario();
+    scenario
+        .clouds
+        .get_mut(cloud_kind(t.cloud()))
+        .regions
+        .entry(layout.regions[0].region.clone())
+        .or_default()
+        .quota = Some(2);
+    let fx = Fixture::start(t, scenario, TestConfig::single("9a07a000-quota")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let err = backend
+        .reserve(&fx.params)
+        .await
+        .expect_err("the quota cannot hold 3 db nodes");
+    let text = err.to_string();
+    assert!(
+        text.contains(t.quota_code()),
+        "the error must name {}: {text}",
+        t.quota_code()
+    );
+    match &err {
+        Error::NoZoneAvailable { attempts, .. } => {
+            assert!(!attempts.is_empty());
+            for a in attempts {
+                assert_eq!(a.error.kind, ErrorKind::QuotaExceeded, "{a:?}");
+            }
+        }
+        other => assert_eq!(other.kind(), ErrorKind::QuotaExceeded, "{other}"),
+    }
+    let live = fx.live(t.cloud());
+    assert!(
+        live.is_empty(),
+        "nothing may be held after a failed reserve: {live:?}"
+    );
+}
+
+/// The create call is throttled twice, then succeeds: the backend retries and reserves.
+pub async fn throttling_then_success(t: &dyn ContractTarget) {
+    let mut scenario = base_scenario();
+    scenario.faults.push(Fault {
+        cloud: cloud_kind(t.cloud()),
+        operation: t.create_operation().to_string(),
+        kind: FaultKind::Throttle,
+        rate: 1.0,
+        limit: Some(2),
+    });
+    let fx = Fixture::start(t, scenario, TestConfig::single("7a2077e0-throttle")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    assert_eq!(set.regions[0].zone, fx.zone(0));
+    assert_eq!(audit_demands(&fx.live(t.cloud())), fx.demands(fx.region(0)));
+    let throttled = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.operation.eq_ignore_ascii_case(t.create_operation())
+                && r.fault == Some(FaultKind::Throttle)
+        })
+        .count();
+    assert_eq!(throttled, 2, "both throttles were answered and retried");
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// Rejected credentials stop everything at once: an unauthorized error (not a zone
+/// fallback), and nothing held.
+pub async fn unauthorized_stops_without_fallback(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single("0bad0c0d-unauthorized"),
+    )
+    .await;
+    let err = match fx.backend(t, Credentials::Invalid).await {
+        Err(e) => e,
+        Ok(backend) => {
+            let err = backend
+                .reserve(&fx.params)
+                .await
+                .expect_err("rejected credentials cannot reserve");
+            let cancel = backend.cancel(&fx.params).await;
+            assert!(
+                cancel.is_err(),
+                "a cancel with rejected credentials cannot claim success: {cancel:?}"
+            );
+            err
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    assert!(
+        !matches!(err, Error::NoZoneAvailable { .. }),
+        "unauthorized must not fall back across zones: {err}"
+    );
+    let audit = fx.audit(t.cloud());
+    assert!(audit.is_empty(), "nothing may be reserved: {audit:?}");
+}
+
+/// Cancel releases every reservation (the audit shows them cancelled); a second cancel and a
+/// discover find nothing.
+pub async fn cancel_leaves_nothing_active(t: &dyn ContractTarget) {
+    let fx = Fixture::start(t, base_scenario(), TestConfig::single("ca9ce100-cancel")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    let report = expect_ok("cancel", backend.cancel(&fx.params).await);
+    assert!(report.is_complete(), "{:?}", report.failed);
+    let cancelled: BTreeSet<String> = report.cancelled.iter().map(|r| r.id.0.clone()).collect();
+    assert_eq!(cancelled, ids(&set));
+    for record in fx.audit(t.cloud()) {
+        assert_eq!(record.state, AuditState::Cancelled, "{record:?}");
+    }
+    assert!(fx.live(t.cloud()).is_empty());
+    assert_eq!(backend.get_id(fx.zone(0), &fx.layout.db_type), None);
+
+    let again = expect_ok("a second cancel", backend.cancel(&fx.params).await);
+    assert!(again.cancelled.is_empty(), "{again:?}");
+    assert!(again.is_complete());
+    let found = expect_ok("discover", backend.discover(&fx.params).await);
+    assert!(found.is_empty(), "{found:?}");
+}
+
+/// cancel_all_regions finds the test's reservations in three regions — two reserved by cr
+/// in a two-data-centre test, one made outside cr — and leaves another test's alone.
+pub async fn cancel_all_regions_finds_every_region(t: &dyn ContractTarget) {
+    let config = TestConfig {
+        placements: vec![
+            Placement { region: 0, zone: 0 },
+            Placement { region: 1, zone: 0 },
+        ],
+        db_nodes: 1,
+        loaders: 1,
+        ..TestConfig::single("a11a11a1-all-regions")
+    };
+    let fx = Fixture::start(t, base_scenario(), config).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    assert_eq!(set.regions.len(), 2, "{set:?}");
+
+    let third = &fx.layout.regions[2];
+    let outside = t
+        .create_outside(
+            &fx.emulator,
+            &fx.config.test_id,
+            &third.region,
+            &third.zones[0],
+            &fx.layout.db_type,
+        )
+        .await;
+    let foreign = t
+        .create_outside(
+            &fx.emulator,
+            "f0e1f0e1-another-test",
+            fx.region(0),
+            fx.zone(0),
+            &fx.layout.db_type,
+        )
+        .await;
+
+    // A new process: only the test id is known.
+    let fresh = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let report = expect_ok(
+        "cancel_all_regions",
+        fresh.cancel_all_regions(&fx.config.test_id).await,
+    );
+    assert!(report.is_complete(), "{:?}", report.failed);
+    let cancelled: BTreeSet<String> = report.cancelled.iter().map(|r| r.id.0.clone()).collect();
+    let mut expected = ids(&set);
+    assert_eq!(
+        cancelled.len(),
+        expected.len() + 1,
+        "cr's reservations and the one made outside cr: {cancelled:?}"
+    );
+    expected.retain(|id| !cancelled.contains(id));
+    assert!(expected.is_empty(), "not cancelled: {expected:?}");
+    let regions: BTreeSet<&str> = report.cancelled.iter().map(|r| r.region.as_str()).collect();
+    assert_eq!(regions.len(), 3, "{regions:?}");
+
+    let audit = fx.audit(t.cloud());
+    let outside_record = audit
+        .iter()
+        .find(|r| is_record_of(r, &outside))
+        .expect("the outside reservation is in the audit");
+    assert!(outside_record.state.is_ended(), "{outside_record:?}");
+    let foreign_record = audit
+        .iter()
+        .find(|r| is_record_of(r, &foreign))
+        .expect("the other test's reservation is in the audit");
+    assert!(
+        !foreign_record.state.is_ended(),
+        "another test's reservation must survive: {foreign_record:?}"
+    );
+    let live = fx.live(t.cloud());
+    assert_eq!(
+        live.len(),
+        1,
+        "only the other test's reservation is left: {live:?}"
+    );
+}
+
+/// A new backend instance (a restart) rebuilds the set from the cloud, answers ids and
+/// instance targets from it, and a reserve reuses it instead of reserving twice.
+pub async fn discover_after_restart(t: &dyn ContractTarget) {
+    let fx = Fixture::start(t, base_scenario(), TestConfig::single("d15c0ae1-discover")).await;
+    let first = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&first, &fx).await;
+    drop(first);
+
+    let second = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let (zone, db_type) = (fx.zone(0).to_string(), fx.layout.db_type.clone());
+    assert_eq!(
+        second.get_id(&zone, &db_type),
+        None,
+        "nothing known before discover"
+    );
+    let found = expect_ok("discover", second.discover(&fx.params).await);
+    let key = |s: &ReservationSet| {
+        let mut v: Vec<(String, String, String, u32)> = s
+            .reservations()
+            .map(|r| {
+                (
+                    r.zone.clone(),
+                    r.instance_type.clone(),
+                    r.id.0.clone(),
+                    r.count,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(key(&found), key(&set));
+    assert_eq!(found.test_id, fx.config.test_id);
+    assert_eq!(
+        second.get_id(&zone, &db_type),
+        set.get_id(&zone, &db_type).cloned()
+    );
+    assert!(second.instance_target(&zone, &db_type).is_some());
+
+    let records_before = fx.audit(t.cloud()).len();
+    let again = reserve(&second, &fx).await;
+    assert_eq!(ids(&again), ids(&set), "a complete set is reused");
+    assert_eq!(
+        fx.audit(t.cloud()).len(),
+        records_before,
+        "nothing new reserved"
+    );
+    cancel_and_check(&second, &fx).await;
+}
+
+async fn retried_create_is_not_doubled(t: &dyn ContractTarget, fault: FaultKind, test_id: &str) {
+    let mut scenario = base_scenario();
+    scenario.faults.push(Fault {
+        cloud: cloud_kind(t.cloud()),
+        operation: t.create_operation().to_string(),
+        kind: fault,
+        rate: 1.0,
+        limit: Some(1),
+    });
+    let fx = Fixture::start(t, scenario, TestConfig::single(test_id)).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    assert_eq!(set.regions[0].zone, fx.zone(0));
+    let audit = fx.audit(t.cloud());
+    assert_eq!(
+        audit_demands(&audit),
+        fx.demands(fx.region(0)),
+        "exactly one reservation per type, none doubled or left behind: {audit:?}"
+    );
+    assert!(audit.iter().all(|r| !r.state.is_ended()), "{audit:?}");
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// The first create hangs until the client gives up; the retry reserves exactly once.
+pub async fn create_retried_after_a_hang_is_not_doubled(t: &dyn ContractTarget) {
+    retried_create_is_not_doubled(t, FaultKind::Hang, "0a1b2c3d-hang").await;
+}
+
+/// The first create's connection is reset; the retry reserves exactly once.
+pub async fn create_retried_after_a_reset_is_not_doubled(t: &dyn ContractTarget) {
+    retried_create_is_not_doubled(t, FaultKind::ConnectionReset, "4e5f6a7b-reset").await;
+}
+
+/// The adapter's create is idempotent for the same request (same attempt), and cancelling
+/// twice reports the second as already gone.
+pub async fn adapter_create_is_idempotent(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single("1de70000-idempotent"),
+    )
+    .await;
+    let adapter = expect_ok(
+        "building the adapter",
+        t.adapter(&fx.emulator, &fx.params, Credentials::Valid)
+            .await,
+    );
+    let request = CreateRequest {
+        test_id: fx.config.test_id.clone(),
+        region: fx.region(0).to_string(),
+        zone: fx.zone(0).to_string(),
+        demand: fx.plan.regions[0].demands[0].clone(),
+        end_time: fx.plan.end_time,
+        tags: fx.plan.tags.clone(),
+        attempt: 1,
+    };
+    let a: Reservation = expect_ok("create", adapter.create(&request).await);
+    let b: Reservation = expect_ok("the same create again", adapter.create(&request).await);
+    assert_eq!(a.id, b.id);
+    let audit = fx.audit(t.cloud());
+    assert_eq!(audit.len(), 1, "one reservation for one request: {audit:?}");
+    assert_eq!(
+        expect_ok("cancel", adapter.cancel(&a).await),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        expect_ok("a second cancel", adapter.cancel(&a).await),
+        CancelOutcome::AlreadyGone
+    );
+    assert!(fx.live(t.cloud()).is_empty());
+}
+
+/// Every reservation carries the plan's end time (± a minute), and the cloud ends them on its
+/// own when that time passes.
+pub async fn expiry_is_set(t: &dyn ContractTarget) {
+    let fx = Fixture::start(t, base_scenario(), TestConfig::single("e0e0e0e0-expiry")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    for r in set.reservations() {
+        let end = r
+            .end_time
+            .unwrap_or_else(|| panic!("{} has no end time", r.id));
+        let off = (end - fx.plan.end_time).get_seconds().abs();
+        assert!(
+            off <= END_TIME_TOLERANCE_SECS,
+            "{} ends at {end}, the plan at {}",
+            r.id,
+            fx.plan.end_time
+        );
+    }
+    let until_end = (fx.plan.end_time - jiff::Timestamp::now())
+        .get_seconds()
+        .max(0) as u64;
+    fx.emulator.advance_clock(Duration::from_secs(
+        until_end + 2 * END_TIME_TOLERANCE_SECS as u64,
+    ));
+    let audit = fx.audit(t.cloud());
+    assert!(!audit.is_empty());
+    for record in audit {
+        assert_eq!(record.state, AuditState::Expired, "{record:?}");
+    }
+}
+
+/// The backend the registry builds from the CLI's options (endpoint, CA bundle, credentials
+/// from the environment overlay) reserves and cancels.
+pub async fn registry_backend_reserves_and_cancels(t: &dyn ContractTarget) {
+    let fx = Fixture::start(t, base_scenario(), TestConfig::single("4e915700-registry")).await;
+    let registration = cr_core::registry::find(t.backend_name())
+        .unwrap_or_else(|| panic!("backend {} is not registered", t.backend_name()));
+    assert_eq!(registration.cloud, t.cloud());
+    let mut options = t.registry_options(&fx.emulator, fx.dir.path());
+    options.retry = retry_policy();
+    let backend = expect_ok(
+        "constructing the registered backend",
+        (registration.construct)(fx.params.clone(), options).await,
+    );
+    let set = expect_ok("reserve", backend.reserve(&fx.params).await);
+    assert_eq!(set.regions[0].zone, fx.zone(0));
+    assert_eq!(audit_demands(&fx.live(t.cloud())), fx.demands(fx.region(0)));
+    cancel_and_check(backend.as_ref(), &fx).await;
+    let policy = expect_ok("permissions", (registration.permissions)());
+    assert!(
+        !policy.to_string().is_empty() && policy.is_object(),
+        "the permission policy is a JSON document: {policy}"
+    );
+}

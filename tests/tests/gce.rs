@@ -1,0 +1,420 @@
+//! The contract suite for the GCE backend against the in-process emulator, and the OAuth2
+//! token flow end to end (service-account key written by the emulator, JWT exchanged at its
+//! token endpoint, the API refusing calls without the token).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cr_contract_tests::{
+    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario, checks,
+};
+use cr_core::adapter::CloudAdapter;
+use cr_core::error::ErrorKind;
+use cr_core::registry::BackendOptions;
+use cr_core::{Cloud, Params};
+use cr_emulator::{CredentialFiles, EmulatorHandle};
+use cr_gce::GceBuilder;
+use gcp_auth::{Token, TokenProvider};
+
+/// A single API call gives up after this; the suite's hang lasts far longer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A token provider whose token the emulator never issued.
+struct ForgedToken;
+
+#[async_trait]
+impl TokenProvider for ForgedToken {
+    async fn token(&self, _scopes: &[&str]) -> Result<Arc<Token>, gcp_auth::Error> {
+        let token: Token = serde_json::from_value(
+            serde_json::json!({"access_token": "ya29.forged", "expires_in": 3600}),
+        )
+        .map_err(|e| gcp_auth::Error::Json("token", e))?;
+        Ok(Arc::new(token))
+    }
+
+    async fn project_id(&self) -> Result<Arc<str>, gcp_auth::Error> {
+        Err(gcp_auth::Error::Str("no project"))
+    }
+}
+
+fn write_credentials(emulator: &EmulatorHandle, dir: &Path) -> CredentialFiles {
+    emulator
+        .write_credentials(dir)
+        .expect("the emulator writes its credentials")
+}
+
+struct GceTarget;
+
+#[async_trait]
+impl ContractTarget for GceTarget {
+    fn cloud(&self) -> Cloud {
+        Cloud::Gce
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "gce"
+    }
+
+    fn layout(&self) -> Layout {
+        let region = |name: &str, zones: &[&str]| RegionLayout {
+            region: name.to_string(),
+            zones: zones.iter().map(|z| format!("{name}-{z}")).collect(),
+        };
+        Layout {
+            regions: vec![
+                region("us-east1", &["b", "c", "d"]),
+                region("us-west1", &["a", "b", "c"]),
+                region("europe-west1", &["b", "c", "d"]),
+            ],
+            db_type: "n2-highmem-16".into(),
+            loader_type: "e2-standard-4".into(),
+        }
+    }
+
+    fn config_yaml(&self, config: &TestConfig) -> String {
+        let layout = self.layout();
+        let zones: Vec<&str> = config
+            .placements
+            .iter()
+            .map(|p| layout.regions[p.region].zones[p.zone].as_str())
+            .collect();
+        format!(
+            "cluster_backend: gce\n\
+             gce_use_capacity_reservation: true\n\
+             gce_datacenter: '{zones}'\n\
+             gce_reservation_type: {kind}\n\
+             gce_instance_type_db: {db}\n\
+             gce_instance_type_loader: {loader}\n\
+             gce_n_local_ssd_disk_db: 2\n\
+             gce_n_local_ssd_disk_loader: 0\n\
+             gce_min_cpu_platform: 'Intel Ice Lake'\n",
+            zones = zones.join(" "),
+            kind = if config.zone_fallback {
+                "regional"
+            } else {
+                "zonal"
+            },
+            db = layout.db_type,
+            loader = layout.loader_type,
+        )
+    }
+
+    fn create_operation(&self) -> &'static str {
+        "reservations.insert"
+    }
+
+    fn quota_code(&self) -> &'static str {
+        "QUOTA_EXCEEDED"
+    }
+
+    async fn adapter(
+        &self,
+        emulator: &EmulatorHandle,
+        params: &Params,
+        credentials: Credentials,
+    ) -> cr_core::Result<Arc<dyn CloudAdapter>> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let files = write_credentials(emulator, dir.path());
+        let builder = GceBuilder::new()
+            .with_endpoint(emulator.https_url())
+            .with_ca_bundle(&files.ca_pem)
+            .with_params(params)
+            .with_request_timeout(CALL_TIMEOUT)
+            .with_operation_timeout(Duration::from_secs(60));
+        let builder = match credentials {
+            // The key's token_uri is the emulator's HTTPS token endpoint.
+            Credentials::Valid => builder.with_service_account_file(&files.gce_key),
+            Credentials::Invalid => builder
+                .with_token_provider(Arc::new(ForgedToken))
+                .with_project(emulator.credentials().gce.project_id.clone()),
+        };
+        Ok(Arc::new(builder.build().await?))
+    }
+
+    fn registry_options(&self, emulator: &EmulatorHandle, dir: &Path) -> BackendOptions {
+        let files = write_credentials(emulator, dir);
+        BackendOptions {
+            endpoint: Some(emulator.https_url().to_string()),
+            ca_bundle: Some(files.ca_pem.clone()),
+            env: BTreeMap::from([(
+                "GOOGLE_APPLICATION_CREDENTIALS".to_string(),
+                files.gce_key.display().to_string(),
+            )]),
+            ..BackendOptions::default()
+        }
+    }
+
+    async fn create_outside(
+        &self,
+        emulator: &EmulatorHandle,
+        test_id: &str,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        let _ = region;
+        let name = format!("{}manual-{zone}", cr_gce::test_prefix(test_id));
+        let project = emulator.credentials().gce.project_id.clone();
+        let token = http_token(emulator).await;
+        let base = format!(
+            "{}/compute/v1/projects/{project}/zones/{zone}",
+            emulator.http_url()
+        );
+        let body = serde_json::json!({
+            "name": name,
+            "description": serde_json::json!({"TestId": test_id, "CreatedBy": "hand"}).to_string(),
+            "specificReservationRequired": true,
+            "specificReservation": {"count": "1", "instanceProperties": {"machineType": instance_type}},
+        });
+        let client = reqwest::Client::new();
+        let response = client
+            .post(format!("{base}/reservations"))
+            .bearer_auth(token.as_str())
+            .json(&body)
+            .send()
+            .await
+            .expect("the insert is answered");
+        assert!(
+            response.status().is_success(),
+            "insert: {}",
+            response.status()
+        );
+        let op: serde_json::Value = response.json().await.expect("an Operation");
+        let op_name = op["name"]
+            .as_str()
+            .expect("the Operation has a name")
+            .to_string();
+        let mut status = op["status"].as_str().unwrap_or_default().to_string();
+        while status != "DONE" {
+            let op: serde_json::Value = client
+                .post(format!("{base}/operations/{op_name}/wait"))
+                .bearer_auth(token.as_str())
+                .send()
+                .await
+                .expect("the wait is answered")
+                .json()
+                .await
+                .expect("an Operation");
+            assert!(op.get("error").is_none(), "the insert failed: {op}");
+            status = op["status"].as_str().unwrap_or_default().to_string();
+        }
+        name
+    }
+}
+
+/// A token from the emulator's token endpoint over plain HTTP, with gcp_auth's own
+/// service-account flow (the JWT is signed with the key the emulator wrote).
+async fn http_token(emulator: &EmulatorHandle) -> Arc<Token> {
+    let key = emulator
+        .credentials()
+        .gce_key_json(emulator.http_url())
+        .to_string();
+    let account = gcp_auth::CustomServiceAccount::from_json(&key).expect("the key is usable");
+    account
+        .token(&[cr_gce::COMPUTE_SCOPE])
+        .await
+        .expect("the token endpoint issues a token for a valid JWT")
+}
+
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            checks::$check(&GceTarget).await;
+        }
+    )*};
+}
+
+contract!(
+    happy_path,
+    stockout_falls_back_to_the_next_zone,
+    quota_exceeded_fails_and_names_the_code,
+    throttling_then_success,
+    unauthorized_stops_without_fallback,
+    cancel_leaves_nothing_active,
+    cancel_all_regions_finds_every_region,
+    discover_after_restart,
+    create_retried_after_a_hang_is_not_doubled,
+    create_retried_after_a_reset_is_not_doubled,
+    adapter_create_is_idempotent,
+    expiry_is_set,
+    registry_backend_reserves_and_cancels,
+);
+
+/// The insert body on the wire: machine type, count as a string, local SSDs, CPU platform,
+/// specific-reservation flag and native expiry, as the emulator received them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_carries_every_field() {
+    let fx = Fixture::start(
+        &GceTarget,
+        base_scenario(),
+        TestConfig::single("b0d1e500-fields"),
+    )
+    .await;
+    let adapter = GceTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("the adapter builds");
+    let set = cr_core::EngineBackend::new(adapter, cr_contract_tests::retry_policy());
+    let reserved = cr_core::CapacityReservation::reserve(&set, &fx.params)
+        .await
+        .expect("reserve");
+    let db = reserved
+        .reservations()
+        .find(|r| r.instance_type == "n2-highmem-16")
+        .expect("the db reservation")
+        .clone();
+    assert!(cr_gce::is_valid_name(&db.id.0), "{}", db.id);
+    assert!(db.id.0.starts_with(&cr_gce::test_prefix("b0d1e500-fields")));
+
+    let project = fx.emulator.credentials().gce.project_id.clone();
+    let token = http_token(&fx.emulator).await;
+    let url = format!(
+        "{}/compute/v1/projects/{project}/zones/{}/reservations/{}",
+        fx.emulator.http_url(),
+        db.zone,
+        db.id
+    );
+    let got: serde_json::Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token.as_str())
+        .send()
+        .await
+        .expect("get is answered")
+        .json()
+        .await
+        .expect("a Reservation");
+    let specific = &got["specificReservation"];
+    assert_eq!(
+        specific["count"],
+        serde_json::json!(db.count.to_string()),
+        "{got}"
+    );
+    let props = &specific["instanceProperties"];
+    assert_eq!(props["machineType"], "n2-highmem-16", "{got}");
+    assert_eq!(props["minCpuPlatform"], "Intel Ice Lake", "{got}");
+    assert_eq!(
+        props["localSsds"],
+        serde_json::json!([
+            {"diskSizeGb": "375", "interface": "NVME"},
+            {"diskSizeGb": "375", "interface": "NVME"}
+        ]),
+        "{got}"
+    );
+    assert_eq!(got["specificReservationRequired"], true, "{got}");
+    let delete_at: jiff::Timestamp = got["deleteAtTime"]
+        .as_str()
+        .expect("deleteAtTime is set")
+        .parse()
+        .expect("deleteAtTime is RFC 3339");
+    assert!((delete_at - fx.plan.end_time).get_seconds().abs() <= 60);
+    let description: BTreeMap<String, String> =
+        serde_json::from_str(got["description"].as_str().expect("a description"))
+            .expect("the description holds the tags as JSON");
+    assert_eq!(
+        description.get("TestId").map(String::as_str),
+        Some("b0d1e500-fields")
+    );
+
+    let target = cr_core::CapacityReservation::instance_target(&set, &db.zone, &db.instance_type)
+        .expect("a target");
+    assert_eq!(
+        target,
+        serde_json::json!({"reservationAffinity": {
+            "consumeReservationType": "SPECIFIC_RESERVATION",
+            "key": "compute.googleapis.com/reservation-name",
+            "values": [db.id.0],
+        }})
+    );
+    cr_core::CapacityReservation::cancel(&set, &fx.params)
+        .await
+        .expect("cancel");
+}
+
+/// The token flow end to end: the emulator's key file, a JWT exchanged at its token
+/// endpoint, and the API refusing calls without that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_flow_end_to_end() {
+    let fx = Fixture::start(
+        &GceTarget,
+        base_scenario(),
+        TestConfig::single("70ce0000-token"),
+    )
+    .await;
+    let project = fx.emulator.credentials().gce.project_id.clone();
+    let zones_url = format!(
+        "{}/compute/v1/projects/{project}/zones",
+        fx.emulator.http_url()
+    );
+    let client = reqwest::Client::new();
+
+    let token = http_token(&fx.emulator).await;
+    let ok = client
+        .get(&zones_url)
+        .bearer_auth(token.as_str())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(ok.status(), 200, "the issued token is accepted");
+
+    let none = client.get(&zones_url).send().await.expect("answered");
+    assert_eq!(none.status(), 401, "no token, no API");
+    let forged = client
+        .get(&zones_url)
+        .bearer_auth("ya29.forged")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        forged.status(),
+        401,
+        "a token the emulator did not issue is refused"
+    );
+
+    // A key the emulator does not know: its JWT is refused at the token endpoint, and the
+    // adapter reports that as unauthorized.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut key = fx
+        .emulator
+        .credentials()
+        .gce_key_json(fx.emulator.http_url());
+    key["private_key"] = fx.emulator.credentials().oci.private_key_pem.clone().into();
+    let wrong_key = dir.path().join("wrong-key.json");
+    std::fs::write(&wrong_key, key.to_string()).expect("written");
+    let adapter = GceBuilder::new()
+        .with_endpoint(fx.emulator.http_url())
+        .with_service_account_file(&wrong_key)
+        .with_request_timeout(CALL_TIMEOUT)
+        .build()
+        .await
+        .expect("a well-formed key file builds");
+    let err = adapter
+        .regions()
+        .await
+        .expect_err("a JWT signed with an unknown key is refused");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+
+    // The key file the emulator wrote (token_uri on HTTPS, its CA trusted) works end to end.
+    let files = write_credentials(&fx.emulator, dir.path());
+    let adapter = GceBuilder::new()
+        .with_endpoint(fx.emulator.https_url())
+        .with_ca_bundle(&files.ca_pem)
+        .with_service_account_file(&files.gce_key)
+        .build()
+        .await
+        .expect("the emulator's key file builds");
+    assert_eq!(adapter.project(), project);
+    let regions = adapter
+        .regions()
+        .await
+        .expect("regions over HTTPS with the token");
+    assert!(regions.iter().any(|r| r == "us-east1"), "{regions:?}");
+    let zones = adapter
+        .zones("us-east1", &["n2-highmem-16".to_string()])
+        .await
+        .expect("zones");
+    assert_eq!(zones, ["us-east1-b", "us-east1-c", "us-east1-d"]);
+}
