@@ -35,7 +35,8 @@ pub(super) fn regions(ctx: &Ctx<'_>) -> Vec<Region> {
         .map(|r| Region {
             name: r.name,
             display_name: r.display_name,
-            zones: r.zones,
+            // A scenario names the regional pool with the zone "" (see docs/emulator.md).
+            zones: r.zones.into_iter().filter(|z| !z.is_empty()).collect(),
         })
         .collect()
 }
