@@ -1,28 +1,58 @@
-//! cr backend for Amazon EC2 capacity reservations.
+//! cr backend for Amazon EC2 On-Demand Capacity Reservations, over aws-sdk-ec2.
 //!
-//! Registers the `aws` backend with the cr-core registry. The cloud adapter is not written
-//! yet: every operation fails with `Error::NotImplemented`.
+//! Registers the backend `aws` (alias `ec2`) with the cr-core registry. The
+//! [`AwsAdapter`] speaks EC2 and classifies its errors; cr-core's engine does zone fallback,
+//! rollback and retries. Configuration keys read besides the common ones: `region_name`,
+//! `availability_zone`, `use_placement_group`, and `aws_instance_platform` (default
+//! `Linux/UNIX`, see [`builder::INSTANCE_PLATFORM_KEY`]).
+//!
+//! ```no_run
+//! # async fn demo(params: cr_core::Params) -> cr_core::Result<()> {
+//! use cr_core::CapacityReservation;
+//!
+//! let backend = cr_aws::AwsBuilder::from_env()
+//!     .with_params(&params)
+//!     .build_backend()
+//!     .await?;
+//! let set = backend.reserve(&params).await?;
+//! println!("{} reservations", set.reservations().count());
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
-use cr_core::Cloud;
-use cr_core::backend::NotImplementedBackend;
+mod adapter;
+pub mod builder;
+mod client;
+mod error;
+pub mod permissions;
+
 use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
-use cr_core::{CapacityReservation, Params, Result};
+use cr_core::{CapacityReservation, Cloud, Params, Result};
+
+pub use adapter::{AwsAdapter, EXTRA_ARN, EXTRA_PLACEMENT_GROUP_ARN};
+pub use builder::AwsBuilder;
+
+/// `cluster_backend` values besides `aws` that select this backend.
+pub const ALIASES: &[&str] = &["ec2"];
 
 fn construct(
-    _params: Params,
-    _options: BackendOptions,
+    params: Params,
+    options: BackendOptions,
 ) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
-    Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Aws)) as Box<dyn CapacityReservation>) })
-}
-
-fn permissions() -> Result<serde_json::Value> {
-    Err(cr_core::Error::NotImplemented {
-        backend: Cloud::Aws,
-        operation: "permissions".into(),
+    Box::pin(async move {
+        let backend = AwsBuilder::from_env()
+            .with_params(&params)
+            .with_options(&options)
+            .build_backend()
+            .await?;
+        Ok(Box::new(backend) as Box<dyn CapacityReservation>)
     })
 }
 
+fn permissions() -> Result<serde_json::Value> {
+    Ok(permissions::policy())
+}
+
 inventory::submit! {
-    BackendRegistration { name: "aws", cloud: Cloud::Aws, aliases: &[], construct, permissions }
+    BackendRegistration { name: "aws", cloud: Cloud::Aws, aliases: ALIASES, construct, permissions }
 }

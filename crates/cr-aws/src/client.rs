@@ -1,0 +1,292 @@
+//! The EC2 calls this backend makes, one method per API action ([`Ec2Api`]), and their
+//! implementation over aws-sdk-ec2 with one client per region, created lazily and cached.
+//!
+//! The adapter talks only to [`Ec2Api`], so its logic is unit-tested with a mock; every SDK
+//! error is classified here, where it enters.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_ec2::config::Region;
+use aws_sdk_ec2::types::{
+    AvailabilityZone, CapacityReservation, CapacityReservationInstancePlatform, EndDateType,
+    Filter, InstanceMatchCriteria, InstanceTypeOffering, LocationType, PlacementGroup,
+    ResourceType, Tag, TagSpecification,
+};
+use aws_smithy_types::DateTime;
+use cr_core::Cloud;
+use cr_core::error::{CloudError, ErrorKind};
+
+use crate::error::classify;
+
+/// One CreateCapacityReservation call, in this crate's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CreateInput {
+    /// Instance type.
+    pub instance_type: String,
+    /// Instance platform (`Linux/UNIX` by default).
+    pub platform: CapacityReservationInstancePlatform,
+    /// Full zone name.
+    pub zone: String,
+    /// Instances.
+    pub count: i32,
+    /// When EC2 releases it on its own.
+    pub end_date: DateTime,
+    /// Tags, already rendered for EC2.
+    pub tags: Vec<(String, String)>,
+    /// Idempotency token.
+    pub client_token: String,
+    /// The cluster placement group to reserve in.
+    pub placement_group_arn: Option<String>,
+}
+
+/// The EC2 API actions this backend calls. Each method is one action (the name in
+/// [`crate::permissions::ACTIONS`]); listings are paginated to the end.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub(crate) trait Ec2Api: Send + Sync + 'static {
+    /// DescribeRegions (enabled regions), sent to `region`'s endpoint.
+    async fn describe_regions(&self, region: &str) -> Result<Vec<String>, CloudError>;
+
+    /// DescribeAvailabilityZones of `region`.
+    async fn describe_availability_zones(
+        &self,
+        region: &str,
+    ) -> Result<Vec<AvailabilityZone>, CloudError>;
+
+    /// DescribeInstanceTypeOfferings of `region` by availability zone, for `instance_types`.
+    async fn describe_instance_type_offerings(
+        &self,
+        region: &str,
+        instance_types: Vec<String>,
+    ) -> Result<Vec<InstanceTypeOffering>, CloudError>;
+
+    /// DescribePlacementGroups of `region` matching `filters`.
+    async fn describe_placement_groups(
+        &self,
+        region: &str,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<PlacementGroup>, CloudError>;
+
+    /// CreateCapacityReservation in `region`.
+    async fn create_capacity_reservation(
+        &self,
+        region: &str,
+        input: CreateInput,
+    ) -> Result<CapacityReservation, CloudError>;
+
+    /// DescribeCapacityReservations of `region`, by `ids` (when not empty) and `filters`.
+    async fn describe_capacity_reservations(
+        &self,
+        region: &str,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<CapacityReservation>, CloudError>;
+
+    /// CancelCapacityReservation; `Ok(false)` when EC2 answered `return=false`.
+    async fn cancel_capacity_reservation(&self, region: &str, id: &str)
+    -> Result<bool, CloudError>;
+}
+
+/// [`Ec2Api`] over aws-sdk-ec2.
+pub(crate) struct SdkEc2 {
+    /// Shared configuration: credentials, endpoint, HTTP client, timeouts, retry.
+    base: SdkConfig,
+    clients: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+}
+
+impl fmt::Debug for SdkEc2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let regions: Vec<String> = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        f.debug_struct("SdkEc2")
+            .field("endpoint", &self.base.endpoint_url())
+            .field("regions", &regions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SdkEc2 {
+    /// Clients built from `base`, one per region on first use.
+    pub(crate) fn new(base: SdkConfig) -> Self {
+        SdkEc2 {
+            base,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, region: &str) -> aws_sdk_ec2::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = aws_sdk_ec2::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_string()))
+                    .build();
+                aws_sdk_ec2::Client::from_conf(config)
+            })
+            .clone()
+    }
+}
+
+/// A filter on `name` with `values` (OR-ed).
+pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+/// A well-formed reply that lacks something this backend needs.
+pub(crate) fn bad_reply(operation: &str, region: &str, what: &str) -> CloudError {
+    CloudError::new(
+        ErrorKind::Other,
+        Cloud::Aws,
+        operation,
+        "UnexpectedResponse",
+        format!("the reply has no {what}"),
+    )
+    .region(region)
+}
+
+#[async_trait]
+impl Ec2Api for SdkEc2 {
+    async fn describe_regions(&self, region: &str) -> Result<Vec<String>, CloudError> {
+        let out = self
+            .client(region)
+            .describe_regions()
+            .send()
+            .await
+            .map_err(|e| classify("DescribeRegions", region, e))?;
+        Ok(out
+            .regions()
+            .iter()
+            .filter_map(|r| r.region_name().map(str::to_string))
+            .collect())
+    }
+
+    async fn describe_availability_zones(
+        &self,
+        region: &str,
+    ) -> Result<Vec<AvailabilityZone>, CloudError> {
+        let out = self
+            .client(region)
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| classify("DescribeAvailabilityZones", region, e))?;
+        Ok(out.availability_zones().to_vec())
+    }
+
+    async fn describe_instance_type_offerings(
+        &self,
+        region: &str,
+        instance_types: Vec<String>,
+    ) -> Result<Vec<InstanceTypeOffering>, CloudError> {
+        let types: Vec<&str> = instance_types.iter().map(String::as_str).collect();
+        self.client(region)
+            .describe_instance_type_offerings()
+            .location_type(LocationType::AvailabilityZone)
+            .filters(filter("instance-type", &types))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeInstanceTypeOfferings", region, e))
+    }
+
+    async fn describe_placement_groups(
+        &self,
+        region: &str,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<PlacementGroup>, CloudError> {
+        let out = self
+            .client(region)
+            .describe_placement_groups()
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| classify("DescribePlacementGroups", region, e))?;
+        Ok(out.placement_groups().to_vec())
+    }
+
+    async fn create_capacity_reservation(
+        &self,
+        region: &str,
+        input: CreateInput,
+    ) -> Result<CapacityReservation, CloudError> {
+        let tags = input
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let out = self
+            .client(region)
+            .create_capacity_reservation()
+            .client_token(input.client_token)
+            .instance_type(input.instance_type)
+            .instance_platform(input.platform)
+            .availability_zone(input.zone)
+            .instance_count(input.count)
+            .instance_match_criteria(InstanceMatchCriteria::Targeted)
+            .end_date_type(EndDateType::Limited)
+            .end_date(input.end_date)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::CapacityReservation)
+                    .set_tags(Some(tags))
+                    .build(),
+            )
+            .set_placement_group_arn(input.placement_group_arn)
+            .send()
+            .await
+            .map_err(|e| classify("CreateCapacityReservation", region, e))?;
+        out.capacity_reservation
+            .ok_or_else(|| bad_reply("CreateCapacityReservation", region, "capacityReservation"))
+    }
+
+    async fn describe_capacity_reservations(
+        &self,
+        region: &str,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<CapacityReservation>, CloudError> {
+        let request = self
+            .client(region)
+            .describe_capacity_reservations()
+            .set_capacity_reservation_ids((!ids.is_empty()).then_some(ids))
+            .set_filters((!filters.is_empty()).then_some(filters));
+        request
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeCapacityReservations", region, e))
+    }
+
+    async fn cancel_capacity_reservation(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<bool, CloudError> {
+        let out = self
+            .client(region)
+            .cancel_capacity_reservation()
+            .capacity_reservation_id(id)
+            .send()
+            .await
+            .map_err(|e| classify("CancelCapacityReservation", region, e))?;
+        // An absent `return` element is read as success: the call itself did not fail.
+        Ok(out.r#return.unwrap_or(true))
+    }
+}

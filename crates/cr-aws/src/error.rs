@@ -1,0 +1,315 @@
+//! Classification of EC2 failures into cr's error kinds, done once where an SDK error enters,
+//! so the engine decides fallback and retry on the kind alone.
+
+use std::error::Error as StdError;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use cr_core::Cloud;
+use cr_core::error::{CloudError, ErrorKind};
+
+/// Stockouts: the engine moves on to the next zone.
+const CAPACITY: &[&str] = &[
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "InsufficientHostCapacity",
+    "ReservationCapacityExceeded",
+];
+
+/// Account limits: the engine moves on to the next zone (a limit may be zonal, and the
+/// rollback releases what this region already holds).
+const QUOTA: &[&str] = &[
+    "InstanceLimitExceeded",
+    "VcpuLimitExceeded",
+    "ResourceLimitExceeded",
+];
+
+/// Rate limiting (botocore's EC2 retry policy names the first two).
+const THROTTLED: &[&str] = &[
+    "RequestLimitExceeded",
+    "EC2ThrottledException",
+    "Throttling",
+    "ThrottlingException",
+];
+
+/// Credentials that are missing, wrong, expired, or lack a permission: stop at once.
+const UNAUTHORIZED: &[&str] = &[
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "RequestExpired",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "OptInRequired",
+    "Blocked",
+    "PendingVerification",
+];
+
+/// Server-side failures worth retrying.
+const TRANSIENT: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "ServerInternal",
+    "Unavailable",
+    "ServiceUnavailable",
+];
+
+/// The kind of an EC2 error `code` (HTTP `status` decides for codes not listed).
+pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
+    if CAPACITY.contains(&code) {
+        ErrorKind::CapacityUnavailable
+    } else if QUOTA.contains(&code) {
+        ErrorKind::QuotaExceeded
+    } else if THROTTLED.contains(&code) {
+        ErrorKind::Throttled
+    } else if UNAUTHORIZED.contains(&code) {
+        ErrorKind::Unauthorized
+    } else if TRANSIENT.contains(&code) {
+        ErrorKind::Transient
+    } else if code.ends_with(".NotFound") || code.ends_with(".Unknown") {
+        ErrorKind::NotFound
+    } else if code.starts_with("Invalid")
+        || code.ends_with(".Malformed")
+        || matches!(
+            code,
+            "MissingParameter"
+                | "UnknownParameter"
+                | "IdempotentParameterMismatch"
+                | "ValidationError"
+                | "Unsupported"
+                | "UnsupportedOperation"
+                | "DryRunOperation"
+                | "IncorrectState"
+        )
+    {
+        ErrorKind::InvalidRequest
+    } else {
+        match status {
+            Some(429) => ErrorKind::Throttled,
+            Some(401 | 403) => ErrorKind::Unauthorized,
+            Some(404) => ErrorKind::NotFound,
+            Some(408) => ErrorKind::Timeout,
+            Some(s) if s >= 500 => ErrorKind::Transient,
+            Some(s) if s >= 400 => ErrorKind::InvalidRequest,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Whether a credentials-provider failure sits anywhere in `err`'s source chain (the SDK
+/// reports a failed identity resolution as a dispatch failure).
+fn credentials_failure<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(c) = e.downcast_ref::<CredentialsError>() {
+            return Some(c);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Classifies an SDK failure of `operation` in `region`.
+pub(crate) fn classify<E>(
+    operation: &str,
+    region: &str,
+    err: SdkError<E, HttpResponse>,
+) -> CloudError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let header_request_id = err.request_id().map(str::to_string);
+    let (kind, code, message, request_id) = match &err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let meta = ctx.err().meta();
+            let code = meta.code().unwrap_or("Unknown").to_string();
+            let message = meta
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("HTTP {status} without an error message"));
+            let request_id = meta.request_id().map(str::to_string).or(header_request_id);
+            (kind_of(&code, Some(status)), code, message, request_id)
+        }
+        SdkError::TimeoutError(_) => (
+            ErrorKind::Timeout,
+            "Timeout".to_string(),
+            DisplayErrorContext(&err).to_string(),
+            None,
+        ),
+        SdkError::DispatchFailure(d) => {
+            if let Some(c) = credentials_failure(&err) {
+                (
+                    ErrorKind::Unauthorized,
+                    "CredentialsError".to_string(),
+                    format!(
+                        "no usable AWS credentials (environment, profile, SSO, instance metadata): {}",
+                        DisplayErrorContext(c)
+                    ),
+                    None,
+                )
+            } else {
+                let (kind, code) = if d.is_timeout() {
+                    (ErrorKind::Timeout, "Timeout")
+                } else if d.is_user() {
+                    (ErrorKind::InvalidRequest, "DispatchFailure")
+                } else {
+                    (ErrorKind::Transient, "DispatchFailure")
+                };
+                (
+                    kind,
+                    code.to_string(),
+                    DisplayErrorContext(&err).to_string(),
+                    None,
+                )
+            }
+        }
+        SdkError::ResponseError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let kind = if status >= 500 || status == 429 {
+                kind_of("", Some(status))
+            } else {
+                ErrorKind::Other
+            };
+            (
+                kind,
+                format!("UnreadableResponse(HTTP {status})"),
+                DisplayErrorContext(&err).to_string(),
+                header_request_id,
+            )
+        }
+        SdkError::ConstructionFailure(_) => (
+            ErrorKind::InvalidRequest,
+            "ConstructionFailure".to_string(),
+            DisplayErrorContext(&err).to_string(),
+            None,
+        ),
+        _ => (
+            ErrorKind::Other,
+            "Unknown".to_string(),
+            DisplayErrorContext(&err).to_string(),
+            None,
+        ),
+    };
+    CloudError::new(kind, Cloud::Aws, operation, code, message)
+        .region(region)
+        .request_id(request_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::create_capacity_reservation::CreateCapacityReservationError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        let table = [
+            (
+                "InsufficientInstanceCapacity",
+                500,
+                ErrorKind::CapacityUnavailable,
+            ),
+            ("InsufficientCapacity", 500, ErrorKind::CapacityUnavailable),
+            (
+                "ReservationCapacityExceeded",
+                400,
+                ErrorKind::CapacityUnavailable,
+            ),
+            ("InstanceLimitExceeded", 400, ErrorKind::QuotaExceeded),
+            ("VcpuLimitExceeded", 400, ErrorKind::QuotaExceeded),
+            ("RequestLimitExceeded", 503, ErrorKind::Throttled),
+            ("AuthFailure", 401, ErrorKind::Unauthorized),
+            ("UnauthorizedOperation", 403, ErrorKind::Unauthorized),
+            ("RequestExpired", 400, ErrorKind::Unauthorized),
+            ("SignatureDoesNotMatch", 403, ErrorKind::Unauthorized),
+            ("ExpiredToken", 400, ErrorKind::Unauthorized),
+            ("InvalidParameterValue", 400, ErrorKind::InvalidRequest),
+            (
+                "InvalidParameterCombination",
+                400,
+                ErrorKind::InvalidRequest,
+            ),
+            ("MissingParameter", 400, ErrorKind::InvalidRequest),
+            (
+                "IdempotentParameterMismatch",
+                400,
+                ErrorKind::InvalidRequest,
+            ),
+            (
+                "InvalidCapacityReservationId.Malformed",
+                400,
+                ErrorKind::InvalidRequest,
+            ),
+            (
+                "InvalidCapacityReservationId.NotFound",
+                400,
+                ErrorKind::NotFound,
+            ),
+            ("InternalError", 500, ErrorKind::Transient),
+            ("Unavailable", 503, ErrorKind::Transient),
+            ("SomethingNew", 503, ErrorKind::Transient),
+            ("SomethingNew", 429, ErrorKind::Throttled),
+            ("SomethingNew", 403, ErrorKind::Unauthorized),
+            ("SomethingNew", 400, ErrorKind::InvalidRequest),
+        ];
+        for (code, status, kind) in table {
+            assert_eq!(kind_of(code, Some(status)), kind, "{code} HTTP {status}");
+        }
+    }
+
+    fn response(status: u16) -> HttpResponse {
+        let mut r = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        r.headers_mut()
+            .insert("x-amzn-requestid", "req-from-header");
+        r
+    }
+
+    #[test]
+    fn service_error_keeps_code_message_region_and_request_id() {
+        let meta = ErrorMetadata::builder()
+            .code("InsufficientInstanceCapacity")
+            .message("Insufficient capacity.")
+            .build();
+        let err =
+            SdkError::service_error(CreateCapacityReservationError::generic(meta), response(500));
+        let e = classify("CreateCapacityReservation", "us-east-1", err);
+        assert_eq!(e.kind, ErrorKind::CapacityUnavailable);
+        assert_eq!(e.code, "InsufficientInstanceCapacity");
+        assert_eq!(e.message, "Insufficient capacity.");
+        assert_eq!(e.operation, "CreateCapacityReservation");
+        assert_eq!(e.location.cloud, Some(Cloud::Aws));
+        assert_eq!(e.location.region.as_deref(), Some("us-east-1"));
+        assert_eq!(e.request_id.as_deref(), Some("req-from-header"));
+    }
+
+    #[test]
+    fn dispatch_failures_are_timeouts_or_transient() {
+        let timeout: SdkError<CreateCapacityReservationError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::timeout("read timed out".into()));
+        assert_eq!(classify("X", "r", timeout).kind, ErrorKind::Timeout);
+        let io: SdkError<CreateCapacityReservationError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io("connection reset".into()));
+        assert_eq!(classify("X", "r", io).kind, ErrorKind::Transient);
+    }
+
+    #[test]
+    fn missing_credentials_are_unauthorized() {
+        let cred = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let err: SdkError<CreateCapacityReservationError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(cred), None));
+        let e = classify("DescribeRegions", "eu-west-1", err);
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert_eq!(e.code, "CredentialsError");
+    }
+}
