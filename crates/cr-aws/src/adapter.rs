@@ -159,7 +159,8 @@ impl AwsAdapter {
         let groups = self
             .api
             .describe_placement_groups(region, vec![filter(&format!("tag:{TEST_ID}"), &[test_id])])
-            .await?;
+            .await
+            .map_err(lift)?;
         // Tag filters are checked again here: an endpoint that ignored the filter must not
         // hand us another test's group.
         let arn = groups
@@ -213,9 +214,10 @@ impl AwsAdapter {
                         Vec::new(),
                         vec![filter("state", &states)],
                     )
-                    .await?
+                    .await
+                    .map_err(lift)?
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(lift(e)),
         };
         let mut found = Vec::new();
         for cr in &listed {
@@ -253,7 +255,7 @@ impl AwsAdapter {
                     )
                 })),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(true),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(lift(e)),
         }
     }
 }
@@ -263,6 +265,16 @@ fn rejects_tag_filter(e: &CloudError) -> bool {
         || (e.code.starts_with("InvalidParameter") && e.message.contains("tag:"))
 }
 
+/// A classified EC2 failure as cr's error.
+#[expect(
+    clippy::boxed_local,
+    reason = "adapts the boxed error of every Ec2Api result, for use in map_err"
+)]
+fn lift(e: Box<CloudError>) -> Error {
+    Error::from(*e)
+}
+
+/// As [`lift`], naming the zone and instance type the call was about.
 fn with_target(e: CloudError, zone: &str, instance_type: &str) -> Error {
     e.zone(zone).instance_type(instance_type).into()
 }
@@ -274,7 +286,11 @@ impl CloudAdapter for AwsAdapter {
     }
 
     async fn zones(&self, region: &str, instance_types: &[String]) -> Result<Vec<String>> {
-        let zones = self.api.describe_availability_zones(region).await?;
+        let zones = self
+            .api
+            .describe_availability_zones(region)
+            .await
+            .map_err(lift)?;
         // Only the region's own availability zones: Local and Wavelength Zones have their
         // own types and prices and are never what `availability_zone` letters mean.
         let available: Vec<String> = zones
@@ -296,7 +312,8 @@ impl CloudAdapter for AwsAdapter {
         let offerings = self
             .api
             .describe_instance_type_offerings(region, wanted.clone())
-            .await?;
+            .await
+            .map_err(lift)?;
         let mut offered: HashMap<&str, HashSet<&str>> = HashMap::new();
         for o in &offerings {
             if let (Some(zone), Some(t)) = (o.location(), o.instance_type()) {
@@ -317,7 +334,8 @@ impl CloudAdapter for AwsAdapter {
         Ok(self
             .api
             .describe_regions(&self.settings.home_region)
-            .await?)
+            .await
+            .map_err(lift)?)
     }
 
     async fn create(&self, request: &CreateRequest) -> Result<Reservation> {
@@ -357,7 +375,7 @@ impl CloudAdapter for AwsAdapter {
             .api
             .create_capacity_reservation(&request.region, input)
             .await
-            .map_err(|e| with_target(e, &request.zone, instance_type))?;
+            .map_err(|e| with_target(*e, &request.zone, instance_type))?;
         let mut r = to_reservation("CreateCapacityReservation", &request.region, &cr)?;
         // A terse reply still describes what was asked for.
         if r.zone.is_empty() {
@@ -395,7 +413,8 @@ impl CloudAdapter for AwsAdapter {
     }
 
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {
-        let target = |e: CloudError| with_target(e, &reservation.zone, &reservation.instance_type);
+        let target =
+            |e: Box<CloudError>| with_target(*e, &reservation.zone, &reservation.instance_type);
         match self
             .api
             .cancel_capacity_reservation(&reservation.region, &reservation.id.0)
@@ -406,7 +425,7 @@ impl CloudAdapter for AwsAdapter {
                 if self.is_gone(reservation).await? {
                     Ok(CancelOutcome::AlreadyGone)
                 } else {
-                    Err(target(
+                    Err(target(Box::new(
                         CloudError::new(
                             ErrorKind::Other,
                             Cloud::Aws,
@@ -415,7 +434,7 @@ impl CloudAdapter for AwsAdapter {
                             format!("EC2 did not cancel {} and it is still live", reservation.id),
                         )
                         .region(&reservation.region),
-                    ))
+                    )))
                 }
             }
             Err(e) if e.kind == ErrorKind::NotFound => Ok(CancelOutcome::AlreadyGone),

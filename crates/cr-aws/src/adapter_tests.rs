@@ -72,8 +72,11 @@ fn cr(
         .build()
 }
 
-fn cloud_error(kind: ErrorKind, op: &str, code: &str) -> CloudError {
-    CloudError::new(kind, Cloud::Aws, op, code, format!("{code} from the mock")).region("us-east-1")
+fn cloud_error(kind: ErrorKind, op: &str, code: &str) -> Box<CloudError> {
+    Box::new(
+        CloudError::new(kind, Cloud::Aws, op, code, format!("{code} from the mock"))
+            .region("us-east-1"),
+    )
 }
 
 fn request(attempt: u32) -> CreateRequest {

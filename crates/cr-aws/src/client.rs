@@ -22,6 +22,23 @@ use cr_core::error::{CloudError, ErrorKind};
 
 use crate::error::classify;
 
+/// What an EC2 call returns: boxed, because a [`CloudError`] is large and most calls succeed.
+pub(crate) type ApiResult<T> = Result<T, Box<CloudError>>;
+
+fn classify_boxed<E>(
+    operation: &str,
+    region: &str,
+    err: aws_sdk_ec2::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> Box<CloudError>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    Box::new(classify(operation, region, err))
+}
+
 /// One CreateCapacityReservation call, in this crate's terms.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CreateInput {
@@ -49,34 +66,31 @@ pub(crate) struct CreateInput {
 #[async_trait]
 pub(crate) trait Ec2Api: Send + Sync + 'static {
     /// DescribeRegions (enabled regions), sent to `region`'s endpoint.
-    async fn describe_regions(&self, region: &str) -> Result<Vec<String>, CloudError>;
+    async fn describe_regions(&self, region: &str) -> ApiResult<Vec<String>>;
 
     /// DescribeAvailabilityZones of `region`.
-    async fn describe_availability_zones(
-        &self,
-        region: &str,
-    ) -> Result<Vec<AvailabilityZone>, CloudError>;
+    async fn describe_availability_zones(&self, region: &str) -> ApiResult<Vec<AvailabilityZone>>;
 
     /// DescribeInstanceTypeOfferings of `region` by availability zone, for `instance_types`.
     async fn describe_instance_type_offerings(
         &self,
         region: &str,
         instance_types: Vec<String>,
-    ) -> Result<Vec<InstanceTypeOffering>, CloudError>;
+    ) -> ApiResult<Vec<InstanceTypeOffering>>;
 
     /// DescribePlacementGroups of `region` matching `filters`.
     async fn describe_placement_groups(
         &self,
         region: &str,
         filters: Vec<Filter>,
-    ) -> Result<Vec<PlacementGroup>, CloudError>;
+    ) -> ApiResult<Vec<PlacementGroup>>;
 
     /// CreateCapacityReservation in `region`.
     async fn create_capacity_reservation(
         &self,
         region: &str,
         input: CreateInput,
-    ) -> Result<CapacityReservation, CloudError>;
+    ) -> ApiResult<CapacityReservation>;
 
     /// DescribeCapacityReservations of `region`, by `ids` (when not empty) and `filters`.
     async fn describe_capacity_reservations(
@@ -84,11 +98,10 @@ pub(crate) trait Ec2Api: Send + Sync + 'static {
         region: &str,
         ids: Vec<String>,
         filters: Vec<Filter>,
-    ) -> Result<Vec<CapacityReservation>, CloudError>;
+    ) -> ApiResult<Vec<CapacityReservation>>;
 
     /// CancelCapacityReservation; `Ok(false)` when EC2 answered `return=false`.
-    async fn cancel_capacity_reservation(&self, region: &str, id: &str)
-    -> Result<bool, CloudError>;
+    async fn cancel_capacity_reservation(&self, region: &str, id: &str) -> ApiResult<bool>;
 }
 
 /// [`Ec2Api`] over aws-sdk-ec2.
@@ -159,13 +172,13 @@ pub(crate) fn bad_reply(operation: &str, region: &str, what: &str) -> CloudError
 
 #[async_trait]
 impl Ec2Api for SdkEc2 {
-    async fn describe_regions(&self, region: &str) -> Result<Vec<String>, CloudError> {
+    async fn describe_regions(&self, region: &str) -> ApiResult<Vec<String>> {
         let out = self
             .client(region)
             .describe_regions()
             .send()
             .await
-            .map_err(|e| classify("DescribeRegions", region, e))?;
+            .map_err(|e| classify_boxed("DescribeRegions", region, e))?;
         Ok(out
             .regions()
             .iter()
@@ -173,16 +186,13 @@ impl Ec2Api for SdkEc2 {
             .collect())
     }
 
-    async fn describe_availability_zones(
-        &self,
-        region: &str,
-    ) -> Result<Vec<AvailabilityZone>, CloudError> {
+    async fn describe_availability_zones(&self, region: &str) -> ApiResult<Vec<AvailabilityZone>> {
         let out = self
             .client(region)
             .describe_availability_zones()
             .send()
             .await
-            .map_err(|e| classify("DescribeAvailabilityZones", region, e))?;
+            .map_err(|e| classify_boxed("DescribeAvailabilityZones", region, e))?;
         Ok(out.availability_zones().to_vec())
     }
 
@@ -190,7 +200,7 @@ impl Ec2Api for SdkEc2 {
         &self,
         region: &str,
         instance_types: Vec<String>,
-    ) -> Result<Vec<InstanceTypeOffering>, CloudError> {
+    ) -> ApiResult<Vec<InstanceTypeOffering>> {
         let types: Vec<&str> = instance_types.iter().map(String::as_str).collect();
         self.client(region)
             .describe_instance_type_offerings()
@@ -201,21 +211,21 @@ impl Ec2Api for SdkEc2 {
             .send()
             .try_collect()
             .await
-            .map_err(|e| classify("DescribeInstanceTypeOfferings", region, e))
+            .map_err(|e| classify_boxed("DescribeInstanceTypeOfferings", region, e))
     }
 
     async fn describe_placement_groups(
         &self,
         region: &str,
         filters: Vec<Filter>,
-    ) -> Result<Vec<PlacementGroup>, CloudError> {
+    ) -> ApiResult<Vec<PlacementGroup>> {
         let out = self
             .client(region)
             .describe_placement_groups()
             .set_filters(Some(filters))
             .send()
             .await
-            .map_err(|e| classify("DescribePlacementGroups", region, e))?;
+            .map_err(|e| classify_boxed("DescribePlacementGroups", region, e))?;
         Ok(out.placement_groups().to_vec())
     }
 
@@ -223,7 +233,7 @@ impl Ec2Api for SdkEc2 {
         &self,
         region: &str,
         input: CreateInput,
-    ) -> Result<CapacityReservation, CloudError> {
+    ) -> ApiResult<CapacityReservation> {
         let tags = input
             .tags
             .iter()
@@ -249,9 +259,14 @@ impl Ec2Api for SdkEc2 {
             .set_placement_group_arn(input.placement_group_arn)
             .send()
             .await
-            .map_err(|e| classify("CreateCapacityReservation", region, e))?;
-        out.capacity_reservation
-            .ok_or_else(|| bad_reply("CreateCapacityReservation", region, "capacityReservation"))
+            .map_err(|e| classify_boxed("CreateCapacityReservation", region, e))?;
+        out.capacity_reservation.ok_or_else(|| {
+            Box::new(bad_reply(
+                "CreateCapacityReservation",
+                region,
+                "capacityReservation",
+            ))
+        })
     }
 
     async fn describe_capacity_reservations(
@@ -259,7 +274,7 @@ impl Ec2Api for SdkEc2 {
         region: &str,
         ids: Vec<String>,
         filters: Vec<Filter>,
-    ) -> Result<Vec<CapacityReservation>, CloudError> {
+    ) -> ApiResult<Vec<CapacityReservation>> {
         let request = self
             .client(region)
             .describe_capacity_reservations()
@@ -271,21 +286,17 @@ impl Ec2Api for SdkEc2 {
             .send()
             .try_collect()
             .await
-            .map_err(|e| classify("DescribeCapacityReservations", region, e))
+            .map_err(|e| classify_boxed("DescribeCapacityReservations", region, e))
     }
 
-    async fn cancel_capacity_reservation(
-        &self,
-        region: &str,
-        id: &str,
-    ) -> Result<bool, CloudError> {
+    async fn cancel_capacity_reservation(&self, region: &str, id: &str) -> ApiResult<bool> {
         let out = self
             .client(region)
             .cancel_capacity_reservation()
             .capacity_reservation_id(id)
             .send()
             .await
-            .map_err(|e| classify("CancelCapacityReservation", region, e))?;
+            .map_err(|e| classify_boxed("CancelCapacityReservation", region, e))?;
         // An absent `return` element is read as success: the call itself did not fail.
         Ok(out.r#return.unwrap_or(true))
     }
