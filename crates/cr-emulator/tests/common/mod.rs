@@ -208,8 +208,12 @@ pub async fn ec2(emu: &EmulatorHandle, region: &str, params: &[(&str, &str)]) ->
 
 /// An RS256 JWT signed with a PKCS#8 PEM key.
 pub fn jwt(private_key_pem: &str, kid: &str, claims: &serde_json::Value) -> String {
-    let der = pem_body(private_key_pem);
-    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).expect("PKCS#8 RSA key");
+    jwt_der(&pem_body(private_key_pem), kid, claims)
+}
+
+/// An RS256 JWT signed with a PKCS#8 DER key.
+pub fn jwt_der(der: &[u8], kid: &str, claims: &serde_json::Value) -> String {
+    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(der).expect("PKCS#8 RSA key");
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": kid});
     let signing_input = format!(
         "{}.{}",
@@ -239,4 +243,89 @@ pub fn pem_body(pem: &str) -> Vec<u8> {
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
     jiff::Timestamp::now().as_second()
+}
+
+/// Claims for a token request with the emulator's service account.
+pub fn token_claims(emu: &EmulatorHandle, base: &str) -> serde_json::Value {
+    let now = unix_now();
+    serde_json::json!({
+        "iss": emu.credentials().gce.client_email,
+        "scope": "https://www.googleapis.com/auth/cloud-platform",
+        "aud": format!("{base}/token"),
+        "iat": now,
+        "exp": now + 3600,
+    })
+}
+
+/// Exchanges a signed assertion for an access token; returns (status, JSON).
+pub async fn token_request(emu: &EmulatorHandle, assertion: &str) -> (u16, serde_json::Value) {
+    let resp = client(emu)
+        .post(format!("{}/token", emu.https_url()))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion),
+        ])
+        .send()
+        .await
+        .expect("token request completes");
+    (
+        resp.status().as_u16(),
+        resp.json().await.expect("token reply is JSON"),
+    )
+}
+
+/// A valid access token for the Compute API.
+pub async fn gce_token(emu: &EmulatorHandle) -> String {
+    let g = &emu.credentials().gce;
+    let assertion = jwt(
+        &g.private_key_pem,
+        &g.private_key_id,
+        &token_claims(emu, emu.https_url()),
+    );
+    let (status, body) = token_request(emu, &assertion).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// A Compute call relative to `/compute/v1/projects/{project}/`; returns (status, JSON).
+pub async fn gce(
+    emu: &EmulatorHandle,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let project = &emu.credentials().gce.project_id;
+    let url = format!("{}/compute/v1/projects/{project}/{path}", emu.https_url());
+    let mut req = client(emu).request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("compute request completes");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body reads");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+/// An insert body for `count` machines of `machine_type`.
+pub fn reservation_body(
+    name: &str,
+    machine_type: &str,
+    count: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "description": "owner=ci",
+        "specificReservationRequired": true,
+        "specificReservation": {"count": count, "instanceProperties": {
+            "machineType": machine_type,
+            "localSsds": [{"diskSizeGb": 375, "interface": "NVME"}],
+        }},
+    })
 }
