@@ -1,1 +1,58 @@
-fn main() {}
+//! `cr`: plan, reserve, inspect and release cloud capacity reservations from SCT-style
+//! configuration files.
+//!
+//! Exit codes: 0 ok, 2 invalid configuration or usage, 3 no capacity anywhere,
+//! 4 unauthorized, 1 anything else.
+
+mod args;
+mod commands;
+mod embedded;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cr_core::{Error, ErrorKind};
+
+use crate::args::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// The documented exit code of an error.
+pub(crate) fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::RollbackFailed { cause, .. } => exit_code(cause).max(1),
+        _ => match e.kind() {
+            ErrorKind::InvalidConfig | ErrorKind::Unsupported => 2,
+            ErrorKind::CapacityUnavailable | ErrorKind::QuotaExceeded => 3,
+            ErrorKind::Unauthorized => 4,
+            _ => 1,
+        },
+    }
+}

@@ -99,3 +99,8 @@ pub async fn backend_named(
     let registration = registration(name)?;
     (registration.construct)(params.clone(), options).await
 }
+
+/// The library example of README.md, compiled as a doctest so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

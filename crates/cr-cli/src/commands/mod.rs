@@ -1,0 +1,107 @@
+//! The subcommands.
+
+mod emulator;
+mod inspect;
+mod plan;
+mod reserve;
+
+use std::process::ExitCode;
+
+use cr_core::registry::BackendOptions;
+use cr_core::{CapacityReservation, Cloud, Error, Params, Result};
+
+use crate::args::{Cli, Command, Global};
+use crate::embedded::Embedded;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Emulator(args) => emulator::run(args).await,
+        Command::Permissions(args) => inspect::permissions(&global, &args.backend),
+        Command::Plan(args) => plan::run(&global, args.backend.as_deref()),
+        command => {
+            // Every other command talks to a cloud: the real one, or an embedded emulator.
+            let embedded = if global.emulator {
+                Some(Embedded::start(global.emulator_scenario.as_deref()).await?)
+            } else {
+                None
+            };
+            let result = match command {
+                Command::Reserve(args) => {
+                    reserve::reserve(&global, embedded.as_ref(), args.backend.as_deref()).await
+                }
+                Command::Status(args) => {
+                    inspect::status(&global, embedded.as_ref(), args.backend.as_deref()).await
+                }
+                Command::Cancel(args) => {
+                    reserve::cancel(&global, embedded.as_ref(), args.backend.as_deref()).await
+                }
+                Command::Cleanup(args) => {
+                    reserve::cleanup(&global, embedded.as_ref(), &args.backend, &args.test_id)
+                        .await
+                }
+                Command::Emulator(_) | Command::Permissions(_) | Command::Plan(_) => {
+                    unreachable!("handled above")
+                }
+            };
+            if let Some(e) = embedded {
+                e.shutdown().await;
+            }
+            result
+        }
+    }
+}
+
+/// The configuration from `--config` files and `SCT_*` variables.
+pub(crate) fn load_params(global: &Global) -> Result<Params> {
+    Params::load_with_process_env(&global.config)
+}
+
+/// The backend name: `--backend`, else the configuration's `cluster_backend`.
+pub(crate) fn backend_name(params: &Params, explicit: Option<&str>) -> Result<String> {
+    if let Some(name) = explicit {
+        return Ok(name.to_string());
+    }
+    params.cluster_backend.clone().ok_or_else(|| {
+        Error::config(
+            "the configuration",
+            "cluster_backend",
+            "",
+            "one of aws, gce, azure, oci (set it in a --config file, SCT_CLUSTER_BACKEND, or pass --backend)",
+        )
+    })
+}
+
+/// The cloud of a backend name (canonical name or alias of a compiled-in backend).
+pub(crate) fn cloud_of(name: &str) -> Result<Cloud> {
+    match cr_facade::registration(name) {
+        Ok(r) => Ok(r.cloud),
+        // `plan` works offline, even for a backend that is not compiled in.
+        Err(e) => name.parse::<Cloud>().map_err(|_| e),
+    }
+}
+
+/// Options pointing backends at `--endpoint`/`--ca-bundle`, or at the embedded emulator.
+pub(crate) fn backend_options(global: &Global, embedded: Option<&Embedded>) -> BackendOptions {
+    let mut options = BackendOptions {
+        endpoint: global.endpoint.clone(),
+        ca_bundle: global.ca_bundle.clone(),
+        ..BackendOptions::default()
+    };
+    if let Some(e) = embedded {
+        e.configure(&mut options);
+    }
+    options
+}
+
+/// Builds the backend for the configuration.
+pub(crate) async fn open_backend(
+    global: &Global,
+    embedded: Option<&Embedded>,
+    params: &Params,
+    explicit: Option<&str>,
+) -> Result<Box<dyn CapacityReservation>> {
+    let name = backend_name(params, explicit)?;
+    cr_facade::backend_named(&name, params, backend_options(global, embedded)).await
+}
