@@ -51,6 +51,25 @@ async fn availability_domains_regions_and_subscriptions() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
+    // The region may also come from the host name (iaas.<region>.…).
+    let port = o.emu.http_addr().port();
+    let by_host = SignOpts {
+        host: Some(format!("iaas.eu-frankfurt-1.oci.localhost:{port}")),
+        ..SignOpts::default()
+    };
+    let fra = o
+        .call_with(
+            Method::GET,
+            &format!("/20160918/availabilityDomains?compartmentId={}", o.tenancy),
+            None,
+            &[],
+            &by_host,
+            None,
+        )
+        .await;
+    assert_eq!(fra.status, StatusCode::OK, "{:?}", fra.body);
+    assert_eq!(fra.body[0]["name"], "Emul:FRA-AD-1");
+
     let missing = o.call(Method::GET, "/20160918/availabilityDomains", None, &[]).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.code(), "MissingParameter");

@@ -60,6 +60,8 @@ pub struct SignOpts {
     pub signed_body: Option<Vec<u8>>,
     /// Send no Authorization header at all.
     pub unsigned: bool,
+    /// Send (and sign) this `Host` instead of the URL's.
+    pub host: Option<String>,
 }
 
 impl Default for SignOpts {
@@ -70,6 +72,7 @@ impl Default for SignOpts {
             key_id: None,
             signed_body: None,
             unsigned: false,
+            host: None,
         }
     }
 }
@@ -124,7 +127,10 @@ impl Oci {
         other_key: Option<&KeyPair>,
     ) -> Answer {
         let url = reqwest::Url::parse(&format!("{}{path}", self.base)).expect("url");
-        let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+        let host = opts
+            .host
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()));
         let target = match url.query() {
             Some(q) => format!("{} {}?{q}", method.as_str().to_ascii_lowercase(), url.path()),
             None => format!("{} {}", method.as_str().to_ascii_lowercase(), url.path()),
