@@ -357,6 +357,7 @@ pub fn write_credentials(
     let vars: Vec<(&str, String)> = vec![
         ("CR_ENDPOINT", https_url.to_owned()),
         ("CR_ENDPOINT_HTTP", http_url.to_owned()),
+        ("CR_OCI_ENDPOINT", https_url.to_owned()),
         ("CR_CA_BUNDLE", ca.clone()),
         ("AWS_CA_BUNDLE", ca.clone()),
         ("REQUESTS_CA_BUNDLE", ca.clone()),

@@ -310,16 +310,14 @@ pub(super) fn describe_instance_type_offerings(ctx: &Ctx<'_>) -> Result<Xml, Ec2
     types.retain(|t| type_filters.iter().all(|v| any_match(v, t)));
     let mut offerings: Vec<(String, String)> = Vec::new();
     match location_type {
-        "region" => {
-            if location_filters.iter().all(|v| any_match(v, &region.name)) {
-                for t in &types {
-                    if region
-                        .zones
-                        .iter()
-                        .any(|z| world.offered(CLOUD, &region.name, z, t))
-                    {
-                        offerings.push((t.clone(), region.name.clone()));
-                    }
+        "region" if location_filters.iter().all(|v| any_match(v, &region.name)) => {
+            for t in &types {
+                if region
+                    .zones
+                    .iter()
+                    .any(|z| world.offered(CLOUD, &region.name, z, t))
+                {
+                    offerings.push((t.clone(), region.name.clone()));
                 }
             }
         }
@@ -340,7 +338,7 @@ pub(super) fn describe_instance_type_offerings(ctx: &Ctx<'_>) -> Result<Xml, Ec2
                 }
             }
         }
-        // No Outposts in the emulator.
+        // A region filtered out, or Outposts (none in the emulator).
         _ => {}
     }
     let mut x = Xml::default();

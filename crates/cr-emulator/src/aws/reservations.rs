@@ -325,20 +325,20 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
 
     let fingerprint = p.fingerprint(&["ClientToken", "DryRun", "Version"]);
     let mut inner = ctx.app.aws.lock();
-    if let Some(token) = p.get("ClientToken") {
-        if let Some((seen, id)) = inner.tokens.get(&(ctx.region.clone(), token.to_owned())) {
-            if *seen != fingerprint {
-                return Err(Ec2Error::bad(
-                    "IdempotentParameterMismatch",
-                    "The client token you have provided is associated with a request that had different parameters.",
-                ));
-            }
-            let mut x = Xml::default();
-            if let Some(&i) = inner.index.get(id) {
-                inner.reservations[i].write_single(&mut x, &ctx.app.creds.aws.account_id);
-            }
-            return Ok(x);
+    if let Some(token) = p.get("ClientToken")
+        && let Some((seen, id)) = inner.tokens.get(&(ctx.region.clone(), token.to_owned()))
+    {
+        if *seen != fingerprint {
+            return Err(Ec2Error::bad(
+                "IdempotentParameterMismatch",
+                "The client token you have provided is associated with a request that had different parameters.",
+            ));
         }
+        let mut x = Xml::default();
+        if let Some(&i) = inner.index.get(id) {
+            inner.reservations[i].write_single(&mut x, &ctx.app.creds.aws.account_id);
+        }
+        return Ok(x);
     }
 
     if let Err(denied) = world.try_consume(CLOUD, &ctx.region, &zone, &instance_type, count) {

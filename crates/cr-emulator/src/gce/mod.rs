@@ -119,8 +119,8 @@ pub(crate) struct GceError {
     message: String,
     reason: String,
     status_text: &'static str,
-    item_message: Option<String>,
-    location: Option<(String, String)>,
+    item_message: Option<&'static str>,
+    location: Option<(&'static str, &'static str)>,
 }
 
 impl GceError {
@@ -140,13 +140,13 @@ impl GceError {
         }
     }
 
-    fn with_item_message(mut self, m: &str) -> GceError {
-        self.item_message = Some(m.to_owned());
+    fn with_item_message(mut self, m: &'static str) -> GceError {
+        self.item_message = Some(m);
         self
     }
 
-    fn with_location(mut self, location: &str, kind: &str) -> GceError {
-        self.location = Some((location.to_owned(), kind.to_owned()));
+    fn with_location(mut self, location: &'static str, kind: &'static str) -> GceError {
+        self.location = Some((location, kind));
         self
     }
 
@@ -170,7 +170,7 @@ impl GceError {
 
     fn render(&self) -> Response {
         let mut item = json!({
-            "message": self.item_message.as_deref().unwrap_or(&self.message),
+            "message": self.item_message.unwrap_or(&self.message),
             "domain": "global",
             "reason": self.reason,
         });

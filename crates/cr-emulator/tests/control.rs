@@ -1,0 +1,408 @@
+//! The control and audit API (`/_emulator/...`), credentials written for tooling, latency and
+//! hang faults, and both listeners.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, ec2, gce, gce_token, jwt, reservation_body, start, token_request};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn state_and_requests_report_every_reservation_and_call() {
+    let emu = start("").await;
+    let r = ec2(
+        &emu,
+        "us-east-1",
+        &[
+            ("Action", "CreateCapacityReservation"),
+            ("InstanceType", "i4i.large"),
+            ("InstancePlatform", "Linux/UNIX"),
+            ("AvailabilityZone", "us-east-1a"),
+            ("InstanceCount", "3"),
+            ("TagSpecifications.1.ResourceType", "capacity-reservation"),
+            ("TagSpecifications.1.Tag.1.Key", "owner"),
+            ("TagSpecifications.1.Tag.1.Value", "ci"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let token = gce_token(&emu).await;
+    let (status, _) = gce(
+        &emu,
+        &token,
+        Method::POST,
+        "zones/us-east1-c/reservations",
+        Some(reservation_body("audit-me", "n2-standard-8", json!("2"))),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let http = client(&emu);
+    let state: Value = http
+        .get(format!("{}/_emulator/state", emu.http_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = state["reservations"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let mut keys: Vec<&str> = list[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "cloud",
+            "count",
+            "created_at",
+            "ended_at",
+            "id",
+            "instance_type",
+            "name",
+            "region",
+            "state",
+            "tags",
+            "zone"
+        ]
+    );
+    assert_eq!(list[0]["cloud"], "aws");
+    assert_eq!(list[0]["state"], "active");
+    assert_eq!(list[0]["tags"], json!({"owner": "ci"}));
+    assert_eq!(list[0]["ended_at"], Value::Null);
+    assert_eq!(list[1]["cloud"], "gce");
+    assert_eq!(
+        (list[1]["name"].as_str(), list[1]["count"].as_u64()),
+        (Some("audit-me"), Some(2))
+    );
+    assert_eq!(list[1]["region"], "us-east1");
+
+    let requests: Value = http
+        .get(format!("{}/_emulator/requests", emu.https_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log = requests["requests"].as_array().unwrap();
+    let ops: Vec<&str> = log
+        .iter()
+        .map(|r| r["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        ["CreateCapacityReservation", "token", "reservations.insert"]
+    );
+    assert_eq!(log[0]["cloud"], "aws");
+    assert_eq!(log[0]["status"], 200);
+    assert_eq!(log[0]["error_code"], Value::Null);
+    assert!(log[0]["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(log[2]["cloud"], "gce");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn scenario_can_be_replaced_at_runtime_and_reset_clears_everything() {
+    let emu = start("").await;
+    let http = client(&emu);
+    let create = [
+        ("Action", "CreateCapacityReservation"),
+        ("InstanceType", "m5.large"),
+        ("InstancePlatform", "Linux/UNIX"),
+        ("AvailabilityZone", "us-east-1a"),
+        ("InstanceCount", "1"),
+    ];
+    assert_eq!(ec2(&emu, "us-east-1", &create).await.status, 200);
+
+    let put = http
+        .put(format!("{}/_emulator/scenario", emu.http_url()))
+        .body("clouds: {aws: {regions: {us-east-1: {zones: {us-east-1a: {m5.large: 1}}}}}}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let echoed: Value = put.json().await.unwrap();
+    assert_eq!(
+        echoed["clouds"]["aws"]["regions"]["us-east-1"]["zones"]["us-east-1a"]["m5.large"],
+        1
+    );
+    let full = ec2(&emu, "us-east-1", &create).await;
+    assert_eq!(
+        full.code(),
+        "InsufficientInstanceCapacity",
+        "the existing reservation uses the one instance"
+    );
+
+    let bad = http
+        .put(format!("{}/_emulator/scenario", emu.http_url()))
+        .body("seeds: 3\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400, "unknown keys are refused");
+    let json_put = http
+        .put(format!("{}/_emulator/scenario", emu.http_url()))
+        .header("content-type", "application/json")
+        .body(r#"{"seed": 5, "default_capacity": 7}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_put.status().as_u16(), 200);
+    let current: Value = http
+        .get(format!("{}/_emulator/scenario", emu.http_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            current["seed"].as_u64(),
+            current["default_capacity"].as_u64()
+        ),
+        (Some(5), Some(7))
+    );
+
+    let advanced: Value = http
+        .post(format!("{}/_emulator/clock/advance", emu.http_url()))
+        .json(&json!({"seconds": 7200}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now: jiff::Timestamp = advanced["now"].as_str().unwrap().parse().unwrap();
+    assert!(now.duration_since(jiff::Timestamp::now()).as_secs() >= 7000);
+
+    let reset = http
+        .post(format!("{}/_emulator/reset", emu.http_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status().as_u16(), 204);
+    assert!(emu.state().reservations.is_empty());
+    assert!(emu.requests().is_empty());
+    assert_eq!(
+        emu.world().available(
+            cr_emulator::CloudKind::Aws,
+            "us-east-1",
+            "us-east-1a",
+            "m5.large"
+        ),
+        7
+    );
+    let after: Value = http
+        .get(format!("{}/_emulator/clock", emu.http_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now: jiff::Timestamp = after["now"].as_str().unwrap().parse().unwrap();
+    assert!(
+        now.duration_since(jiff::Timestamp::now()).as_secs() < 60,
+        "reset rewinds the clock"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn written_credentials_work_for_every_cloud() {
+    let emu = start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = emu.write_credentials(dir.path()).unwrap();
+    let env = std::fs::read_to_string(&files.env_sh).unwrap();
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_SUBSCRIPTION_ID",
+        "AZURE_AUTHORITY_HOST",
+        "OCI_CLI_CONFIG_FILE",
+        "CR_ENDPOINT",
+        "CR_ENDPOINT_HTTP",
+        "CR_CA_BUNDLE",
+        "AWS_CA_BUNDLE",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
+    ] {
+        assert!(
+            env.contains(&format!("export {var}=")),
+            "{var} missing from env.sh"
+        );
+        assert!(
+            files.env.contains_key(var),
+            "{var} missing from CredentialFiles::env"
+        );
+    }
+    assert_eq!(files.env["CR_ENDPOINT"], emu.https_url());
+    assert_eq!(files.env["CR_ENDPOINT_HTTP"], emu.http_url());
+    assert_eq!(
+        std::fs::read_to_string(&files.ca_pem).unwrap(),
+        emu.ca_pem()
+    );
+    assert_eq!(
+        files.env["CR_CA_BUNDLE"],
+        files.ca_pem.display().to_string()
+    );
+
+    // The service-account file is usable as is: its token_uri is the emulator.
+    let key: Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.gce_key).unwrap()).unwrap();
+    assert_eq!(key["type"], "service_account");
+    let token_uri = key["token_uri"].as_str().unwrap();
+    assert_eq!(token_uri, format!("{}/token", emu.https_url()));
+    let now = common::unix_now();
+    let assertion = jwt(
+        key["private_key"].as_str().unwrap(),
+        key["private_key_id"].as_str().unwrap(),
+        &json!({"iss": key["client_email"], "scope": "https://www.googleapis.com/auth/compute", "aud": token_uri, "iat": now, "exp": now + 600}),
+    );
+    assert_eq!(token_request(&emu, &assertion).await.0, 200);
+
+    let oci = std::fs::read_to_string(&files.oci_config).unwrap();
+    assert!(oci.contains(&format!(
+        "fingerprint={}",
+        emu.credentials().oci.fingerprint
+    )));
+    assert!(oci.contains(&format!("key_file={}", files.oci_key.display())));
+    assert!(
+        std::fs::read_to_string(&files.oci_key)
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    let aws = std::fs::read_to_string(&files.aws_credentials).unwrap();
+    assert!(aws.contains(&emu.credentials().aws.access_key_id));
+
+    // Secrets never show in Debug output.
+    let debug = format!("{:?}", emu.credentials());
+    assert!(!debug.contains(&emu.credentials().aws.secret_access_key));
+    assert!(!debug.contains(&emu.credentials().azure.client_secret));
+    assert!(!debug.contains("PRIVATE KEY"));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_and_hang_faults() {
+    let emu = start(
+        r#"
+latency: {fixed_ms: 0, jitter_ms: 0, operations: {"aws:DescribeRegions": {fixed_ms: 150, jitter_ms: 0}}}
+hang_ms: 30000
+faults:
+  - {cloud: aws, operation: DescribeAvailabilityZones, kind: hang, rate: 1.0}
+"#,
+    )
+    .await;
+    let r = ec2(&emu, "us-east-1", &[("Action", "DescribeRegions")]).await;
+    assert_eq!(r.status, 200);
+    let logged = emu.requests();
+    assert!(logged[0].latency_ms >= 150.0, "{:?}", logged[0]);
+
+    let impatient = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap()])
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let signer = common::Signer::for_emulator(&emu, "us-east-1");
+    let body = common::form_encode(&[
+        ("Action", "DescribeAvailabilityZones"),
+        ("Version", "2016-11-15"),
+    ]);
+    let host = emu.https_url().trim_start_matches("https://").to_owned();
+    let mut req = impatient
+        .post(format!("{}/", emu.https_url()))
+        .body(body.clone());
+    for (k, v) in common::sign(&signer, &host, &body) {
+        req = req.header(k, v);
+    }
+    let err = req
+        .send()
+        .await
+        .expect_err("the request hangs past the timeout");
+    assert!(err.is_timeout(), "{err}");
+    // Shutting down does not wait for the hanging request.
+    tokio::time::timeout(Duration::from_secs(10), emu.shutdown())
+        .await
+        .expect("shutdown is prompt");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_404_and_both_listeners_serve_control() {
+    let emu = start("").await;
+    let http = client(&emu);
+    let resp = http
+        .get(format!("{}/nowhere", emu.https_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let info: Value = http
+        .get(format!("{}/_emulator/info", emu.https_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["https_url"], emu.https_url());
+    assert_eq!(
+        info["aws"]["access_key_id"],
+        emu.credentials().aws.access_key_id
+    );
+    assert!(
+        !info
+            .to_string()
+            .contains(&emu.credentials().aws.secret_access_key)
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn fixed_ports_are_honoured() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // Find two free ports, then ask for them explicitly; another process may grab one in
+    // between, so try a few times.
+    for _ in 0..5 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (pa, pb) = (
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        );
+        drop((a, b));
+        let Ok(emu) = cr_emulator::Emulator::builder()
+            .port(pa)
+            .tls_port(pb)
+            .start()
+            .await
+        else {
+            continue;
+        };
+        assert_eq!(emu.http_url(), format!("http://127.0.0.1:{pa}"));
+        assert_eq!(emu.https_url(), format!("https://127.0.0.1:{pb}"));
+        let ok = client(&emu)
+            .get(format!("{}/_emulator/clock", emu.https_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        emu.shutdown().await;
+        return;
+    }
+    panic!("could not bind two free ports in five attempts");
+}
