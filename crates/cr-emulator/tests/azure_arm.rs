@@ -22,7 +22,10 @@ async fn token_endpoint_issues_bearer_tokens_and_rejects_bad_secrets() {
     assert_eq!(t.body["token_type"], "Bearer");
     assert_eq!(t.body["expires_in"], 3599);
     assert_eq!(t.body["ext_expires_in"], 3599);
-    assert_eq!(t.body["access_token"].as_str().unwrap().split('.').count(), 3);
+    assert_eq!(
+        t.body["access_token"].as_str().unwrap().split('.').count(),
+        3
+    );
 
     let a = &az.emu.credentials().azure;
     let post = |form: Vec<(&'static str, String)>, tenant: String| {
@@ -49,7 +52,12 @@ async fn token_endpoint_issues_bearer_tokens_and_rejects_bad_secrets() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     assert_eq!(body["error_codes"][0], 7000215);
-    assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS7000215"));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("AADSTS7000215")
+    );
 
     let r = post(good(&a.client_secret), "another-tenant".into()).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -77,14 +85,19 @@ async fn token_endpoint_and_metadata_work_over_https_with_the_emulator_ca() {
     assert_eq!(t.status, StatusCode::OK, "{:?}", t.body);
     let tenant = &az.emu.credentials().azure.tenant_id;
     let meta: Value = https
-        .get(format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"))
+        .get(format!(
+            "{base}/{tenant}/v2.0/.well-known/openid-configuration"
+        ))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(meta["token_endpoint"], format!("{base}/{tenant}/oauth2/v2.0/token"));
+    assert_eq!(
+        meta["token_endpoint"],
+        format!("{base}/{tenant}/oauth2/v2.0/token")
+    );
     let disc: Value = https
         .get(format!(
             "{base}/common/discovery/instance?api-version=1.1&authorization_endpoint={base}/{tenant}/oauth2/v2.0/authorize"
@@ -123,7 +136,13 @@ async fn arm_requires_a_valid_unexpired_bearer_token() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "AuthenticationFailed");
 
-    let r = az.http.get(&url).bearer_auth("not-a-token").send().await.unwrap();
+    let r = az
+        .http
+        .get(&url)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
@@ -135,7 +154,10 @@ async fn arm_requires_a_valid_unexpired_bearer_token() {
     assert_eq!(a.code(), "ExpiredAuthenticationToken");
 
     // Another subscription is not found.
-    let other = format!("{}/subscriptions/00000000-0000-0000-0000-000000000000/locations?api-version={SUBSCRIPTIONS_API}", az.base);
+    let other = format!(
+        "{}/subscriptions/00000000-0000-0000-0000-000000000000/locations?api-version={SUBSCRIPTIONS_API}",
+        az.base
+    );
     let t = fetch_token(&az.http, &az.base, &az.emu).await;
     let r = az
         .http
@@ -162,11 +184,23 @@ async fn api_version_is_required_and_checked_per_resource_type() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(a.code(), "InvalidApiVersionParameter");
     let msg = a.body["error"]["message"].as_str().unwrap();
-    assert!(msg.starts_with("The api-version '2020-06-01' is invalid. The supported versions are '"), "{msg}");
-    assert!(msg.contains("2021-04-01") && msg.contains("2025-04-01") && msg.contains("2026-04-01"), "{msg}");
+    assert!(
+        msg.starts_with("The api-version '2020-06-01' is invalid. The supported versions are '"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("2021-04-01") && msg.contains("2025-04-01") && msg.contains("2026-04-01"),
+        "{msg}"
+    );
 
     // A Compute version is not a Resources version.
-    let a = az.put(&Az::rg_path("rg"), COMPUTE_API, json!({"location": "eastus"})).await;
+    let a = az
+        .put(
+            &Az::rg_path("rg"),
+            COMPUTE_API,
+            json!({"location": "eastus"}),
+        )
+        .await;
     assert_eq!(a.code(), "InvalidApiVersionParameter");
 
     az.rg("rg").await;
@@ -187,76 +221,160 @@ async fn locations_list_tens_of_regions_with_zone_mappings() {
     let eastus = regions.iter().find(|r| r["name"] == "eastus").unwrap();
     assert_eq!(eastus["displayName"], "East US");
     assert_eq!(eastus["type"], "Region");
-    assert_eq!(eastus["id"], format!("/subscriptions/{}/locations/eastus", az.sub));
-    assert_eq!(eastus["availabilityZoneMappings"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        eastus["id"],
+        format!("/subscriptions/{}/locations/eastus", az.sub)
+    );
+    assert_eq!(
+        eastus["availabilityZoneMappings"].as_array().unwrap().len(),
+        3
+    );
     let westus = regions.iter().find(|r| r["name"] == "westus").unwrap();
     assert!(westus.get("availabilityZoneMappings").is_none());
 }
 
 #[tokio::test]
 async fn happy_path_reserves_lists_and_releases_capacity() {
-    let az = Az::start("clouds: {azure: {regions: {eastus: {zones: {\"1\": {Standard_D2s_v5: 10}}}}}}").await;
-    let rg = az.put(&Az::rg_path("rg1"), RESOURCES_API, json!({"location": "East US", "tags": {"a": "b"}})).await;
+    let az =
+        Az::start("clouds: {azure: {regions: {eastus: {zones: {\"1\": {Standard_D2s_v5: 10}}}}}}")
+            .await;
+    let rg = az
+        .put(
+            &Az::rg_path("rg1"),
+            RESOURCES_API,
+            json!({"location": "East US", "tags": {"a": "b"}}),
+        )
+        .await;
     assert_eq!(rg.status, StatusCode::CREATED);
     assert_eq!(rg.body["location"], "eastus");
-    let again = az.put(&Az::rg_path("rg1"), RESOURCES_API, json!({"location": "eastus"})).await;
+    let again = az
+        .put(
+            &Az::rg_path("rg1"),
+            RESOURCES_API,
+            json!({"location": "eastus"}),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::OK);
 
     let g = az.group("rg1", "crg", &["1", "2"]).await;
     assert_eq!(g.status, StatusCode::CREATED, "{:?}", g.body);
-    assert_eq!(g.body["type"], "Microsoft.Compute/capacityReservationGroups");
+    assert_eq!(
+        g.body["type"],
+        "Microsoft.Compute/capacityReservationGroups"
+    );
     assert_eq!(g.body["zones"], json!(["1", "2"]));
     assert_eq!(g.body["tags"]["owner"], "ci");
 
-    let r = az.reserve("rg1", "crg", "r1", "Standard_D2s_v5", 4, Some("1")).await;
+    let r = az
+        .reserve("rg1", "crg", "r1", "Standard_D2s_v5", 4, Some("1"))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["properties"]["provisioningState"], "Succeeded");
-    assert_eq!(r.body["sku"], json!({"name": "Standard_D2s_v5", "capacity": 4}));
+    assert_eq!(
+        r.body["sku"],
+        json!({"name": "Standard_D2s_v5", "capacity": 4})
+    );
     assert_eq!(r.body["zones"], json!(["1"]));
     assert_eq!(r.body["tags"]["cluster"], "c1");
-    assert!(r.header("azure-asyncoperation").is_none(), "lro_ms 0 completes at once");
+    assert!(
+        r.header("azure-asyncoperation").is_none(),
+        "lro_ms 0 completes at once"
+    );
     let id = r.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(id, format!("/subscriptions/{}/resourceGroups/rg1/providers/Microsoft.Compute/capacityReservationGroups/crg/capacityReservations/r1", az.sub));
+    assert_eq!(
+        id,
+        format!(
+            "/subscriptions/{}/resourceGroups/rg1/providers/Microsoft.Compute/capacityReservationGroups/crg/capacityReservations/r1",
+            az.sub
+        )
+    );
 
     let world = az.emu.world();
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 6);
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        6
+    );
     let audit = az.emu.state();
     let rec = audit.reservations.iter().find(|r| r.id == id).unwrap();
     assert_eq!(rec.state, AuditState::Active);
-    assert_eq!((rec.region.as_str(), rec.zone.as_str(), rec.count), ("eastus", "1", 4));
+    assert_eq!(
+        (rec.region.as_str(), rec.zone.as_str(), rec.count),
+        ("eastus", "1", 4)
+    );
     assert_eq!(rec.instance_type, "Standard_D2s_v5");
     assert_eq!(rec.tags["cluster"], "c1");
 
-    let got = az.get(&format!("{}?$expand=instanceView", Az::res_path("rg1", "crg", "r1")), COMPUTE_API).await;
+    let got = az
+        .get(
+            &format!("{}?$expand=instanceView", Az::res_path("rg1", "crg", "r1")),
+            COMPUTE_API,
+        )
+        .await;
     assert_eq!(got.status, StatusCode::OK);
-    assert_eq!(got.body["properties"]["instanceView"]["utilizationInfo"]["currentCapacity"], 4);
+    assert_eq!(
+        got.body["properties"]["instanceView"]["utilizationInfo"]["currentCapacity"],
+        4
+    );
     let grp = az.get(&Az::group_path("rg1", "crg"), COMPUTE_API).await;
     assert_eq!(grp.body["properties"]["capacityReservations"][0]["id"], id);
-    let list = az.get(&format!("{}/capacityReservations", Az::group_path("rg1", "crg")), COMPUTE_API).await;
+    let list = az
+        .get(
+            &format!("{}/capacityReservations", Az::group_path("rg1", "crg")),
+            COMPUTE_API,
+        )
+        .await;
     assert_eq!(list.body["value"].as_array().unwrap().len(), 1);
 
     // Resize up and down moves capacity with it.
-    let up = az.reserve("rg1", "crg", "r1", "Standard_D2s_v5", 6, Some("1")).await;
+    let up = az
+        .reserve("rg1", "crg", "r1", "Standard_D2s_v5", 6, Some("1"))
+        .await;
     assert_eq!(up.status, StatusCode::OK);
     assert_eq!(up.body["sku"]["capacity"], 6);
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 4);
-    let down = az.reserve("rg1", "crg", "r1", "Standard_D2s_v5", 1, Some("1")).await;
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        4
+    );
+    let down = az
+        .reserve("rg1", "crg", "r1", "Standard_D2s_v5", 1, Some("1"))
+        .await;
     assert_eq!(down.body["sku"]["capacity"], 1);
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 9);
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        9
+    );
     // PUT is idempotent: the same body again changes nothing.
-    let same = az.reserve("rg1", "crg", "r1", "Standard_D2s_v5", 1, Some("1")).await;
+    let same = az
+        .reserve("rg1", "crg", "r1", "Standard_D2s_v5", 1, Some("1"))
+        .await;
     assert_eq!(same.status, StatusCode::OK);
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 9);
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        9
+    );
 
-    let del = az.delete(&Az::res_path("rg1", "crg", "r1"), COMPUTE_API).await;
+    let del = az
+        .delete(&Az::res_path("rg1", "crg", "r1"), COMPUTE_API)
+        .await;
     assert_eq!(del.status, StatusCode::OK);
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 10);
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        10
+    );
     let gone = az.get(&Az::res_path("rg1", "crg", "r1"), COMPUTE_API).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.code(), "ResourceNotFound");
-    let again = az.delete(&Az::res_path("rg1", "crg", "r1"), COMPUTE_API).await;
+    let again = az
+        .delete(&Az::res_path("rg1", "crg", "r1"), COMPUTE_API)
+        .await;
     assert_eq!(again.status, StatusCode::NO_CONTENT);
-    let rec = az.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
+    let rec = az
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Cancelled);
     assert!(rec.ended_at.is_some());
 }
@@ -266,19 +384,36 @@ async fn reservation_create_and_delete_run_as_long_running_operations() {
     let az = Az::start(LRO_60S).await;
     az.rg("rg").await;
     az.group("rg", "g", &["1", "2", "3"]).await;
-    let r = az.reserve("rg", "g", "r", "Standard_L8s_v3", 2, Some("2")).await;
+    let r = az
+        .reserve("rg", "g", "r", "Standard_L8s_v3", 2, Some("2"))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["properties"]["provisioningState"], "Creating");
-    let status_url = r.header("azure-asyncoperation").expect("Azure-AsyncOperation").to_owned();
-    assert!(status_url.starts_with(&format!("{}/subscriptions/{}/providers/Microsoft.Compute/locations/eastus/operations/", az.base, az.sub)));
+    let status_url = r
+        .header("azure-asyncoperation")
+        .expect("Azure-AsyncOperation")
+        .to_owned();
+    assert!(status_url.starts_with(&format!(
+        "{}/subscriptions/{}/providers/Microsoft.Compute/locations/eastus/operations/",
+        az.base, az.sub
+    )));
     assert!(status_url.contains("api-version=2026-04-01"));
     assert_eq!(r.header("retry-after"), Some("60"));
-    assert!(r.header("location").is_none(), "PUT answers with Azure-AsyncOperation only by default");
+    assert!(
+        r.header("location").is_none(),
+        "PUT answers with Azure-AsyncOperation only by default"
+    );
 
     let s = az.get_url(&status_url).await;
     assert_eq!(s.body["status"], "InProgress");
     let id = r.body["id"].as_str().unwrap();
-    let rec = az.emu.state().reservations.into_iter().find(|x| x.id == id).unwrap();
+    let rec = az
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|x| x.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Pending);
     // Another delete while creating is refused.
     let d = az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
@@ -291,13 +426,22 @@ async fn reservation_create_and_delete_run_as_long_running_operations() {
     assert!(s.body["endTime"].is_string());
     let got = az.get(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
     assert_eq!(got.body["properties"]["provisioningState"], "Succeeded");
-    let rec = az.emu.state().reservations.into_iter().find(|x| x.id == id).unwrap();
+    let rec = az
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|x| x.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Active);
 
     let d = az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
     assert_eq!(d.status, StatusCode::ACCEPTED);
     let async_url = d.header("azure-asyncoperation").unwrap().to_owned();
-    let location = d.header("location").expect("DELETE answers with Location too").to_owned();
+    let location = d
+        .header("location")
+        .expect("DELETE answers with Location too")
+        .to_owned();
     let poll = az.get_url(&location).await;
     assert_eq!(poll.status, StatusCode::ACCEPTED);
     let got = az.get(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
@@ -305,19 +449,36 @@ async fn reservation_create_and_delete_run_as_long_running_operations() {
     // A repeated delete joins the running operation.
     let again = az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
     assert_eq!(again.status, StatusCode::ACCEPTED);
-    assert_eq!(again.header("azure-asyncoperation"), Some(async_url.as_str()));
+    assert_eq!(
+        again.header("azure-asyncoperation"),
+        Some(async_url.as_str())
+    );
 
     az.emu.advance_clock(Duration::from_secs(61));
     assert_eq!(az.get_url(&location).await.status, StatusCode::NO_CONTENT);
     assert_eq!(az.get_url(&async_url).await.body["status"], "Succeeded");
-    assert_eq!(az.get(&Az::res_path("rg", "g", "r"), COMPUTE_API).await.status, StatusCode::NOT_FOUND);
-    let rec = az.emu.state().reservations.into_iter().find(|x| x.id == id).unwrap();
+    assert_eq!(
+        az.get(&Az::res_path("rg", "g", "r"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let rec = az
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|x| x.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Cancelled);
 }
 
 #[tokio::test]
 async fn location_only_and_no_header_variants() {
-    let az = Az::start(&format!("{LRO_60S}clouds: {{azure: {{options: {{lro_headers: location}}}}}}")).await;
+    let az = Az::start(&format!(
+        "{LRO_60S}clouds: {{azure: {{options: {{lro_headers: location}}}}}}"
+    ))
+    .await;
     az.rg("rg").await;
     az.group("rg", "g", &[]).await;
     let r = az.reserve("rg", "g", "r", "Standard_D4s_v5", 3, None).await;
@@ -332,9 +493,14 @@ async fn location_only_and_no_header_variants() {
     assert_eq!(done.body["sku"]["capacity"], 3);
 
     let mut s = az.emu.world().scenario();
-    s.clouds.azure.options.insert("lro_headers".into(), json!("none"));
+    s.clouds
+        .azure
+        .options
+        .insert("lro_headers".into(), json!("none"));
     az.emu.set_scenario(s);
-    let r = az.reserve("rg", "g", "r2", "Standard_D4s_v5", 1, None).await;
+    let r = az
+        .reserve("rg", "g", "r2", "Standard_D4s_v5", 1, None)
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert!(r.header("azure-asyncoperation").is_none() && r.header("location").is_none());
     assert_eq!(r.body["properties"]["provisioningState"], "Creating");
@@ -350,7 +516,9 @@ async fn stockout_fails_the_operation_or_the_put() {
     az.rg("rg").await;
     az.group("rg", "zonal", &["1"]).await;
     // lro_ms 0: still an operation to poll, already failed.
-    let r = az.reserve("rg", "zonal", "r", "Standard_L8s_v3", 2, Some("1")).await;
+    let r = az
+        .reserve("rg", "zonal", "r", "Standard_L8s_v3", 2, Some("1"))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let s = az.get_url(r.header("azure-asyncoperation").unwrap()).await;
     assert_eq!(s.body["status"], "Failed");
@@ -358,41 +526,79 @@ async fn stockout_fails_the_operation_or_the_put() {
     let got = az.get(&Az::res_path("rg", "zonal", "r"), COMPUTE_API).await;
     assert_eq!(got.body["properties"]["provisioningState"], "Failed");
     let id = got.body["id"].as_str().unwrap();
-    let rec = az.emu.state().reservations.into_iter().find(|x| x.id == id).unwrap();
+    let rec = az
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|x| x.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Cancelled);
     // The failed reservation still blocks its group until deleted.
     let d = az.delete(&Az::group_path("rg", "zonal"), COMPUTE_API).await;
     assert_eq!(d.status, StatusCode::CONFLICT);
-    assert_eq!(az.delete(&Az::res_path("rg", "zonal", "r"), COMPUTE_API).await.status, StatusCode::OK);
+    assert_eq!(
+        az.delete(&Az::res_path("rg", "zonal", "r"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // Regional capacity is its own pool (zone "" in the scenario).
     az.group("rg", "regional", &[]).await;
-    let ok = az.reserve("rg", "regional", "a", "Standard_L8s_v3", 1, None).await;
+    let ok = az
+        .reserve("rg", "regional", "a", "Standard_L8s_v3", 1, None)
+        .await;
     assert_eq!(ok.body["properties"]["provisioningState"], "Succeeded");
 
     let mut s = az.emu.world().scenario();
-    s.clouds.azure.options.insert("stockout".into(), json!("sync"));
+    s.clouds
+        .azure
+        .options
+        .insert("stockout".into(), json!("sync"));
     az.emu.set_scenario(s);
-    let r = az.reserve("rg", "regional", "b", "Standard_L8s_v3", 1, None).await;
+    let r = az
+        .reserve("rg", "regional", "b", "Standard_L8s_v3", 1, None)
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "AllocationFailed");
-    assert_eq!(az.get(&Az::res_path("rg", "regional", "b"), COMPUTE_API).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        az.get(&Az::res_path("rg", "regional", "b"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn quota_and_unoffered_sizes_are_refused_synchronously() {
-    let yaml = "clouds: {azure: {regions: {eastus: {quota: 4, zones: {\"2\": {Standard_NV6: -1}}}}}}";
+    let yaml =
+        "clouds: {azure: {regions: {eastus: {quota: 4, zones: {\"2\": {Standard_NV6: -1}}}}}}";
     let az = Az::start(yaml).await;
     az.rg("rg").await;
     az.group("rg", "g", &["1", "2"]).await;
-    assert!(az.reserve("rg", "g", "a", "Standard_D2s_v5", 3, Some("1")).await.status.is_success());
-    let q = az.reserve("rg", "g", "b", "Standard_D2s_v5", 2, Some("2")).await;
+    assert!(
+        az.reserve("rg", "g", "a", "Standard_D2s_v5", 3, Some("1"))
+            .await
+            .status
+            .is_success()
+    );
+    let q = az
+        .reserve("rg", "g", "b", "Standard_D2s_v5", 2, Some("2"))
+        .await;
     assert_eq!(q.status, StatusCode::CONFLICT);
     assert_eq!(q.code(), "OperationNotAllowed");
     assert_eq!(q.body["error"]["details"][0]["code"], "QuotaExceeded");
-    assert!(q.body["error"]["message"].as_str().unwrap().contains("Current Limit: 4"));
+    assert!(
+        q.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Current Limit: 4")
+    );
 
-    let n = az.reserve("rg", "g", "c", "Standard_NV6", 1, Some("2")).await;
+    let n = az
+        .reserve("rg", "g", "c", "Standard_NV6", 1, Some("2"))
+        .await;
     assert_eq!(n.status, StatusCode::CONFLICT);
     assert_eq!(n.code(), "SkuNotAvailable");
 }
@@ -404,17 +610,37 @@ async fn validation_and_not_found_shapes() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(a.code(), "ResourceGroupNotFound");
     az.rg("rg").await;
-    let a = az.reserve("rg", "missing", "r", "Standard_D2s_v5", 1, None).await;
+    let a = az
+        .reserve("rg", "missing", "r", "Standard_D2s_v5", 1, None)
+        .await;
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(a.code(), "ParentResourceNotFound");
-    let a = az.put(&Az::group_path("rg", "g"), COMPUTE_API, json!({"tags": {}})).await;
+    let a = az
+        .put(&Az::group_path("rg", "g"), COMPUTE_API, json!({"tags": {}}))
+        .await;
     assert_eq!(a.code(), "LocationRequired");
-    let a = az.put(&Az::group_path("rg", "g"), COMPUTE_API, json!({"location": "atlantis"})).await;
+    let a = az
+        .put(
+            &Az::group_path("rg", "g"),
+            COMPUTE_API,
+            json!({"location": "atlantis"}),
+        )
+        .await;
     assert_eq!(a.code(), "LocationNotAvailableForResourceType");
-    let a = az.put(&Az::group_path("rg", "g"), COMPUTE_API, json!({"location": "westus", "zones": ["1"]})).await;
+    let a = az
+        .put(
+            &Az::group_path("rg", "g"),
+            COMPUTE_API,
+            json!({"location": "westus", "zones": ["1"]}),
+        )
+        .await;
     assert_eq!(a.code(), "InvalidParameter");
     let a = az
-        .put(&Az::group_path("rg", "g"), COMPUTE_API, json!({"location": "eastus", "tags": {"a<b": "x"}}))
+        .put(
+            &Az::group_path("rg", "g"),
+            COMPUTE_API,
+            json!({"location": "eastus", "tags": {"a<b": "x"}}),
+        )
         .await;
     assert_eq!(a.code(), "InvalidTagNameCharacters");
     let raw = az
@@ -427,21 +653,37 @@ async fn validation_and_not_found_shapes() {
         .await
         .unwrap();
     assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(raw.json::<Value>().await.unwrap()["error"]["code"], "InvalidRequestContent");
+    assert_eq!(
+        raw.json::<Value>().await.unwrap()["error"]["code"],
+        "InvalidRequestContent"
+    );
 
     az.group("rg", "g", &["1"]).await;
     let a = az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, None).await;
     assert_eq!(a.code(), "InvalidParameter");
     assert_eq!(a.body["error"]["target"], "zones");
-    let a = az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, Some("3")).await;
+    let a = az
+        .reserve("rg", "g", "r", "Standard_D2s_v5", 1, Some("3"))
+        .await;
     assert_eq!(a.code(), "InvalidParameter");
     let a = az
-        .put(&Az::res_path("rg", "g", "r"), COMPUTE_API, json!({"location": "eastus", "zones": ["1"], "sku": {"name": "Standard_D2s_v5"}}))
+        .put(
+            &Az::res_path("rg", "g", "r"),
+            COMPUTE_API,
+            json!({"location": "eastus", "zones": ["1"], "sku": {"name": "Standard_D2s_v5"}}),
+        )
         .await;
     assert_eq!(a.code(), "InvalidParameter");
     assert_eq!(a.body["error"]["target"], "sku.capacity");
-    assert!(az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, Some("1")).await.status.is_success());
-    let a = az.reserve("rg", "g", "r", "Standard_D4s_v5", 1, Some("1")).await;
+    assert!(
+        az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, Some("1"))
+            .await
+            .status
+            .is_success()
+    );
+    let a = az
+        .reserve("rg", "g", "r", "Standard_D4s_v5", 1, Some("1"))
+        .await;
     assert_eq!(a.status, StatusCode::CONFLICT);
     assert_eq!(a.code(), "PropertyChangeNotAllowed");
     let a = az.group("rg", "g", &["2"]).await;
@@ -452,8 +694,16 @@ async fn validation_and_not_found_shapes() {
 async fn ids_are_case_insensitive_and_keep_their_first_spelling() {
     let az = Az::start("").await;
     az.rg("MyRG").await;
-    assert_eq!(az.group("MyRG", "CrgOne", &[]).await.status, StatusCode::CREATED);
-    assert!(az.reserve("myrg", "crgone", "ResA", "Standard_D2s_v5", 1, None).await.status.is_success());
+    assert_eq!(
+        az.group("MyRG", "CrgOne", &[]).await.status,
+        StatusCode::CREATED
+    );
+    assert!(
+        az.reserve("myrg", "crgone", "ResA", "Standard_D2s_v5", 1, None)
+            .await
+            .status
+            .is_success()
+    );
     let lower = format!(
         "{}/subscriptions/{}/resourcegroups/myrg/providers/microsoft.compute/capacityreservationgroups/CRGONE/capacityreservations/resa?api-version={COMPUTE_API}",
         az.base,
@@ -463,9 +713,18 @@ async fn ids_are_case_insensitive_and_keep_their_first_spelling() {
     assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
     assert_eq!(
         a.body["id"],
-        format!("/subscriptions/{}/resourceGroups/MyRG/providers/Microsoft.Compute/capacityReservationGroups/CrgOne/capacityReservations/ResA", az.sub)
+        format!(
+            "/subscriptions/{}/resourceGroups/MyRG/providers/Microsoft.Compute/capacityReservationGroups/CrgOne/capacityReservations/ResA",
+            az.sub
+        )
     );
-    let head = az.send(Method::HEAD, &az.url("/resourcegroups/MYRG", RESOURCES_API), None).await;
+    let head = az
+        .send(
+            Method::HEAD,
+            &az.url("/resourcegroups/MYRG", RESOURCES_API),
+            None,
+        )
+        .await;
     assert_eq!(head.status, StatusCode::NO_CONTENT);
 }
 
@@ -474,14 +733,39 @@ async fn group_with_reservations_cannot_be_deleted() {
     let az = Az::start("").await;
     az.rg("rg").await;
     az.group("rg", "g", &[]).await;
-    assert!(az.reserve("rg", "g", "r", "Standard_D2s_v5", 2, None).await.status.is_success());
+    assert!(
+        az.reserve("rg", "g", "r", "Standard_D2s_v5", 2, None)
+            .await
+            .status
+            .is_success()
+    );
     let d = az.delete(&Az::group_path("rg", "g"), COMPUTE_API).await;
     assert_eq!(d.status, StatusCode::CONFLICT);
     assert_eq!(d.code(), "CannotDeleteResource");
-    assert!(d.body["error"]["message"].as_str().unwrap().contains("capacityReservations/r"));
-    assert_eq!(az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API).await.status, StatusCode::OK);
-    assert_eq!(az.delete(&Az::group_path("rg", "g"), COMPUTE_API).await.status, StatusCode::OK);
-    assert_eq!(az.delete(&Az::group_path("rg", "g"), COMPUTE_API).await.status, StatusCode::NO_CONTENT);
+    assert!(
+        d.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("capacityReservations/r")
+    );
+    assert_eq!(
+        az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        az.delete(&Az::group_path("rg", "g"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        az.delete(&Az::group_path("rg", "g"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -489,15 +773,23 @@ async fn deleting_a_resource_group_releases_everything_in_it() {
     let az = Az::start(LRO_60S).await;
     az.rg("rg").await;
     az.group("rg", "g", &["1"]).await;
-    let r = az.reserve("rg", "g", "r", "Standard_D2s_v5", 5, Some("1")).await;
+    let r = az
+        .reserve("rg", "g", "r", "Standard_D2s_v5", 5, Some("1"))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let world = az.emu.world();
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 995);
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        995
+    );
     let d = az.delete(&Az::rg_path("rg"), RESOURCES_API).await;
     assert_eq!(d.status, StatusCode::ACCEPTED);
     let loc = d.header("location").unwrap().to_owned();
     assert_eq!(az.get_url(&loc).await.status, StatusCode::ACCEPTED);
-    assert_eq!(world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"), 1000);
+    assert_eq!(
+        world.available(CloudKind::Azure, "eastus", "1", "Standard_D2s_v5"),
+        1000
+    );
     az.emu.advance_clock(Duration::from_secs(61));
     assert_eq!(az.get_url(&loc).await.status, StatusCode::OK);
     let a = az.get(&Az::rg_path("rg"), RESOURCES_API).await;
@@ -509,10 +801,19 @@ async fn lists_page_with_next_link() {
     let az = Az::start("clouds: {azure: {options: {page_size: 2}}}").await;
     az.rg("rg-a").await;
     az.rg("rg-b").await;
-    for (rg, g) in [("rg-a", "g1"), ("rg-a", "g2"), ("rg-a", "g3"), ("rg-b", "g4"), ("rg-b", "g5")] {
+    for (rg, g) in [
+        ("rg-a", "g1"),
+        ("rg-a", "g2"),
+        ("rg-a", "g3"),
+        ("rg-b", "g4"),
+        ("rg-b", "g5"),
+    ] {
         assert_eq!(az.group(rg, g, &[]).await.status, StatusCode::CREATED);
     }
-    let mut url = az.url("/providers/Microsoft.Compute/capacityReservationGroups", COMPUTE_API);
+    let mut url = az.url(
+        "/providers/Microsoft.Compute/capacityReservationGroups",
+        COMPUTE_API,
+    );
     let mut names = Vec::new();
     let mut pages = 0;
     loop {
@@ -524,7 +825,10 @@ async fn lists_page_with_next_link() {
         }
         match a.body.get("nextLink").and_then(Value::as_str) {
             Some(next) => {
-                assert!(next.starts_with(&az.base) && next.contains("api-version="), "{next}");
+                assert!(
+                    next.starts_with(&az.base) && next.contains("api-version="),
+                    "{next}"
+                );
                 url = next.to_owned();
             }
             None => break,
@@ -532,7 +836,12 @@ async fn lists_page_with_next_link() {
     }
     assert_eq!(pages, 3);
     assert_eq!(names, ["g1", "g2", "g3", "g4", "g5"]);
-    let by_rg = az.get("/resourceGroups/rg-b/providers/Microsoft.Compute/capacityReservationGroups", COMPUTE_API).await;
+    let by_rg = az
+        .get(
+            "/resourceGroups/rg-b/providers/Microsoft.Compute/capacityReservationGroups",
+            COMPUTE_API,
+        )
+        .await;
     assert_eq!(by_rg.body["value"].as_array().unwrap().len(), 2);
     assert!(by_rg.body.get("nextLink").is_none());
 }
@@ -562,9 +871,12 @@ faults:
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(e.code(), "InternalServerError");
         let log = az.emu.requests();
-        assert!(log.iter().any(|r| r.operation == "Subscriptions_ListLocations"
-            && r.status == 429
-            && r.error_code.as_deref() == Some("TooManyRequests")));
+        assert!(
+            log.iter()
+                .any(|r| r.operation == "Subscriptions_ListLocations"
+                    && r.status == 429
+                    && r.error_code.as_deref() == Some("TooManyRequests"))
+        );
         statuses
     };
     let first = run().await;
@@ -587,7 +899,12 @@ faults:
     let s = az.get_url(r.header("azure-asyncoperation").unwrap()).await;
     assert_eq!(s.body["status"], "Failed");
     assert_eq!(s.body["error"]["code"], "InternalExecutionError");
-    assert_eq!(az.emu.world().available(CloudKind::Azure, "eastus", "", "Standard_D2s_v5"), 1000);
+    assert_eq!(
+        az.emu
+            .world()
+            .available(CloudKind::Azure, "eastus", "", "Standard_D2s_v5"),
+        1000
+    );
     // Re-creating a failed reservation works once the fault is spent.
     let again = az.reserve("rg", "g", "r", "Standard_D2s_v5", 2, None).await;
     assert_eq!(again.body["properties"]["provisioningState"], "Succeeded");

@@ -33,7 +33,9 @@ fn client_options(ca_pem: &str, https_url: &str) -> ClientOptions {
 
 #[tokio::test]
 async fn client_secret_credential_and_bearer_policy_work_against_the_emulator() {
-    let emu = Emulator::start(Scenario::default()).await.expect("emulator");
+    let emu = Emulator::start(Scenario::default())
+        .await
+        .expect("emulator");
     let az = &emu.credentials().azure;
     let options = client_options(emu.ca_pem(), emu.https_url());
     let credential = ClientSecretCredential::new(
@@ -45,12 +47,27 @@ async fn client_secret_credential_and_bearer_policy_work_against_the_emulator() 
         }),
     )
     .expect("credential");
-    let token = credential.get_token(&[ARM_SCOPE], None).await.expect("token from the emulator");
+    let token = credential
+        .get_token(&[ARM_SCOPE], None)
+        .await
+        .expect("token from the emulator");
     assert_eq!(token.token.secret().split('.').count(), 3);
-    assert!(token.expires_on > azure_core::time::OffsetDateTime::now_utc() + Duration::from_secs(3000));
+    assert!(
+        token.expires_on > azure_core::time::OffsetDateTime::now_utc() + Duration::from_secs(3000)
+    );
 
-    let policy: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(credential.clone(), [ARM_SCOPE]));
-    let pipeline = Pipeline::new(Some("cr-emulator-tests"), Some("0.1.0"), options, Vec::new(), vec![policy], None);
+    let policy: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
+        credential.clone(),
+        [ARM_SCOPE],
+    ));
+    let pipeline = Pipeline::new(
+        Some("cr-emulator-tests"),
+        Some("0.1.0"),
+        options,
+        Vec::new(),
+        vec![policy],
+        None,
+    );
     let ctx = Context::new();
 
     let url = Url::parse(&format!(
@@ -62,7 +79,10 @@ async fn client_secret_credential_and_bearer_policy_work_against_the_emulator() 
     let mut put = Request::new(url, Method::Put);
     put.insert_header("content-type", "application/json");
     put.set_body(r#"{"location":"eastus"}"#);
-    let resp = pipeline.send(&ctx, &mut put, None).await.expect("PUT resource group");
+    let resp = pipeline
+        .send(&ctx, &mut put, None)
+        .await
+        .expect("PUT resource group");
     assert_eq!(u16::from(resp.status()), 201);
 
     let url = Url::parse(&format!(
@@ -72,7 +92,10 @@ async fn client_secret_credential_and_bearer_policy_work_against_the_emulator() 
     ))
     .unwrap();
     let mut get = Request::new(url, Method::Get);
-    let resp = pipeline.send(&ctx, &mut get, None).await.expect("GET locations");
+    let resp = pipeline
+        .send(&ctx, &mut get, None)
+        .await
+        .expect("GET locations");
     let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     assert!(body["value"].as_array().unwrap().len() >= 30);
     assert!(
@@ -85,7 +108,9 @@ async fn client_secret_credential_and_bearer_policy_work_against_the_emulator() 
 
 #[tokio::test]
 async fn a_wrong_secret_is_refused_with_entra_error_codes() {
-    let emu = Emulator::start(Scenario::default()).await.expect("emulator");
+    let emu = Emulator::start(Scenario::default())
+        .await
+        .expect("emulator");
     let az = &emu.credentials().azure;
     let credential = ClientSecretCredential::new(
         &az.tenant_id,
@@ -96,7 +121,10 @@ async fn a_wrong_secret_is_refused_with_entra_error_codes() {
         }),
     )
     .expect("credential");
-    let err = credential.get_token(&[ARM_SCOPE], None).await.expect_err("wrong secret");
+    let err = credential
+        .get_token(&[ARM_SCOPE], None)
+        .await
+        .expect_err("wrong secret");
     let text = format!("{err}");
     assert!(text.contains("AADSTS7000215"), "{text}");
 }

@@ -24,30 +24,65 @@ fn list_path(o: &Oci, extra: &str) -> String {
 async fn availability_domains_regions_and_subscriptions() {
     let o = Oci::start("").await;
     let ads = o
-        .call(Method::GET, &format!("/20160918/availabilityDomains?compartmentId={}", o.tenancy), None, &[])
+        .call(
+            Method::GET,
+            &format!("/20160918/availabilityDomains?compartmentId={}", o.tenancy),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(ads.status, StatusCode::OK, "{:?}", ads.body);
     assert!(ads.header("opc-request-id").is_some());
-    let names: Vec<&str> = ads.body.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = ads
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["Emul:PHX-AD-1", "Emul:PHX-AD-2", "Emul:PHX-AD-3"]);
-    assert!(ads.body[0]["id"].as_str().unwrap().starts_with("ocid1.availabilitydomain."));
+    assert!(
+        ads.body[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("ocid1.availabilitydomain.")
+    );
     assert_eq!(ads.body[0]["compartmentId"], o.tenancy.as_str());
 
     let iad = o
         .call(
             Method::GET,
-            &format!("/oci/us-ashburn-1/20160918/availabilityDomains?compartmentId={}", o.tenancy),
+            &format!(
+                "/oci/us-ashburn-1/20160918/availabilityDomains?compartmentId={}",
+                o.tenancy
+            ),
             None,
             &[],
         )
         .await;
     assert_eq!(iad.body[0]["name"], "Emul:IAD-AD-1");
     let tokyo = o
-        .call(Method::GET, &format!("/oci/ap-tokyo-1/20160918/availabilityDomains?compartmentId={}", o.tenancy), None, &[])
+        .call(
+            Method::GET,
+            &format!(
+                "/oci/ap-tokyo-1/20160918/availabilityDomains?compartmentId={}",
+                o.tenancy
+            ),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(tokyo.body.as_array().unwrap().len(), 1);
     let unknown = o
-        .call(Method::GET, &format!("/oci/xx-nowhere-1/20160918/availabilityDomains?compartmentId={}", o.tenancy), None, &[])
+        .call(
+            Method::GET,
+            &format!(
+                "/oci/xx-nowhere-1/20160918/availabilityDomains?compartmentId={}",
+                o.tenancy
+            ),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
@@ -70,24 +105,45 @@ async fn availability_domains_regions_and_subscriptions() {
     assert_eq!(fra.status, StatusCode::OK, "{:?}", fra.body);
     assert_eq!(fra.body[0]["name"], "Emul:FRA-AD-1");
 
-    let missing = o.call(Method::GET, "/20160918/availabilityDomains", None, &[]).await;
+    let missing = o
+        .call(Method::GET, "/20160918/availabilityDomains", None, &[])
+        .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(missing.code(), "MissingParameter");
 
     let regions = o.call(Method::GET, "/20160918/regions", None, &[]).await;
     let list = regions.body.as_array().unwrap();
     assert!(list.len() >= 30, "{} regions", list.len());
-    assert!(list.iter().any(|r| r["key"] == "PHX" && r["name"] == "us-phoenix-1"));
+    assert!(
+        list.iter()
+            .any(|r| r["key"] == "PHX" && r["name"] == "us-phoenix-1")
+    );
 
     let subs = o
-        .call(Method::GET, &format!("/20160918/tenancies/{}/regionSubscriptions", o.tenancy), None, &[])
+        .call(
+            Method::GET,
+            &format!("/20160918/tenancies/{}/regionSubscriptions", o.tenancy),
+            None,
+            &[],
+        )
         .await;
-    let home: Vec<&Value> = subs.body.as_array().unwrap().iter().filter(|s| s["isHomeRegion"] == true).collect();
+    let home: Vec<&Value> = subs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["isHomeRegion"] == true)
+        .collect();
     assert_eq!(home.len(), 1);
     assert_eq!(home[0]["regionName"], "us-phoenix-1");
     assert_eq!(home[0]["status"], "READY");
     let other = o
-        .call(Method::GET, "/20160918/tenancies/ocid1.tenancy.oc1..other/regionSubscriptions", None, &[])
+        .call(
+            Method::GET,
+            "/20160918/tenancies/ocid1.tenancy.oc1..other/regionSubscriptions",
+            None,
+            &[],
+        )
         .await;
     assert_eq!(other.code(), "NotAuthorizedOrNotFound");
 }
@@ -96,40 +152,64 @@ async fn availability_domains_regions_and_subscriptions() {
 async fn signatures_are_verified() {
     let o = Oci::start("").await;
     let path = list_path(&o, "");
-    assert_eq!(o.call(Method::GET, &path, None, &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        o.call(Method::GET, &path, None, &[]).await.status,
+        StatusCode::OK
+    );
 
     let unsigned = SignOpts {
         unsigned: true,
         ..SignOpts::default()
     };
-    let a = o.call_with(Method::GET, &path, None, &[], &unsigned, None).await;
+    let a = o
+        .call_with(Method::GET, &path, None, &[], &unsigned, None)
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(a.code(), "NotAuthenticated");
 
     let other = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-    let a = o.call_with(Method::GET, &path, None, &[], &SignOpts::default(), Some(&other)).await;
+    let a = o
+        .call_with(
+            Method::GET,
+            &path,
+            None,
+            &[],
+            &SignOpts::default(),
+            Some(&other),
+        )
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 
     let stale = SignOpts {
         date_shift_s: -600,
         ..SignOpts::default()
     };
-    let a = o.call_with(Method::GET, &path, None, &[], &stale, None).await;
+    let a = o
+        .call_with(Method::GET, &path, None, &[], &stale, None)
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    assert!(a.body["message"].as_str().unwrap().contains("seconds"), "{:?}", a.body);
+    assert!(
+        a.body["message"].as_str().unwrap().contains("seconds"),
+        "{:?}",
+        a.body
+    );
 
     let no_host = SignOpts {
         headers: Some(vec!["date", "(request-target)"]),
         ..SignOpts::default()
     };
-    let a = o.call_with(Method::GET, &path, None, &[], &no_host, None).await;
+    let a = o
+        .call_with(Method::GET, &path, None, &[], &no_host, None)
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 
     let wrong_key_id = SignOpts {
         key_id: Some(format!("{}/ocid1.user.oc1..someone/aa:bb", o.tenancy)),
         ..SignOpts::default()
     };
-    let a = o.call_with(Method::GET, &path, None, &[], &wrong_key_id, None).await;
+    let a = o
+        .call_with(Method::GET, &path, None, &[], &wrong_key_id, None)
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 
     // A POST must sign its body headers, and the body must be the one hashed.
@@ -138,21 +218,31 @@ async fn signatures_are_verified() {
         headers: Some(vec!["date", "(request-target)", "host"]),
         ..SignOpts::default()
     };
-    let a = o.call_with(Method::POST, RES, Some(&body), &[], &get_headers_only, None).await;
+    let a = o
+        .call_with(Method::POST, RES, Some(&body), &[], &get_headers_only, None)
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     let tampered = SignOpts {
         signed_body: Some(b"{}".to_vec()),
         ..SignOpts::default()
     };
-    let a = o.call_with(Method::POST, RES, Some(&body), &[], &tampered, None).await;
+    let a = o
+        .call_with(Method::POST, RES, Some(&body), &[], &tampered, None)
+        .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert!(o.emu.state().reservations.is_empty());
-    assert_eq!(o.call(Method::POST, RES, Some(&body), &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        o.call(Method::POST, RES, Some(&body), &[]).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn create_get_list_update_delete_with_capacity_and_audit() {
-    let o = Oci::start("clouds: {oci: {regions: {us-phoenix-1: {zones: {AD-2: {VM.DenseIO.E5.Flex: 10}}}}}}").await;
+    let o = Oci::start(
+        "clouds: {oci: {regions: {us-phoenix-1: {zones: {AD-2: {VM.DenseIO.E5.Flex: 10}}}}}}",
+    )
+    .await;
     let world = o.emu.world();
     let ad = o.ad(2);
     let c = o.create(&ad, "VM.DenseIO.E5.Flex", 4, "res-a").await;
@@ -163,15 +253,30 @@ async fn create_get_list_update_delete_with_capacity_and_audit() {
     assert_eq!(c.body["availabilityDomain"], ad.as_str());
     assert_eq!(c.body["freeformTags"]["cluster"], "c1");
     assert_eq!(c.body["definedTags"]["Ops"]["team"], "qa");
-    assert_eq!(c.body["instanceReservationConfigs"][0]["instanceShapeConfig"]["ocpus"], 8.0);
+    assert_eq!(
+        c.body["instanceReservationConfigs"][0]["instanceShapeConfig"]["ocpus"],
+        8.0
+    );
     let id = c.body["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("ocid1.capacityreservation.oc1.phx."), "{id}");
     let etag = c.header("etag").unwrap().to_owned();
     assert!(c.header("opc-work-request-id").is_some());
     assert!(c.header("opc-request-id").is_some());
-    assert_eq!(world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.DenseIO.E5.Flex"), 6);
-    let rec = o.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
-    assert_eq!((rec.zone.as_str(), rec.instance_type.as_str(), rec.count), (ad.as_str(), "VM.DenseIO.E5.Flex", 4));
+    assert_eq!(
+        world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.DenseIO.E5.Flex"),
+        6
+    );
+    let rec = o
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
+    assert_eq!(
+        (rec.zone.as_str(), rec.instance_type.as_str(), rec.count),
+        (ad.as_str(), "VM.DenseIO.E5.Flex", 4)
+    );
     assert_eq!(rec.state, AuditState::Active);
     assert_eq!(rec.name, "res-a");
 
@@ -181,11 +286,19 @@ async fn create_get_list_update_delete_with_capacity_and_audit() {
     let l = o.call(Method::GET, &list_path(&o, ""), None, &[]).await;
     let items = l.body.as_array().unwrap();
     assert_eq!(items.len(), 1);
-    assert!(items[0].get("instanceReservationConfigs").is_none(), "summaries carry no configs");
+    assert!(
+        items[0].get("instanceReservationConfigs").is_none(),
+        "summaries carry no configs"
+    );
     assert_eq!(items[0]["reservedInstanceCount"], 4);
     // The reservation lives in PHX only.
     let elsewhere = o
-        .call(Method::GET, &format!("/oci/us-ashburn-1{RES}/{id}"), None, &[])
+        .call(
+            Method::GET,
+            &format!("/oci/us-ashburn-1{RES}/{id}"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(elsewhere.code(), "NotAuthorizedOrNotFound");
 
@@ -194,34 +307,71 @@ async fn create_get_list_update_delete_with_capacity_and_audit() {
         {"instanceShape": "VM.DenseIO.E5.Flex", "reservedCount": 7, "instanceShapeConfig": {"ocpus": 8.0, "memoryInGBs": 64.0}}
     ]});
     let bad = o
-        .call(Method::PUT, &format!("{RES}/{id}"), Some(&update), &[("if-match", "nope")])
+        .call(
+            Method::PUT,
+            &format!("{RES}/{id}"),
+            Some(&update),
+            &[("if-match", "nope")],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(bad.code(), "NoEtagMatch");
     let u = o
-        .call(Method::PUT, &format!("{RES}/{id}"), Some(&update), &[("if-match", etag.as_str())])
+        .call(
+            Method::PUT,
+            &format!("{RES}/{id}"),
+            Some(&update),
+            &[("if-match", etag.as_str())],
+        )
         .await;
     assert_eq!(u.status, StatusCode::ACCEPTED, "{:?}", u.body);
     assert!(u.header("opc-work-request-id").is_some());
     let g = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
     assert_eq!(g.body["reservedInstanceCount"], 7);
     assert_ne!(g.header("etag"), Some(etag.as_str()));
-    assert_eq!(world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.DenseIO.E5.Flex"), 3);
-    let rec = o.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
+    assert_eq!(
+        world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.DenseIO.E5.Flex"),
+        3
+    );
+    let rec = o
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
     assert_eq!(rec.count, 7);
     update["instanceReservationConfigs"][0]["reservedCount"] = json!(20);
-    let too_many = o.call(Method::PUT, &format!("{RES}/{id}"), Some(&update), &[]).await;
+    let too_many = o
+        .call(Method::PUT, &format!("{RES}/{id}"), Some(&update), &[])
+        .await;
     assert_eq!(too_many.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(too_many.body["message"], "Out of host capacity.");
 
-    let d = o.call(Method::DELETE, &format!("{RES}/{id}"), None, &[]).await;
+    let d = o
+        .call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+        .await;
     assert_eq!(d.status, StatusCode::ACCEPTED);
     let g = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
     assert_eq!(g.body["lifecycleState"], "DELETED");
-    assert_eq!(world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.DenseIO.E5.Flex"), 10);
-    let rec = o.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
+    assert_eq!(
+        world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.DenseIO.E5.Flex"),
+        10
+    );
+    let rec = o
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Cancelled);
-    assert_eq!(o.call(Method::DELETE, &format!("{RES}/{id}"), None, &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        o.call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -231,31 +381,80 @@ async fn lifecycle_states_are_visible_while_operations_run() {
     assert_eq!(c.body["lifecycleState"], "CREATING");
     let id = c.body["id"].as_str().unwrap().to_owned();
     let wr = c.header("opc-work-request-id").unwrap().to_owned();
-    let w = o.call(Method::GET, &format!("/20160918/workRequests/{wr}"), None, &[]).await;
-    assert!(["ACCEPTED", "IN_PROGRESS"].contains(&w.body["status"].as_str().unwrap()), "{:?}", w.body);
-    let creating = o.call(Method::GET, &list_path(&o, "&lifecycleState=CREATING"), None, &[]).await;
+    let w = o
+        .call(
+            Method::GET,
+            &format!("/20160918/workRequests/{wr}"),
+            None,
+            &[],
+        )
+        .await;
+    assert!(
+        ["ACCEPTED", "IN_PROGRESS"].contains(&w.body["status"].as_str().unwrap()),
+        "{:?}",
+        w.body
+    );
+    let creating = o
+        .call(
+            Method::GET,
+            &list_path(&o, "&lifecycleState=CREATING"),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(creating.body.as_array().unwrap().len(), 1);
-    let rec = o.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
+    let rec = o
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Pending);
-    let early = o.call(Method::DELETE, &format!("{RES}/{id}"), None, &[]).await;
+    let early = o
+        .call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+        .await;
     assert_eq!(early.status, StatusCode::CONFLICT);
     assert_eq!(early.code(), "IncorrectState");
 
     o.emu.advance_clock(Duration::from_secs(61));
     let g = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
     assert_eq!(g.body["lifecycleState"], "ACTIVE");
-    let w = o.call(Method::GET, &format!("/20160918/workRequests/{wr}"), None, &[]).await;
+    let w = o
+        .call(
+            Method::GET,
+            &format!("/20160918/workRequests/{wr}"),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(w.body["status"], "SUCCEEDED");
     assert_eq!(w.body["resources"][0]["identifier"], id.as_str());
 
-    let d = o.call(Method::DELETE, &format!("{RES}/{id}"), None, &[]).await;
+    let d = o
+        .call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+        .await;
     assert_eq!(d.status, StatusCode::ACCEPTED);
     let g = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
     assert_eq!(g.body["lifecycleState"], "DELETING");
-    let upd = o.call(Method::PUT, &format!("{RES}/{id}"), Some(&json!({"displayName": "x"})), &[]).await;
+    let upd = o
+        .call(
+            Method::PUT,
+            &format!("{RES}/{id}"),
+            Some(&json!({"displayName": "x"})),
+            &[],
+        )
+        .await;
     assert_eq!(upd.code(), "IncorrectState");
     o.emu.advance_clock(Duration::from_secs(61));
-    let deleted = o.call(Method::GET, &list_path(&o, "&lifecycleState=DELETED"), None, &[]).await;
+    let deleted = o
+        .call(
+            Method::GET,
+            &list_path(&o, "&lifecycleState=DELETED"),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(deleted.body.as_array().unwrap().len(), 1);
     // Deleted reservations drop out of lists after the retention (an hour by default).
     o.emu.advance_clock(Duration::from_secs(3700));
@@ -267,19 +466,45 @@ async fn lifecycle_states_are_visible_while_operations_run() {
 async fn retry_tokens_make_create_idempotent() {
     let o = Oci::start("").await;
     let body = o.create_body(&o.ad(1), "VM.Standard3.Flex", 2, "once");
-    let first = o.call(Method::POST, RES, Some(&body), &[("opc-retry-token", "tok-1")]).await;
-    let second = o.call(Method::POST, RES, Some(&body), &[("opc-retry-token", "tok-1")]).await;
+    let first = o
+        .call(
+            Method::POST,
+            RES,
+            Some(&body),
+            &[("opc-retry-token", "tok-1")],
+        )
+        .await;
+    let second = o
+        .call(
+            Method::POST,
+            RES,
+            Some(&body),
+            &[("opc-retry-token", "tok-1")],
+        )
+        .await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(first.body["id"], second.body["id"]);
     let l = o.call(Method::GET, &list_path(&o, ""), None, &[]).await;
     assert_eq!(l.body.as_array().unwrap().len(), 1);
     assert_eq!(
-        o.emu.world().available(CloudKind::Oci, "us-phoenix-1", &o.ad(1), "VM.Standard3.Flex"),
+        o.emu.world().available(
+            CloudKind::Oci,
+            "us-phoenix-1",
+            &o.ad(1),
+            "VM.Standard3.Flex"
+        ),
         998
     );
     let changed = o.create_body(&o.ad(1), "VM.Standard3.Flex", 3, "once");
-    let third = o.call(Method::POST, RES, Some(&changed), &[("opc-retry-token", "tok-1")]).await;
+    let third = o
+        .call(
+            Method::POST,
+            RES,
+            Some(&changed),
+            &[("opc-retry-token", "tok-1")],
+        )
+        .await;
     assert_eq!(third.status, StatusCode::CONFLICT);
     assert_eq!(third.code(), "InvalidatedRetryToken");
 }
@@ -288,7 +513,9 @@ async fn retry_tokens_make_create_idempotent() {
 async fn list_filters_sorts_and_pages() {
     let o = Oci::start("").await;
     for (i, ad) in [(3, 1), (0, 2), (4, 1), (1, 1), (2, 3)] {
-        let a = o.create(&o.ad(ad), "VM.Standard2.2", 1, &format!("n{i}")).await;
+        let a = o
+            .create(&o.ad(ad), "VM.Standard2.2", 1, &format!("n{i}"))
+            .await;
         assert_eq!(a.status, StatusCode::OK);
     }
     let mut names = Vec::new();
@@ -302,7 +529,13 @@ async fn list_filters_sorts_and_pages() {
         let a = o.call(Method::GET, &list_path(&o, &extra), None, &[]).await;
         assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
         pages += 1;
-        names.extend(a.body.as_array().unwrap().iter().map(|r| r["displayName"].as_str().unwrap().to_owned()));
+        names.extend(
+            a.body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["displayName"].as_str().unwrap().to_owned()),
+        );
         match a.header("opc-next-page") {
             Some(p) => page = Some(p.to_owned()),
             None => break,
@@ -311,17 +544,37 @@ async fn list_filters_sorts_and_pages() {
     assert_eq!(pages, 3);
     assert_eq!(names, ["n0", "n1", "n2", "n3", "n4"]);
     let ad1 = o
-        .call(Method::GET, &list_path(&o, &format!("&availabilityDomain={}", o.ad(1))), None, &[])
+        .call(
+            Method::GET,
+            &list_path(&o, &format!("&availabilityDomain={}", o.ad(1))),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(ad1.body.as_array().unwrap().len(), 3);
-    let by_name = o.call(Method::GET, &list_path(&o, "&displayName=n4"), None, &[]).await;
+    let by_name = o
+        .call(Method::GET, &list_path(&o, "&displayName=n4"), None, &[])
+        .await;
     assert_eq!(by_name.body.as_array().unwrap().len(), 1);
     let other = o
-        .call(Method::GET, &format!("{RES}?compartmentId=ocid1.compartment.oc1..empty"), None, &[])
+        .call(
+            Method::GET,
+            &format!("{RES}?compartmentId=ocid1.compartment.oc1..empty"),
+            None,
+            &[],
+        )
         .await;
     assert!(other.body.as_array().unwrap().is_empty());
-    assert_eq!(o.call(Method::GET, &list_path(&o, "&limit=0"), None, &[]).await.code(), "InvalidParameter");
-    assert_eq!(o.call(Method::GET, RES, None, &[]).await.code(), "MissingParameter");
+    assert_eq!(
+        o.call(Method::GET, &list_path(&o, "&limit=0"), None, &[])
+            .await
+            .code(),
+        "InvalidParameter"
+    );
+    assert_eq!(
+        o.call(Method::GET, RES, None, &[]).await.code(),
+        "MissingParameter"
+    );
 }
 
 #[tokio::test]
@@ -337,7 +590,10 @@ clouds:
     let o = Oci::start(yaml).await;
     let s = o.create(&o.ad(1), "VM.DenseIO.E5.Flex", 1, "s").await;
     assert_eq!(s.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(s.body, json!({"code": "InternalError", "message": "Out of host capacity."}));
+    assert_eq!(
+        s.body,
+        json!({"code": "InternalError", "message": "Out of host capacity."})
+    );
     assert!(s.header("opc-request-id").is_some());
     let q = o.create(&o.ad(2), "VM.Standard2.1", 6, "q").await;
     assert_eq!(q.status, StatusCode::BAD_REQUEST);
@@ -355,13 +611,24 @@ clouds:
     assert_eq!(f.code(), "InvalidParameter");
     let mut no_comp = o.create_body(&o.ad(2), "VM.Standard2.1", 1, "c");
     no_comp.as_object_mut().unwrap().remove("compartmentId");
-    assert_eq!(o.call(Method::POST, RES, Some(&no_comp), &[]).await.code(), "MissingParameter");
+    assert_eq!(
+        o.call(Method::POST, RES, Some(&no_comp), &[]).await.code(),
+        "MissingParameter"
+    );
     let nf = o
-        .call(Method::GET, &format!("{RES}/ocid1.capacityreservation.oc1.phx.nothere"), None, &[])
+        .call(
+            Method::GET,
+            &format!("{RES}/ocid1.capacityreservation.oc1.phx.nothere"),
+            None,
+            &[],
+        )
         .await;
     assert_eq!(nf.status, StatusCode::NOT_FOUND);
     assert_eq!(nf.code(), "NotAuthorizedOrNotFound");
-    assert!(o.emu.state().reservations.is_empty(), "refused creates leave no audit record");
+    assert!(
+        o.emu.state().reservations.is_empty(),
+        "refused creates leave no audit record"
+    );
 }
 
 #[tokio::test]
@@ -382,11 +649,31 @@ clouds:
     o.emu.advance_clock(Duration::from_secs(61));
     let g = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
     assert_eq!(g.body["lifecycleState"], "DELETED");
-    let w = o.call(Method::GET, &format!("/20160918/workRequests/{wr}"), None, &[]).await;
+    let w = o
+        .call(
+            Method::GET,
+            &format!("/20160918/workRequests/{wr}"),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(w.body["status"], "FAILED");
-    let e = o.call(Method::GET, &format!("/20160918/workRequests/{wr}/errors"), None, &[]).await;
+    let e = o
+        .call(
+            Method::GET,
+            &format!("/20160918/workRequests/{wr}/errors"),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(e.body[0]["message"], "Out of host capacity.");
-    let rec = o.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
+    let rec = o
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
     assert_eq!(rec.state, AuditState::Cancelled);
 }
 
@@ -404,7 +691,10 @@ async fn update_replaces_the_whole_config_list_and_keeps_omitted_fields() {
     assert_eq!(c.status, StatusCode::OK, "{:?}", c.body);
     let id = c.body["id"].as_str().unwrap().to_owned();
     assert_eq!(c.body["reservedInstanceCount"], 5);
-    assert_eq!(world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.Standard2.8"), 997);
+    assert_eq!(
+        world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.Standard2.8"),
+        997
+    );
     let u = o
         .call(
             Method::PUT,
@@ -418,15 +708,39 @@ async fn update_replaces_the_whole_config_list_and_keeps_omitted_fields() {
         .await;
     assert_eq!(u.status, StatusCode::ACCEPTED);
     let g = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
-    assert_eq!(g.body["instanceReservationConfigs"].as_array().unwrap().len(), 1);
-    assert_eq!(g.body["instanceReservationConfigs"][0]["faultDomain"], "FAULT-DOMAIN-1");
+    assert_eq!(
+        g.body["instanceReservationConfigs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        g.body["instanceReservationConfigs"][0]["faultDomain"],
+        "FAULT-DOMAIN-1"
+    );
     assert_eq!(g.body["displayName"], "multi", "omitted fields stay");
     assert_eq!(g.body["freeformTags"]["cluster"], "c2");
     assert_eq!(g.body["definedTags"]["Ops"]["team"], "qa");
-    assert_eq!(world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.Standard2.8"), 1000);
-    assert_eq!(world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.Standard2.4"), 998);
-    let rec = o.emu.state().reservations.into_iter().find(|r| r.id == id).unwrap();
-    assert_eq!((rec.instance_type.as_str(), rec.count), ("VM.Standard2.4", 2));
+    assert_eq!(
+        world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.Standard2.8"),
+        1000
+    );
+    assert_eq!(
+        world.available(CloudKind::Oci, "us-phoenix-1", &ad, "VM.Standard2.4"),
+        998
+    );
+    let rec = o
+        .emu
+        .state()
+        .reservations
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap();
+    assert_eq!(
+        (rec.instance_type.as_str(), rec.count),
+        ("VM.Standard2.4", 2)
+    );
     assert_eq!(rec.tags["cluster"], "c2");
 }
 
@@ -459,9 +773,20 @@ faults:
         let c = o.create(&o.ad(1), "VM.Standard2.1", 2, "f").await;
         assert_eq!(c.body["lifecycleState"], "CREATING");
         o.emu.advance_clock(Duration::from_millis(10));
-        let rec = o.emu.state().reservations.into_iter().find(|r| r.id == c.body["id"]).unwrap();
+        let rec = o
+            .emu
+            .state()
+            .reservations
+            .into_iter()
+            .find(|r| r.id == c.body["id"])
+            .unwrap();
         assert_eq!(rec.state, AuditState::Cancelled);
-        assert_eq!(o.emu.world().available(CloudKind::Oci, "us-phoenix-1", &o.ad(1), "VM.Standard2.1"), 1000);
+        assert_eq!(
+            o.emu
+                .world()
+                .available(CloudKind::Oci, "us-phoenix-1", &o.ad(1), "VM.Standard2.1"),
+            1000
+        );
         statuses
     };
     let first = run().await;

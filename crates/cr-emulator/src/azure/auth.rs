@@ -44,13 +44,7 @@ fn aad_error(status: StatusCode, error: &str, aadsts: u32, description: &str) ->
         "correlation_id": trace,
         "error_uri": format!("https://login.microsoftonline.com/error?code={aadsts}"),
     });
-    tag(
-        (status, Json(body)),
-        CLOUD,
-        OP_TOKEN,
-        Some(error),
-        None,
-    )
+    tag((status, Json(body)), CLOUD, OP_TOKEN, Some(error), None)
 }
 
 /// A JWT-shaped access token: random signature, claims a decoder would look for.

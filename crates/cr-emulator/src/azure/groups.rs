@@ -44,9 +44,9 @@ pub(super) fn regions(ctx: &Ctx<'_>) -> Vec<Region> {
 /// Resolves a location the client sent to a region of the scenario.
 pub(super) fn find_region(ctx: &Ctx<'_>, raw: &str) -> Option<Region> {
     let want = normalize_location(raw);
-    regions(ctx)
-        .into_iter()
-        .find(|r| normalize_location(&r.name) == want || normalize_location(&r.display_name) == want)
+    regions(ctx).into_iter().find(|r| {
+        normalize_location(&r.name) == want || normalize_location(&r.display_name) == want
+    })
 }
 
 /// Parses a JSON object body.
@@ -56,7 +56,9 @@ pub(super) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ArmError> 
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ArmError::invalid_content("the request body must be a JSON object")),
+        Ok(_) => Err(ArmError::invalid_content(
+            "the request body must be a JSON object",
+        )),
         Err(e) => Err(ArmError::invalid_content(&e.to_string())),
     }
 }
@@ -75,7 +77,9 @@ pub(super) fn parse_tags(v: Option<&Value>) -> Result<Map<String, Value>, ArmErr
     let mut bad = Vec::new();
     for (k, val) in obj {
         if !val.is_string() {
-            return Err(ArmError::invalid_content(&format!("tag '{k}' must have a string value")));
+            return Err(ArmError::invalid_content(&format!(
+                "tag '{k}' must have a string value"
+            )));
         }
         if k.chars().any(|c| "<>%&\\?/".contains(c) || c.is_control()) {
             bad.push(k.clone());
@@ -95,8 +99,16 @@ pub(super) fn parse_tags(v: Option<&Value>) -> Result<Map<String, Value>, ArmErr
 }
 
 /// The `location` of a create request, resolved.
-pub(super) fn required_location(ctx: &Ctx<'_>, obj: &Map<String, Value>, resource_type: &str) -> Result<Region, ArmError> {
-    let Some(raw) = obj.get("location").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+pub(super) fn required_location(
+    ctx: &Ctx<'_>,
+    obj: &Map<String, Value>,
+    resource_type: &str,
+) -> Result<Region, ArmError> {
+    let Some(raw) = obj
+        .get("location")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
         return Err(ArmError::new(
             StatusCode::BAD_REQUEST,
             "LocationRequired",
@@ -159,7 +171,11 @@ fn rg_name_valid(rg: &str) -> bool {
 }
 
 /// `PUT /subscriptions/{sub}/resourcegroups/{rg}`.
-pub(super) fn put_resource_group(ctx: &Ctx<'_>, rg: &str, body: &[u8]) -> Result<Response, ArmError> {
+pub(super) fn put_resource_group(
+    ctx: &Ctx<'_>,
+    rg: &str,
+    body: &[u8],
+) -> Result<Response, ArmError> {
     if !rg_name_valid(rg) {
         return Err(ArmError::new(
             StatusCode::BAD_REQUEST,
@@ -171,13 +187,18 @@ pub(super) fn put_resource_group(ctx: &Ctx<'_>, rg: &str, body: &[u8]) -> Result
         ));
     }
     let obj = parse_object(body)?;
-    let region = required_location(ctx, &obj, "Microsoft.Resources/resourceGroups").map_err(|e| {
-        if e.code == "LocationNotAvailableForResourceType" {
-            ArmError::new(StatusCode::BAD_REQUEST, "LocationNotAvailableForResourceGroup", e.message)
-        } else {
-            e
-        }
-    })?;
+    let region =
+        required_location(ctx, &obj, "Microsoft.Resources/resourceGroups").map_err(|e| {
+            if e.code == "LocationNotAvailableForResourceType" {
+                ArmError::new(
+                    StatusCode::BAD_REQUEST,
+                    "LocationNotAvailableForResourceGroup",
+                    e.message,
+                )
+            } else {
+                e
+            }
+        })?;
     let tags = parse_tags(obj.get("tags"))?;
     let sub = &ctx.app.creds.azure.subscription_id;
     let mut inner = ctx.app.azure.lock();
@@ -193,7 +214,10 @@ pub(super) fn put_resource_group(ctx: &Ctx<'_>, rg: &str, body: &[u8]) -> Result
             ));
         }
         existing.tags = tags;
-        return Ok(json_response(StatusCode::OK, &existing.to_json(sub, "Succeeded")));
+        return Ok(json_response(
+            StatusCode::OK,
+            &existing.to_json(sub, "Succeeded"),
+        ));
     }
     let group = ResourceGroup {
         name: rg.to_owned(),
@@ -206,7 +230,11 @@ pub(super) fn put_resource_group(ctx: &Ctx<'_>, rg: &str, body: &[u8]) -> Result
 }
 
 /// `PATCH /subscriptions/{sub}/resourcegroups/{rg}` (tags only).
-pub(super) fn patch_resource_group(ctx: &Ctx<'_>, rg: &str, body: &[u8]) -> Result<Response, ArmError> {
+pub(super) fn patch_resource_group(
+    ctx: &Ctx<'_>,
+    rg: &str,
+    body: &[u8],
+) -> Result<Response, ArmError> {
     let obj = parse_object(body)?;
     let sub = &ctx.app.creds.azure.subscription_id;
     let mut inner = ctx.app.azure.lock();
@@ -217,7 +245,10 @@ pub(super) fn patch_resource_group(ctx: &Ctx<'_>, rg: &str, body: &[u8]) -> Resu
     if obj.contains_key("tags") {
         existing.tags = parse_tags(obj.get("tags"))?;
     }
-    Ok(json_response(StatusCode::OK, &existing.to_json(sub, "Succeeded")))
+    Ok(json_response(
+        StatusCode::OK,
+        &existing.to_json(sub, "Succeeded"),
+    ))
 }
 
 /// `GET /subscriptions/{sub}/resourcegroups/{rg}`.
@@ -312,7 +343,13 @@ pub(super) fn delete_resource_group(ctx: &Ctx<'_>, rg: &str) -> Result<Response,
 }
 
 /// `PUT` (create or update) and `PATCH` (tags, sharing profile) of a group.
-pub(super) fn put_group(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8], patch: bool) -> Result<Response, ArmError> {
+pub(super) fn put_group(
+    ctx: &Ctx<'_>,
+    rg: &str,
+    name: &str,
+    body: &[u8],
+    patch: bool,
+) -> Result<Response, ArmError> {
     let obj = parse_object(body)?;
     let sub = ctx.app.creds.azure.subscription_id.clone();
     let key = (lc(rg), lc(name));
@@ -359,7 +396,9 @@ pub(super) fn put_group(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8], patch:
             if !zones.is_empty() && sorted(&zones) != sorted(&group.zones) {
                 return Err(ArmError::property_change("zones"));
             }
-            if let Some(t) = props.and_then(|p| p.get("reservationType")).and_then(Value::as_str)
+            if let Some(t) = props
+                .and_then(|p| p.get("reservationType"))
+                .and_then(Value::as_str)
                 && group.reservation_type.as_deref().unwrap_or("Targeted") != t
             {
                 return Err(ArmError::property_change("reservationType"));
@@ -371,7 +410,10 @@ pub(super) fn put_group(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8], patch:
         }
         let group = group.clone();
         let members = group_members(&inner.reservations, &key);
-        return Ok(json_response(StatusCode::OK, &group.to_json(&sub, &members, false)));
+        return Ok(json_response(
+            StatusCode::OK,
+            &group.to_json(&sub, &members, false),
+        ));
     }
     let region = required_location(ctx, &obj, GROUP_TYPE)?;
     let zones = parse_zones(obj.get("zones"))?;
@@ -393,12 +435,17 @@ pub(super) fn put_group(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8], patch:
         Some(other) => {
             return Err(ArmError::invalid_parameter(
                 "properties.reservationType",
-                format!("The value {other} is not a valid reservation type; allowed values are 'Targeted' and 'Block'."),
+                format!(
+                    "The value {other} is not a valid reservation type; allowed values are 'Targeted' and 'Block'."
+                ),
             ));
         }
     };
     let group = Group {
-        rg: inner.rgs.get(&key.0).map_or_else(|| rg.to_owned(), |g| g.name.clone()),
+        rg: inner
+            .rgs
+            .get(&key.0)
+            .map_or_else(|| rg.to_owned(), |g| g.name.clone()),
         name: name.to_owned(),
         location: region.name,
         zones,
@@ -440,7 +487,9 @@ pub(super) fn parse_zones(v: Option<&Value>) -> Result<Vec<String>, ArmError> {
                     .ok_or_else(|| ArmError::invalid_content("'zones' must be an array of strings"))
             })
             .collect(),
-        Some(_) => Err(ArmError::invalid_content("'zones' must be an array of strings")),
+        Some(_) => Err(ArmError::invalid_content(
+            "'zones' must be an array of strings",
+        )),
     }
 }
 
@@ -458,7 +507,11 @@ pub(super) fn get_group(ctx: &Ctx<'_>, rg: &str, name: &str) -> Result<Response,
     let members = group_members(&inner.reservations, &key);
     Ok(json_response(
         StatusCode::OK,
-        &group.to_json(&ctx.app.creds.azure.subscription_id, &members, ctx.expand_instance_view()),
+        &group.to_json(
+            &ctx.app.creds.azure.subscription_id,
+            &members,
+            ctx.expand_instance_view(),
+        ),
     ))
 }
 

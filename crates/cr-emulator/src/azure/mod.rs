@@ -33,7 +33,7 @@ use crate::server::{AppState, BaseUrl, drop_connection, tag};
 use crate::world::{AuditState, CloudKind, World};
 
 pub use error::ArmError;
-use model::{Group, Operation, Pending, Prov, Reservation, ResKey, ResourceGroup};
+use model::{Group, Operation, Pending, Prov, ResKey, Reservation, ResourceGroup};
 
 const CLOUD: CloudKind = CloudKind::Azure;
 /// Largest request body accepted.
@@ -98,14 +98,24 @@ impl Options {
     fn from_world(world: &World) -> Options {
         let scenario = world.scenario_arc();
         let c = scenario.clouds.get(CLOUD);
-        let lro_headers = match c.option_str("lro_headers").map(str::to_ascii_lowercase).as_deref() {
-            Some("azure-async-operation" | "azure-asyncoperation" | "async") => LroHeaders::AsyncOperation,
+        let lro_headers = match c
+            .option_str("lro_headers")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("azure-async-operation" | "azure-asyncoperation" | "async") => {
+                LroHeaders::AsyncOperation
+            }
             Some("location") => LroHeaders::Location,
             Some("both") => LroHeaders::Both,
             Some("none") => LroHeaders::None,
             _ => LroHeaders::Auto,
         };
-        let report = |key: &str, default: Report| match c.option_str(key).map(str::to_ascii_lowercase).as_deref() {
+        let report = |key: &str, default: Report| match c
+            .option_str(key)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("sync") => Report::Sync,
             Some("lro" | "async") => Report::Lro,
             _ => default,
@@ -140,7 +150,9 @@ impl Options {
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(100),
-            auto_create_resource_groups: c.option_bool("auto_create_resource_groups").unwrap_or(false),
+            auto_create_resource_groups: c
+                .option_bool("auto_create_resource_groups")
+                .unwrap_or(false),
             api_versions,
         }
     }
@@ -191,9 +203,10 @@ impl State {
     fn remember_token(&self, token: &str, now: Timestamp, lifetime_s: i64) {
         let mut inner = self.lock();
         inner.tokens.retain(|_, exp| *exp > now);
-        inner
-            .tokens
-            .insert(token.to_owned(), now + jiff::SignedDuration::from_secs(lifetime_s));
+        inner.tokens.insert(
+            token.to_owned(),
+            now + jiff::SignedDuration::from_secs(lifetime_s),
+        );
     }
 
     fn token_expiry(&self, token: &str) -> Option<Timestamp> {
@@ -235,7 +248,13 @@ fn settle(inner: &mut Inner, world: &World, now: Timestamp) {
                 error: None,
             } => {
                 if capacity < r.held {
-                    world.release(CLOUD, &r.location, r.pool_zone(), &r.sku_name, r.held - capacity);
+                    world.release(
+                        CLOUD,
+                        &r.location,
+                        r.pool_zone(),
+                        &r.sku_name,
+                        r.held - capacity,
+                    );
                 }
                 r.held = capacity;
                 r.capacity = capacity;
@@ -253,7 +272,13 @@ fn settle(inner: &mut Inner, world: &World, now: Timestamp) {
             } => {
                 // The increase was taken up front; give it back and keep the old size.
                 if capacity > r.capacity && r.held > r.capacity {
-                    world.release(CLOUD, &r.location, r.pool_zone(), &r.sku_name, r.held - r.capacity);
+                    world.release(
+                        CLOUD,
+                        &r.location,
+                        r.pool_zone(),
+                        &r.sku_name,
+                        r.held - r.capacity,
+                    );
                     r.held = r.capacity;
                 }
                 r.state = Prov::Succeeded;
@@ -306,13 +331,30 @@ fn fault_response(app: &AppState, fault: Option<FaultKind>, op: &str) -> Option<
             );
             e.retry_after = Some(opts.throttle_retry_after_s);
             let code = e.code.clone();
-            Some(tag(finish(e.into_response()), CLOUD, op, Some(&code), fault))
+            Some(tag(
+                finish(e.into_response()),
+                CLOUD,
+                op,
+                Some(&code),
+                fault,
+            ))
         }
         FaultKind::ServerError => {
-            let e = ArmError::internal(&app.creds.azure.subscription_id, &uuid::Uuid::new_v4().to_string());
-            Some(tag(finish(e.into_response()), CLOUD, op, Some("InternalServerError"), fault))
+            let e = ArmError::internal(
+                &app.creds.azure.subscription_id,
+                &uuid::Uuid::new_v4().to_string(),
+            );
+            Some(tag(
+                finish(e.into_response()),
+                CLOUD,
+                op,
+                Some("InternalServerError"),
+                fault,
+            ))
         }
-        FaultKind::ConnectionReset | FaultKind::Hang => Some(tag(drop_connection(), CLOUD, op, None, fault)),
+        FaultKind::ConnectionReset | FaultKind::Hang => {
+            Some(tag(drop_connection(), CLOUD, op, None, fault))
+        }
         FaultKind::FailedLro => None,
     }
 }
@@ -327,8 +369,14 @@ fn finish(mut r: Response) -> Response {
         h.insert("x-ms-routing-request-id", v);
     }
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
-    h.insert("x-ms-ratelimit-remaining-subscription-reads", HeaderValue::from_static("11999"));
-    h.insert("x-ms-ratelimit-remaining-subscription-writes", HeaderValue::from_static("1199"));
+    h.insert(
+        "x-ms-ratelimit-remaining-subscription-reads",
+        HeaderValue::from_static("11999"),
+    );
+    h.insert(
+        "x-ms-ratelimit-remaining-subscription-writes",
+        HeaderValue::from_static("1199"),
+    );
     r
 }
 
@@ -387,7 +435,10 @@ impl Ctx<'_> {
             .unwrap_or(0);
         let size = self.opts.page_size;
         let end = (start + size).min(items.len());
-        let value: Vec<Value> = items.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+        let value: Vec<Value> = items
+            .get(start..end)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default();
         let mut body = serde_json::json!({ "value": value });
         if end < items.len() {
             let mut q: Vec<(String, String)> = self
@@ -431,12 +482,23 @@ fn parse_route(segments: &[&str]) -> Route {
         [_, "resourcegroups"] => Route::ResourceGroups,
         [_, "resourcegroups", _] => Route::ResourceGroup(s(2)),
         [_, "operationresults", _] => Route::RgOperationResult(s(2)),
-        [_, "resourcegroups", _, "providers", "microsoft.compute", "capacityreservationgroups"] => {
-            Route::GroupsInRg(s(2))
-        }
-        [_, "resourcegroups", _, "providers", "microsoft.compute", "capacityreservationgroups", _] => {
-            Route::Group(s(2), s(6))
-        }
+        [
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.compute",
+            "capacityreservationgroups",
+        ] => Route::GroupsInRg(s(2)),
+        [
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.compute",
+            "capacityreservationgroups",
+            _,
+        ] => Route::Group(s(2), s(6)),
         [
             _,
             "resourcegroups",
@@ -458,10 +520,21 @@ fn parse_route(segments: &[&str]) -> Route {
             "capacityreservations",
             _,
         ] => Route::Reservation(s(2), s(6), s(8)),
-        [_, "providers", "microsoft.compute", "capacityreservationgroups"] => Route::GroupsInSub,
-        [_, "providers", "microsoft.compute", "locations", _, "operations", _] => {
-            Route::OperationStatus(s(4), s(6))
-        }
+        [
+            _,
+            "providers",
+            "microsoft.compute",
+            "capacityreservationgroups",
+        ] => Route::GroupsInSub,
+        [
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "operations",
+            _,
+        ] => Route::OperationStatus(s(4), s(6)),
         _ => Route::Unknown,
     }
 }
@@ -497,7 +570,9 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
 fn family(route: &Route) -> versions::Family {
     match route {
         Route::Subscription | Route::Locations => versions::Family::Subscriptions,
-        Route::ResourceGroups | Route::ResourceGroup(_) | Route::RgOperationResult(_) => versions::Family::Resources,
+        Route::ResourceGroups | Route::ResourceGroup(_) | Route::RgOperationResult(_) => {
+            versions::Family::Resources
+        }
         _ => versions::Family::Compute,
     }
 }
@@ -534,12 +609,29 @@ async fn arm(AxState(app): AxState<AppState>, BaseUrl(base): BaseUrl, req: Reque
         Ok(b) => b,
         Err(_) => {
             let e = ArmError::invalid_content("request body too large or unreadable");
-            return tag(finish(e.into_response()), CLOUD, op, Some("InvalidRequestContent"), fault);
+            return tag(
+                finish(e.into_response()),
+                CLOUD,
+                op,
+                Some("InvalidRequestContent"),
+                fault,
+            );
         }
     };
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
-    let result = handle(&app, &base, &path, &segments, route, &parts.method, &parts.headers, query, &body, fault);
+    let result = handle(
+        &app,
+        &base,
+        &path,
+        &segments,
+        route,
+        &parts.method,
+        &parts.headers,
+        query,
+        &body,
+        fault,
+    );
     let (response, code) = match result {
         Ok(r) => (r, None),
         Err(e) => {
@@ -548,14 +640,17 @@ async fn arm(AxState(app): AxState<AppState>, BaseUrl(base): BaseUrl, req: Reque
             if e.status == StatusCode::UNAUTHORIZED
                 && let Ok(v) = HeaderValue::from_str(&auth::www_authenticate(&base, &e))
             {
-                r.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+                r.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
             }
             (r, Some(code))
         }
     };
     let mut response = finish(response);
     if let Some(id) = parts.headers.get("x-ms-client-request-id") {
-        response.headers_mut().insert("x-ms-client-request-id", id.clone());
+        response
+            .headers_mut()
+            .insert("x-ms-client-request-id", id.clone());
     }
     tag(response, CLOUD, op, code.as_deref(), fault)
 }
@@ -698,7 +793,9 @@ mod tests {
     fn routes_parse_without_regard_to_case() {
         let p = |s: &str| parse_route(&s.split('/').filter(|x| !x.is_empty()).collect::<Vec<_>>());
         assert_eq!(
-            p("SUB/resourceGroups/RG/providers/Microsoft.Compute/CapacityReservationGroups/G/capacityreservations/R"),
+            p(
+                "SUB/resourceGroups/RG/providers/Microsoft.Compute/CapacityReservationGroups/G/capacityreservations/R"
+            ),
             Route::Reservation("RG".into(), "G".into(), "R".into())
         );
         assert_eq!(
@@ -710,6 +807,9 @@ mod tests {
             Route::OperationStatus("eastus".into(), "abc".into())
         );
         assert_eq!(p("sub/locations"), Route::Locations);
-        assert_eq!(p("sub/providers/Microsoft.Network/virtualNetworks"), Route::Unknown);
+        assert_eq!(
+            p("sub/providers/Microsoft.Network/virtualNetworks"),
+            Route::Unknown
+        );
     }
 }

@@ -10,7 +10,8 @@ use super::error::ArmError;
 /// Resource type of a group.
 pub const GROUP_TYPE: &str = "Microsoft.Compute/capacityReservationGroups";
 /// Resource type of a reservation.
-pub const RESERVATION_TYPE: &str = "Microsoft.Compute/capacityReservationGroups/capacityReservations";
+pub const RESERVATION_TYPE: &str =
+    "Microsoft.Compute/capacityReservationGroups/capacityReservations";
 
 /// ARM timestamps: seven fractional digits and an explicit offset.
 pub fn arm_time(t: Timestamp) -> String {
@@ -136,7 +137,9 @@ impl Pending {
     /// Due time.
     pub fn at(&self) -> Timestamp {
         match self {
-            Pending::Create { at, .. } | Pending::Update { at, .. } | Pending::Delete { at, .. } => *at,
+            Pending::Create { at, .. }
+            | Pending::Update { at, .. }
+            | Pending::Delete { at, .. } => *at,
         }
     }
 }
@@ -392,8 +395,14 @@ mod tests {
         assert_eq!(v["sku"]["capacity"], 4);
         assert_eq!(v["zones"][0], "1");
         assert_eq!(v["properties"]["provisioningState"], "Creating");
-        assert_eq!(v["properties"]["timeCreated"], "2023-11-14T22:13:20.0000000+00:00");
-        assert_eq!(v["properties"]["instanceView"]["utilizationInfo"]["currentCapacity"], 4);
+        assert_eq!(
+            v["properties"]["timeCreated"],
+            "2023-11-14T22:13:20.0000000+00:00"
+        );
+        assert_eq!(
+            v["properties"]["instanceView"]["utilizationInfo"]["currentCapacity"],
+            4
+        );
     }
 
     #[test]

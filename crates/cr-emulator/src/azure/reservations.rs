@@ -16,7 +16,9 @@ use serde_json::{Map, Value, json};
 
 use super::error::ArmError;
 use super::groups::{group_members, lc, normalize_location, parse_object, parse_tags, parse_zones};
-use super::model::{GROUP_TYPE, OpKind, Operation, Pending, Prov, ResKey, Reservation, reservation_id};
+use super::model::{
+    GROUP_TYPE, OpKind, Operation, Pending, Prov, ResKey, Reservation, reservation_id,
+};
 use super::{CLOUD, Ctx, LroHeaders, Report, json_response, settle};
 use crate::scenario::FaultKind;
 use crate::world::{AuditRecord, AuditState, CapacityDenied};
@@ -78,7 +80,14 @@ fn stockout_error(zone: Option<&str>) -> ArmError {
     }
 }
 
-fn quota_error(ctx: &Ctx<'_>, sku: &str, location: &str, limit: u64, used: u64, more: u32) -> ArmError {
+fn quota_error(
+    ctx: &Ctx<'_>,
+    sku: &str,
+    location: &str,
+    limit: u64,
+    used: u64,
+    more: u32,
+) -> ArmError {
     let message = format!(
         "Operation could not be completed as it results in exceeding approved {sku} quota. Additional details - \
          Deployment Model: Resource Manager, Location: {location}, Current Limit: {limit}, Current Usage: {used}, \
@@ -136,13 +145,22 @@ fn parse_ask(obj: &Map<String, Value>) -> Result<Ask, ArmError> {
             Some(n) if n < 0 => {
                 return Err(ArmError::invalid_parameter(
                     "sku.capacity",
-                    format!("The value {n} of parameter 'sku.capacity' is out of range. The value must be between 0 and 2147483647."),
+                    format!(
+                        "The value {n} of parameter 'sku.capacity' is out of range. The value must be between 0 and 2147483647."
+                    ),
                 ));
             }
             Some(n) => Some(u32::try_from(n).map_err(|_| {
-                ArmError::invalid_parameter("sku.capacity", "The value of parameter 'sku.capacity' is out of range.")
+                ArmError::invalid_parameter(
+                    "sku.capacity",
+                    "The value of parameter 'sku.capacity' is out of range.",
+                )
             })?),
-            None => return Err(ArmError::invalid_content("'sku.capacity' must be an integer")),
+            None => {
+                return Err(ArmError::invalid_content(
+                    "'sku.capacity' must be an integer",
+                ));
+            }
         },
     };
     let sku_tier = sku
@@ -160,7 +178,10 @@ fn parse_ask(obj: &Map<String, Value>) -> Result<Ask, ArmError> {
         None
     };
     Ok(Ask {
-        location: obj.get("location").and_then(Value::as_str).map(str::to_owned),
+        location: obj
+            .get("location")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         sku_name,
         sku_tier,
         capacity,
@@ -183,10 +204,20 @@ fn string_tags(tags: &Map<String, Value>) -> BTreeMap<String, String> {
 fn lro_due(ctx: &Ctx<'_>) -> (jiff::Timestamp, bool) {
     let lro = ctx.app.world.lro_duration(CLOUD);
     let immediate = lro.is_zero() && !ctx.opts.lro_always;
-    (ctx.now + jiff::SignedDuration::try_from(lro).unwrap_or_default(), immediate)
+    (
+        ctx.now + jiff::SignedDuration::try_from(lro).unwrap_or_default(),
+        immediate,
+    )
 }
 
-fn new_op(ctx: &Ctx<'_>, location: &str, kind: OpKind, key: &ResKey, at: jiff::Timestamp, error: Option<ArmError>) -> Operation {
+fn new_op(
+    ctx: &Ctx<'_>,
+    location: &str,
+    kind: OpKind,
+    key: &ResKey,
+    at: jiff::Timestamp,
+    error: Option<ArmError>,
+) -> Operation {
     Operation {
         id: uuid::Uuid::new_v4().to_string(),
         location: location.to_owned(),
@@ -199,7 +230,14 @@ fn new_op(ctx: &Ctx<'_>, location: &str, kind: OpKind, key: &ResKey, at: jiff::T
 }
 
 /// `PUT` (create, re-create after failure, resize, retag) and `PATCH` (resize, retag).
-pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8], patch: bool) -> Result<Response, ArmError> {
+pub(super) fn put(
+    ctx: &Ctx<'_>,
+    rg: &str,
+    group: &str,
+    name: &str,
+    body: &[u8],
+    patch: bool,
+) -> Result<Response, ArmError> {
     let obj = parse_object(body)?;
     let ask = parse_ask(&obj)?;
     let world = &ctx.app.world;
@@ -216,7 +254,7 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
     let (at, immediate) = lro_due(ctx);
 
     if let Some(existing) = inner.reservations.get(&key).cloned()
-        && !(existing.state == Prov::Failed && !patch)
+        && (existing.state != Prov::Failed || patch)
     {
         // Update of a reservation that exists (or a repeated create while it is pending).
         if let Some(n) = &ask.sku_name
@@ -235,7 +273,10 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
             return Err(ArmError::property_change("location"));
         }
         if !patch && ask.sku_name.is_none() {
-            return Err(ArmError::invalid_parameter("sku", "Required parameter 'sku' is missing (null)."));
+            return Err(ArmError::invalid_parameter(
+                "sku",
+                "Required parameter 'sku' is missing (null).",
+            ));
         }
         let new_capacity = ask.capacity.unwrap_or(existing.capacity);
         if existing.state.is_transitional() {
@@ -265,7 +306,14 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
             match world.try_consume(CLOUD, &r.location, r.pool_zone(), &r.sku_name, more) {
                 Ok(()) => r.held += more,
                 Err(denied) => {
-                    let (e, mode) = denied_error(ctx, denied, &r.sku_name, &r.location, r.zone.as_deref(), more);
+                    let (e, mode) = denied_error(
+                        ctx,
+                        denied,
+                        &r.sku_name,
+                        &r.location,
+                        r.zone.as_deref(),
+                        more,
+                    );
                     if mode == Report::Sync {
                         return Err(e);
                     }
@@ -317,7 +365,10 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
         ));
     }
     let Some(sku_name) = ask.sku_name.clone() else {
-        return Err(ArmError::invalid_parameter("sku.name", "Required parameter 'sku.name' is missing (null)."));
+        return Err(ArmError::invalid_parameter(
+            "sku.name",
+            "Required parameter 'sku.name' is missing (null).",
+        ));
     };
     let Some(capacity) = ask.capacity else {
         return Err(ArmError::invalid_parameter(
@@ -367,7 +418,12 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
     }
     let pool_zone = zone.clone().unwrap_or_default();
     if !world.offered(CLOUD, &grp.location, &pool_zone, &sku_name) {
-        return Err(not_offered_error(ctx, &sku_name, &grp.location, zone.as_deref()));
+        return Err(not_offered_error(
+            ctx,
+            &sku_name,
+            &grp.location,
+            zone.as_deref(),
+        ));
     }
     let mut error = None;
     let mut held = 0;
@@ -377,7 +433,14 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
         match world.try_consume(CLOUD, &grp.location, &pool_zone, &sku_name, capacity) {
             Ok(()) => held = capacity,
             Err(denied) => {
-                let (e, mode) = denied_error(ctx, denied, &sku_name, &grp.location, zone.as_deref(), capacity);
+                let (e, mode) = denied_error(
+                    ctx,
+                    denied,
+                    &sku_name,
+                    &grp.location,
+                    zone.as_deref(),
+                    capacity,
+                );
                 if mode == Report::Sync {
                     return Err(e);
                 }
@@ -387,28 +450,41 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
     }
     let previous = inner.reservations.remove(&key);
     let id = previous.as_ref().map_or_else(
-        || reservation_id(&ctx.app.creds.azure.subscription_id, &grp.rg, &grp.name, name),
+        || {
+            reservation_id(
+                &ctx.app.creds.azure.subscription_id,
+                &grp.rg,
+                &grp.name,
+                name,
+            )
+        },
         |p| p.id.clone(),
     );
     let reservation = Reservation {
         id: id.clone(),
         group: grp.name.clone(),
-        name: previous.as_ref().map_or_else(|| name.to_owned(), |p| p.name.clone()),
+        name: previous
+            .as_ref()
+            .map_or_else(|| name.to_owned(), |p| p.name.clone()),
         location: grp.location.clone(),
         sku_name: sku_name.clone(),
         sku_tier: ask.sku_tier.clone(),
         capacity,
         zone: zone.clone(),
         tags: ask.tags.clone().unwrap_or_default(),
-        reservation_id: previous
-            .as_ref()
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), |p| p.reservation_id.clone()),
+        reservation_id: previous.as_ref().map_or_else(
+            || uuid::Uuid::new_v4().to_string(),
+            |p| p.reservation_id.clone(),
+        ),
         time_created: ctx.now,
         provisioning_time: ctx.now,
         schedule_profile: ask.schedule_profile.clone(),
         state: Prov::Creating,
         held,
-        pending: Some(Pending::Create { at, error: error.clone() }),
+        pending: Some(Pending::Create {
+            at,
+            error: error.clone(),
+        }),
         op_id: None,
     };
     world.upsert_reservation(AuditRecord {
@@ -430,7 +506,10 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str, body: &[u8],
     inner.reservations.insert(key.clone(), reservation);
     if immediate && error.is_none() {
         settle(&mut inner, world, ctx.now);
-        return Ok(json_response(StatusCode::CREATED, &inner.reservations[&key].to_json(false)));
+        return Ok(json_response(
+            StatusCode::CREATED,
+            &inner.reservations[&key].to_json(false),
+        ));
     }
     let body = inner.reservations[&key].to_json(false);
     let resp = with_lro_headers(ctx, json_response(StatusCode::CREATED, &body), &op);
@@ -449,7 +528,10 @@ fn denied_error(
 ) -> (ArmError, Report) {
     match denied {
         CapacityDenied::Stockout { .. } => (stockout_error(zone), ctx.opts.stockout),
-        CapacityDenied::Quota { limit, used } => (quota_error(ctx, sku, location, limit, used, count), ctx.opts.quota),
+        CapacityDenied::Quota { limit, used } => (
+            quota_error(ctx, sku, location, limit, used, count),
+            ctx.opts.quota,
+        ),
         CapacityDenied::NotOffered => (not_offered_error(ctx, sku, location, zone), Report::Sync),
     }
 }
@@ -463,8 +545,17 @@ pub(super) fn get(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str) -> Result<Re
     let r = inner
         .reservations
         .get(&(lc(rg), lc(group), lc(name)))
-        .ok_or_else(|| ArmError::resource_not_found(GROUP_TYPE, &format!("{group}/capacityReservations/{name}"), rg))?;
-    Ok(json_response(StatusCode::OK, &r.to_json(ctx.expand_instance_view())))
+        .ok_or_else(|| {
+            ArmError::resource_not_found(
+                GROUP_TYPE,
+                &format!("{group}/capacityReservations/{name}"),
+                rg,
+            )
+        })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &r.to_json(ctx.expand_instance_view()),
+    ))
 }
 
 /// `GET` of the reservations of a group.
@@ -486,7 +577,12 @@ pub(super) fn list(ctx: &Ctx<'_>, rg: &str, group: &str) -> Result<Response, Arm
 
 /// `DELETE` of a reservation: 204 when absent, 202 with polling headers while it goes away
 /// (200 at once when operations are immediate).
-pub(super) fn delete(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str) -> Result<Response, ArmError> {
+pub(super) fn delete(
+    ctx: &Ctx<'_>,
+    rg: &str,
+    group: &str,
+    name: &str,
+) -> Result<Response, ArmError> {
     let world = &ctx.app.world;
     let key: ResKey = (lc(rg), lc(group), lc(name));
     let mut inner = ctx.app.azure.lock();
@@ -499,20 +595,36 @@ pub(super) fn delete(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str) -> Result
     match existing.state {
         Prov::Deleting => {
             if let Some(op) = existing.op_id.as_ref().and_then(|id| inner.ops.get(id)) {
-                return Ok(with_lro_headers(ctx, StatusCode::ACCEPTED.into_response(), op));
+                return Ok(with_lro_headers(
+                    ctx,
+                    StatusCode::ACCEPTED.into_response(),
+                    op,
+                ));
             }
             return Err(ArmError::operation_in_progress(&existing.id));
         }
-        Prov::Creating | Prov::Updating => return Err(ArmError::operation_in_progress(&existing.id)),
+        Prov::Creating | Prov::Updating => {
+            return Err(ArmError::operation_in_progress(&existing.id));
+        }
         Prov::Succeeded | Prov::Failed => {}
     }
     let (at, immediate) = lro_due(ctx);
     let error = (ctx.fault == Some(FaultKind::FailedLro)).then(ArmError::internal_execution);
-    let op = new_op(ctx, &existing.location, OpKind::Delete, &key, at, error.clone());
+    let op = new_op(
+        ctx,
+        &existing.location,
+        OpKind::Delete,
+        &key,
+        at,
+        error.clone(),
+    );
     {
         let r = inner.reservations.get_mut(&key).expect("present above");
         r.state = Prov::Deleting;
-        r.pending = Some(Pending::Delete { at, error: error.clone() });
+        r.pending = Some(Pending::Delete {
+            at,
+            error: error.clone(),
+        });
         r.op_id = Some(op.id.clone());
     }
     if immediate && error.is_none() {
@@ -526,7 +638,11 @@ pub(super) fn delete(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str) -> Result
 
 /// `GET .../locations/{loc}/operations/{id}`: the `Azure-AsyncOperation` status body, or with
 /// `monitor=true` the `Location` protocol (202 while running, then the final answer).
-pub(super) fn operation_status(ctx: &Ctx<'_>, _location: &str, id: &str) -> Result<Response, ArmError> {
+pub(super) fn operation_status(
+    ctx: &Ctx<'_>,
+    _location: &str,
+    id: &str,
+) -> Result<Response, ArmError> {
     let inner = ctx.app.azure.lock();
     let Some(op) = inner.ops.get(id).cloned() else {
         return Err(ArmError::new(
@@ -535,7 +651,9 @@ pub(super) fn operation_status(ctx: &Ctx<'_>, _location: &str, id: &str) -> Resu
             format!("The operation '{id}' could not be found."),
         ));
     };
-    let monitor = ctx.param("monitor").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let monitor = ctx
+        .param("monitor")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if !monitor {
         return Ok(json_response(StatusCode::OK, &op.status_json(ctx.now)));
     }

@@ -133,9 +133,15 @@ mod tests {
     #[test]
     fn override_replaces_builtin_and_empty_override_keeps_it() {
         let custom = serde_json::json!(["2099-01-01"]);
-        assert_eq!(supported(Family::Compute, Some(&custom)), vec!["2099-01-01"]);
+        assert_eq!(
+            supported(Family::Compute, Some(&custom)),
+            vec!["2099-01-01"]
+        );
         let empty = serde_json::json!([]);
-        assert_eq!(supported(Family::Compute, Some(&empty)).len(), COMPUTE.len());
+        assert_eq!(
+            supported(Family::Compute, Some(&empty)).len(),
+            COMPUTE.len()
+        );
         assert!(supported(Family::Compute, None).contains(&"2026-04-01".to_owned()));
     }
 

@@ -92,12 +92,18 @@ impl Options {
                 .option_str("stockout")
                 .is_some_and(|s| s.eq_ignore_ascii_case("lro") || s.eq_ignore_ascii_case("async")),
             stockout_status: status("stockout_status", StatusCode::INTERNAL_SERVER_ERROR),
-            stockout_code: c.option_str("stockout_code").unwrap_or("InternalError").to_owned(),
+            stockout_code: c
+                .option_str("stockout_code")
+                .unwrap_or("InternalError")
+                .to_owned(),
             stockout_message: c
                 .option_str("stockout_message")
                 .unwrap_or("Out of host capacity.")
                 .to_owned(),
-            quota_code: c.option_str("quota_code").unwrap_or("LimitExceeded").to_owned(),
+            quota_code: c
+                .option_str("quota_code")
+                .unwrap_or("LimitExceeded")
+                .to_owned(),
             throttle_retry_after_s: c.option_u64("throttle_retry_after_s"),
             max_clock_skew_s: c
                 .option_u64("max_clock_skew_s")
@@ -110,12 +116,16 @@ impl Options {
             update_status: status("update_status", StatusCode::ACCEPTED),
             delete_status: status("delete_status", StatusCode::ACCEPTED),
             require_flex_shape_config: c.option_bool("require_flex_shape_config").unwrap_or(true),
-            subscribed_regions: c.options.get("subscribed_regions").and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            }),
+            subscribed_regions: c
+                .options
+                .get("subscribed_regions")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                }),
             default_limit: c
                 .option_u64("default_limit")
                 .and_then(|n| usize::try_from(n).ok())
@@ -162,7 +172,11 @@ impl OciError {
 
     /// `400 MissingParameter`.
     pub fn missing(name: &str) -> OciError {
-        OciError::new(StatusCode::BAD_REQUEST, "MissingParameter", format!("Missing {name}."))
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingParameter",
+            format!("Missing {name}."),
+        )
     }
 }
 
@@ -178,7 +192,10 @@ impl IntoResponse for OciError {
 fn json_response(status: StatusCode, body: &Value) -> Response {
     (
         status,
-        [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body.to_string(),
     )
         .into_response()
@@ -251,7 +268,10 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -280,7 +300,12 @@ fn parse_route(rest: &str) -> Route {
         ["computeCapacityReservations"] => Route::Reservations,
         ["computeCapacityReservations", _] => Route::Reservation(s(1)),
         ["computeCapacityReservations", _, "instances"] => Route::ReservationInstances(s(1)),
-        ["computeCapacityReservations", _, "actions", "changeCompartment"] => Route::ChangeCompartment(s(1)),
+        [
+            "computeCapacityReservations",
+            _,
+            "actions",
+            "changeCompartment",
+        ] => Route::ChangeCompartment(s(1)),
         ["availabilityDomains"] => Route::AvailabilityDomains,
         ["regions"] => Route::Regions,
         ["tenancies", _, "regionSubscriptions"] => Route::RegionSubscriptions(s(1)),
@@ -309,12 +334,21 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
 }
 
 /// Answers a fault in OCI's shape; `None` lets the request go on.
-fn fault_response(app: &AppState, fault: Option<FaultKind>, op: &str, request_id: &str) -> Option<Response> {
+fn fault_response(
+    app: &AppState,
+    fault: Option<FaultKind>,
+    op: &str,
+    request_id: &str,
+) -> Option<Response> {
     let opts = Options::from_world(&app.world);
     let (mut r, code) = match fault? {
         FaultKind::Throttle => {
-            let mut r = OciError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests for the user")
-                .into_response();
+            let mut r = OciError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests for the user",
+            )
+            .into_response();
             if let Some(s) = opts.throttle_retry_after_s
                 && let Ok(v) = HeaderValue::from_str(&s.to_string())
             {
@@ -323,10 +357,17 @@ fn fault_response(app: &AppState, fault: Option<FaultKind>, op: &str, request_id
             (r, "TooManyRequests")
         }
         FaultKind::ServerError => (
-            OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "Internal error occurred").into_response(),
+            OciError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "Internal error occurred",
+            )
+            .into_response(),
             "InternalError",
         ),
-        FaultKind::ConnectionReset | FaultKind::Hang => return Some(tag(drop_connection(), CLOUD, op, None, fault)),
+        FaultKind::ConnectionReset | FaultKind::Hang => {
+            return Some(tag(drop_connection(), CLOUD, op, None, fault));
+        }
         FaultKind::FailedLro => return None,
     };
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -344,19 +385,35 @@ fn request_id(headers: &HeaderMap) -> String {
         parts.push(client.to_owned());
     }
     for _ in 0..2 {
-        parts.push(uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase());
+        parts.push(
+            uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .to_ascii_uppercase(),
+        );
     }
     parts.join("/")
 }
 
 /// The region a request addresses (see the module docs).
-fn resolve_region(app: &AppState, prefix: Option<&str>, headers: &HeaderMap, uri: &axum::http::Uri) -> Result<RegionInfo, OciError> {
+fn resolve_region(
+    app: &AppState,
+    prefix: Option<&str>,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<RegionInfo, OciError> {
     let regions = app.world.regions(CLOUD);
     if let Some(p) = prefix {
         return regions
             .into_iter()
             .find(|r| r.name == p || r.key.eq_ignore_ascii_case(p))
-            .ok_or_else(|| OciError::new(StatusCode::NOT_FOUND, "NotAuthorizedOrNotFound", format!("Unknown region '{p}'.")));
+            .ok_or_else(|| {
+                OciError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotAuthorizedOrNotFound",
+                    format!("Unknown region '{p}'."),
+                )
+            });
     }
     let host = headers
         .get(axum::http::header::HOST)
@@ -374,7 +431,13 @@ fn resolve_region(app: &AppState, prefix: Option<&str>, headers: &HeaderMap, uri
     regions
         .into_iter()
         .find(|r| &r.name == home)
-        .ok_or_else(|| OciError::new(StatusCode::NOT_FOUND, "NotAuthorizedOrNotFound", format!("Unknown region '{home}'.")))
+        .ok_or_else(|| {
+            OciError::new(
+                StatusCode::NOT_FOUND,
+                "NotAuthorizedOrNotFound",
+                format!("Unknown region '{home}'."),
+            )
+        })
 }
 
 async fn entry(AxState(app): AxState<AppState>, BaseUrl(base): BaseUrl, req: Request) -> Response {
@@ -394,7 +457,9 @@ async fn entry(AxState(app): AxState<AppState>, BaseUrl(base): BaseUrl, req: Req
     if let Some(r) = fault_response(&app, fault, op, &rid) {
         return r;
     }
-    let body = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
     let result = handle(&app, &base, prefix.as_deref(), route, &parts, &body, fault);
     let (mut response, code) = match result {
         Ok(r) => (r, None),
@@ -526,7 +591,10 @@ mod tests {
 
     #[test]
     fn routes_parse() {
-        assert_eq!(parse_route("computeCapacityReservations"), Route::Reservations);
+        assert_eq!(
+            parse_route("computeCapacityReservations"),
+            Route::Reservations
+        );
         assert_eq!(
             parse_route("computeCapacityReservations/ocid1.x"),
             Route::Reservation("ocid1.x".into())

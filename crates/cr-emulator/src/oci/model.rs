@@ -171,7 +171,10 @@ pub struct Reservation {
 impl Reservation {
     /// `reservedInstanceCount`.
     pub fn reserved(&self) -> u64 {
-        self.configs.iter().map(|c| u64::from(c.reserved_count)).sum()
+        self.configs
+            .iter()
+            .map(|c| u64::from(c.reserved_count))
+            .sum()
     }
 
     /// The `ComputeCapacityReservation` body.
@@ -287,7 +290,11 @@ mod tests {
             cluster_placement_group_id: None,
             reserved_count: n,
         };
-        let m = per_shape(&[c("A", Some("FAULT-DOMAIN-1"), 2), c("A", Some("FAULT-DOMAIN-2"), 3), c("B", None, 1)]);
+        let m = per_shape(&[
+            c("A", Some("FAULT-DOMAIN-1"), 2),
+            c("A", Some("FAULT-DOMAIN-2"), 3),
+            c("B", None, 1),
+        ]);
         assert_eq!(m["A"], 5);
         assert_eq!(m["B"], 1);
     }

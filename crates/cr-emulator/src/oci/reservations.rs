@@ -58,31 +58,48 @@ fn defined_tags(obj: &Map<String, Value>) -> Result<Option<Map<String, Value>>, 
     match obj.get("definedTags") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) if m.values().all(Value::is_object) => Ok(Some(m.clone())),
-        Some(_) => Err(OciError::invalid("definedTags must be a map of namespaces to maps.")),
+        Some(_) => Err(OciError::invalid(
+            "definedTags must be a map of namespaces to maps.",
+        )),
     }
 }
 
 fn parse_config(ctx: &Ctx<'_>, v: &Value, i: usize) -> Result<Config, OciError> {
     let Some(o) = v.as_object() else {
-        return Err(OciError::invalid(format!("instanceReservationConfigs[{i}] must be an object.")));
+        return Err(OciError::invalid(format!(
+            "instanceReservationConfigs[{i}] must be an object."
+        )));
     };
     let Some(shape) = opt_string(o, "instanceShape")?.filter(|s| !s.is_empty()) else {
-        return Err(OciError::missing(&format!("instanceReservationConfigs[{i}].instanceShape")));
+        return Err(OciError::missing(&format!(
+            "instanceReservationConfigs[{i}].instanceShape"
+        )));
     };
     let count = match o.get("reservedCount") {
         None | Some(Value::Null) => {
-            return Err(OciError::missing(&format!("instanceReservationConfigs[{i}].reservedCount")));
+            return Err(OciError::missing(&format!(
+                "instanceReservationConfigs[{i}].reservedCount"
+            )));
         }
         Some(n) => n
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| OciError::invalid(format!("instanceReservationConfigs[{i}].reservedCount must be a non-negative integer.")))?,
+            .ok_or_else(|| {
+                OciError::invalid(format!(
+                    "instanceReservationConfigs[{i}].reservedCount must be a non-negative integer."
+                ))
+            })?,
     };
-    let shape_config = o.get("instanceShapeConfig").filter(|v| !v.is_null()).cloned();
+    let shape_config = o
+        .get("instanceShapeConfig")
+        .filter(|v| !v.is_null())
+        .cloned();
     if let Some(c) = &shape_config
         && !c.is_object()
     {
-        return Err(OciError::invalid(format!("instanceReservationConfigs[{i}].instanceShapeConfig must be an object.")));
+        return Err(OciError::invalid(format!(
+            "instanceReservationConfigs[{i}].instanceShapeConfig must be an object."
+        )));
     }
     if ctx.opts.require_flex_shape_config && shape.ends_with(".Flex") && shape_config.is_none() {
         return Err(OciError::invalid(format!(
@@ -99,7 +116,9 @@ fn parse_config(ctx: &Ctx<'_>, v: &Value, i: usize) -> Result<Config, OciError> 
     if let Some(c) = &cluster_config
         && c.get("hpcIslandId").and_then(Value::as_str).is_none()
     {
-        return Err(OciError::missing(&format!("instanceReservationConfigs[{i}].clusterConfig.hpcIslandId")));
+        return Err(OciError::missing(&format!(
+            "instanceReservationConfigs[{i}].clusterConfig.hpcIslandId"
+        )));
     }
     Ok(Config {
         instance_shape: shape,
@@ -120,7 +139,9 @@ fn parse_configs(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Option<Vec<C
             .map(|(i, v)| parse_config(ctx, v, i))
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(OciError::invalid("instanceReservationConfigs must be an array.")),
+        Some(_) => Err(OciError::invalid(
+            "instanceReservationConfigs must be an array.",
+        )),
     }
 }
 
@@ -128,7 +149,11 @@ fn parse_configs(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> Result<Option<Vec<C
 fn denied_error(ctx: &Ctx<'_>, denied: CapacityDenied, shape: &str, ad: &str) -> (OciError, bool) {
     match denied {
         CapacityDenied::Stockout { .. } => (
-            OciError::new(ctx.opts.stockout_status, &ctx.opts.stockout_code, ctx.opts.stockout_message.clone()),
+            OciError::new(
+                ctx.opts.stockout_status,
+                &ctx.opts.stockout_code,
+                ctx.opts.stockout_message.clone(),
+            ),
             ctx.opts.stockout_sync,
         ),
         CapacityDenied::Quota { limit, used } => (
@@ -144,7 +169,9 @@ fn denied_error(ctx: &Ctx<'_>, denied: CapacityDenied, shape: &str, ad: &str) ->
             true,
         ),
         CapacityDenied::NotOffered => (
-            OciError::invalid(format!("Shape {shape} is not available in availability domain {ad}.")),
+            OciError::invalid(format!(
+                "Shape {shape} is not available in availability domain {ad}."
+            )),
             true,
         ),
     }
@@ -190,10 +217,19 @@ fn string_tags(m: &Map<String, Value>) -> BTreeMap<String, String> {
 
 fn lro_due(ctx: &Ctx<'_>) -> (Timestamp, bool) {
     let lro = ctx.app.world.lro_duration(CLOUD);
-    (ctx.now + jiff::SignedDuration::try_from(lro).unwrap_or_default(), lro.is_zero())
+    (
+        ctx.now + jiff::SignedDuration::try_from(lro).unwrap_or_default(),
+        lro.is_zero(),
+    )
 }
 
-fn new_work_request(ctx: &Ctx<'_>, kind: WorkKind, r: &Reservation, at: Timestamp, error: Option<(String, String)>) -> WorkRequest {
+fn new_work_request(
+    ctx: &Ctx<'_>,
+    kind: WorkKind,
+    r: &Reservation,
+    at: Timestamp,
+    error: Option<(String, String)>,
+) -> WorkRequest {
     WorkRequest {
         id: format!(
             "ocid1.coreservicesworkrequest.oc1.{}.{}",
@@ -266,7 +302,13 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
     let Some(ad_raw) = opt_string(&obj, "availabilityDomain")? else {
         return Err(OciError::missing("availabilityDomain"));
     };
-    let Some(ad) = ctx.region.zones.iter().find(|z| z.eq_ignore_ascii_case(&ad_raw)).cloned() else {
+    let Some(ad) = ctx
+        .region
+        .zones
+        .iter()
+        .find(|z| z.eq_ignore_ascii_case(&ad_raw))
+        .cloned()
+    else {
         return Err(OciError::invalid(format!(
             "Invalid availabilityDomain {ad_raw}: it is not an availability domain of region {}.",
             ctx.region.name
@@ -275,15 +317,25 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
     let configs = parse_configs(ctx, &obj)?.unwrap_or_default();
     let freeform = freeform_tags(&obj)?.unwrap_or_default();
     let defined = defined_tags(&obj)?.unwrap_or_default();
-    let is_default = obj.get("isDefaultReservation").and_then(Value::as_bool).unwrap_or(false);
-    let display_name = opt_string(&obj, "displayName")?
-        .unwrap_or_else(|| format!("computecapacityreservation{}", ctx.now.strftime("%Y%m%d%H%M%S")));
+    let is_default = obj
+        .get("isDefaultReservation")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let display_name = opt_string(&obj, "displayName")?.unwrap_or_else(|| {
+        format!(
+            "computecapacityreservation{}",
+            ctx.now.strftime("%Y%m%d%H%M%S")
+        )
+    });
 
     let wanted = per_shape(&configs);
     let mut error: Option<(String, String)> = None;
     let mut held = BTreeMap::new();
     if ctx.fault == Some(FaultKind::FailedLro) {
-        error = Some(("InternalError".to_owned(), "Internal error occurred".to_owned()));
+        error = Some((
+            "InternalError".to_owned(),
+            "Internal error occurred".to_owned(),
+        ));
     } else {
         match charge(ctx, &ad, &BTreeMap::new(), &wanted) {
             Ok(()) => held = wanted.clone(),
@@ -308,7 +360,11 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         defined_tags: defined,
         is_default,
         configs,
-        lifecycle: if immediate { Lifecycle::Active } else { Lifecycle::Creating },
+        lifecycle: if immediate {
+            Lifecycle::Active
+        } else {
+            Lifecycle::Creating
+        },
         time_created: ctx.now,
         time_updated: ctx.now,
         etag: new_etag(),
@@ -321,7 +377,13 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         }),
         work_request_id: None,
     };
-    let wr = new_work_request(ctx, WorkKind::Create, &r, if immediate { ctx.now } else { at }, error);
+    let wr = new_work_request(
+        ctx,
+        WorkKind::Create,
+        &r,
+        if immediate { ctx.now } else { at },
+        error,
+    );
     r.work_request_id = Some(wr.id.clone());
     let (shapes, count) = audit_shape(&r.configs);
     ctx.app.world.upsert_reservation(AuditRecord {
@@ -332,7 +394,11 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         zone: ad,
         instance_type: shapes,
         count,
-        state: if immediate { AuditState::Active } else { AuditState::Pending },
+        state: if immediate {
+            AuditState::Active
+        } else {
+            AuditState::Pending
+        },
         tags: string_tags(&r.freeform_tags),
         created_at: ctx.now,
         ended_at: None,
@@ -347,7 +413,11 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
 }
 
 /// Finds a reservation of the addressed region (others are "not found", as in OCI).
-fn find<'a>(ctx: &Ctx<'_>, inner: &'a mut Inner, id: &str) -> Result<&'a mut Reservation, OciError> {
+fn find<'a>(
+    ctx: &Ctx<'_>,
+    inner: &'a mut Inner,
+    id: &str,
+) -> Result<&'a mut Reservation, OciError> {
     inner
         .reservations
         .get_mut(id)
@@ -395,17 +465,26 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
     let ad = ctx.param("availabilityDomain");
     let state = match ctx.param("lifecycleState") {
         None => None,
-        Some(s) => Some(Lifecycle::parse(s).ok_or_else(|| OciError::invalid(format!("Invalid lifecycleState {s}.")))?),
+        Some(s) => Some(
+            Lifecycle::parse(s)
+                .ok_or_else(|| OciError::invalid(format!("Invalid lifecycleState {s}.")))?,
+        ),
     };
     let display_name = ctx.param("displayName");
     let sort_by = ctx.param("sortBy").unwrap_or("TIMECREATED");
     if !["TIMECREATED", "DISPLAYNAME"].contains(&sort_by) {
         return Err(OciError::invalid(format!("Invalid sortBy {sort_by}.")));
     }
-    let default_order = if sort_by == "TIMECREATED" { "DESC" } else { "ASC" };
+    let default_order = if sort_by == "TIMECREATED" {
+        "DESC"
+    } else {
+        "ASC"
+    };
     let sort_order = ctx.param("sortOrder").unwrap_or(default_order);
     if !["ASC", "DESC"].contains(&sort_order) {
-        return Err(OciError::invalid(format!("Invalid sortOrder {sort_order}.")));
+        return Err(OciError::invalid(format!(
+            "Invalid sortOrder {sort_order}."
+        )));
     }
     let limit = match ctx.param("limit") {
         None => ctx.opts.default_limit,
@@ -413,7 +492,9 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| OciError::invalid(format!("Invalid limit {l}: it must be between 1 and 1000.")))?,
+            .ok_or_else(|| {
+                OciError::invalid(format!("Invalid limit {l}: it must be between 1 and 1000."))
+            })?,
     };
     let start = match ctx.param("page") {
         None => 0,
@@ -437,7 +518,11 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
             a.time_created.cmp(&b.time_created)
         }
         .then_with(|| a.id.cmp(&b.id));
-        if sort_order == "DESC" { ord.reverse() } else { ord }
+        if sort_order == "DESC" {
+            ord.reverse()
+        } else {
+            ord
+        }
     });
     let end = (start + limit).min(items.len());
     let page: Vec<Value> = items
@@ -473,7 +558,10 @@ pub(super) fn update(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Response, O
         && *new != r.configs
     {
         if ctx.fault == Some(FaultKind::FailedLro) {
-            error = Some(("InternalError".to_owned(), "Internal error occurred".to_owned()));
+            error = Some((
+                "InternalError".to_owned(),
+                "Internal error occurred".to_owned(),
+            ));
         } else {
             match charge(ctx, &r.availability_domain, &r.held, &per_shape(new)) {
                 Ok(()) => {
@@ -509,7 +597,13 @@ pub(super) fn update(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Response, O
     });
     let (at, immediate) = lro_due(ctx);
     let changes_configs = configs.as_ref().is_some_and(|c| *c != r.configs);
-    let wr = new_work_request(ctx, WorkKind::Update, r, if changes_configs { at } else { ctx.now }, error.clone());
+    let wr = new_work_request(
+        ctx,
+        WorkKind::Update,
+        r,
+        if changes_configs { at } else { ctx.now },
+        error.clone(),
+    );
     r.work_request_id = Some(wr.id.clone());
     if changes_configs {
         r.lifecycle = Lifecycle::Updating;
@@ -546,10 +640,16 @@ pub(super) fn delete(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
             return Ok(resp);
         }
         Lifecycle::Active => {}
-        Lifecycle::Creating | Lifecycle::Updating | Lifecycle::Moving => return Err(incorrect_state(r, "deleted")),
+        Lifecycle::Creating | Lifecycle::Updating | Lifecycle::Moving => {
+            return Err(incorrect_state(r, "deleted"));
+        }
     }
-    let error = (ctx.fault == Some(FaultKind::FailedLro))
-        .then(|| ("InternalError".to_owned(), "Internal error occurred".to_owned()));
+    let error = (ctx.fault == Some(FaultKind::FailedLro)).then(|| {
+        (
+            "InternalError".to_owned(),
+            "Internal error occurred".to_owned(),
+        )
+    });
     let (at, immediate) = lro_due(ctx);
     r.lifecycle = Lifecycle::Deleting;
     r.etag = new_etag();
@@ -581,7 +681,11 @@ pub(super) fn list_instances(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciErr
 }
 
 /// `POST /20160918/computeCapacityReservations/{id}/actions/changeCompartment`.
-pub(super) fn change_compartment(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Response, OciError> {
+pub(super) fn change_compartment(
+    ctx: &Ctx<'_>,
+    id: &str,
+    body: &[u8],
+) -> Result<Response, OciError> {
     let obj = parse_body(body)?;
     let Some(target) = opt_string(&obj, "compartmentId")? else {
         return Err(OciError::missing("compartmentId"));
@@ -609,14 +713,23 @@ pub(super) fn change_compartment(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result
 /// `GET /20160918/workRequests/{id}`.
 pub(super) fn get_work_request(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
     let inner = ctx.app.oci.lock();
-    let wr = inner.work_requests.get(id).ok_or_else(OciError::not_found)?;
-    Ok(json_response(StatusCode::OK, &wr.to_json(ctx.now, &ctx.base)))
+    let wr = inner
+        .work_requests
+        .get(id)
+        .ok_or_else(OciError::not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &wr.to_json(ctx.now, &ctx.base),
+    ))
 }
 
 /// `GET /20160918/workRequests/{id}/errors`.
 pub(super) fn list_work_request_errors(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
     let inner = ctx.app.oci.lock();
-    let wr = inner.work_requests.get(id).ok_or_else(OciError::not_found)?;
+    let wr = inner
+        .work_requests
+        .get(id)
+        .ok_or_else(OciError::not_found)?;
     let items = match (&wr.error, ctx.now >= wr.at) {
         (Some((code, message)), true) => json!([{
             "code": code,

@@ -137,8 +137,9 @@ pub fn verify(
     now: jiff::Timestamp,
     max_skew_s: i64,
 ) -> Result<KeyId, Rejected> {
-    let auth = header(req.headers, "authorization")
-        .ok_or_else(|| reject("The required information to complete authentication was not provided."))?;
+    let auth = header(req.headers, "authorization").ok_or_else(|| {
+        reject("The required information to complete authentication was not provided.")
+    })?;
     let params = parse_params(auth)?;
     if let Some(v) = &params.version
         && v != "1"
@@ -157,9 +158,13 @@ pub fn verify(
         .ok_or_else(|| reject("The keyId of the signature is missing or malformed."))?;
     if key_id.tenancy != expected.tenancy
         || key_id.user != expected.user
-        || !key_id.fingerprint.eq_ignore_ascii_case(&expected.fingerprint)
+        || !key_id
+            .fingerprint
+            .eq_ignore_ascii_case(&expected.fingerprint)
     {
-        return Err(reject("The keyId of the signature does not name a known API key."));
+        return Err(reject(
+            "The keyId of the signature does not name a known API key.",
+        ));
     }
     let signature_b64 = params
         .signature
@@ -185,7 +190,8 @@ pub fn verify(
     }
     for r in &required {
         // `x-date` may replace `date` (browsers cannot set `Date`).
-        let present = signed.iter().any(|s| s == r) || (*r == "date" && signed.iter().any(|s| s == "x-date"));
+        let present =
+            signed.iter().any(|s| s == r) || (*r == "date" && signed.iter().any(|s| s == "x-date"));
         if !present {
             return Err(reject(format!(
                 "The signature does not cover the required header '{r}'."
@@ -202,7 +208,11 @@ pub fn verify(
         .ok_or_else(|| reject(format!("The signed header '{date_header}' is missing.")))?;
     let when = jiff::fmt::rfc2822::DateTimeParser::new()
         .parse_timestamp(date)
-        .map_err(|_| reject(format!("The '{date_header}' header is not a valid HTTP date.")))?;
+        .map_err(|_| {
+            reject(format!(
+                "The '{date_header}' header is not a valid HTTP date."
+            ))
+        })?;
     let skew = (now.as_second() - when.as_second()).abs();
     if skew > max_skew_s {
         return Err(reject(format!(
@@ -214,7 +224,9 @@ pub fn verify(
         let claimed = header(req.headers, "x-content-sha256")
             .ok_or_else(|| reject("The signed header 'x-content-sha256' is missing."))?;
         if claimed != body_sha256_b64(req.body) {
-            return Err(reject("The x-content-sha256 header does not match the body."));
+            return Err(reject(
+                "The x-content-sha256 header does not match the body.",
+            ));
         }
         let len = header(req.headers, "content-length")
             .ok_or_else(|| reject("The signed header 'content-length' is missing."))?;

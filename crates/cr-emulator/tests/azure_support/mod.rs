@@ -61,9 +61,14 @@ async fn answer(resp: reqwest::Response) -> Answer {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Asks the emulator's token endpoint for an ARM token.
@@ -86,12 +91,17 @@ pub async fn fetch_token(http: &reqwest::Client, base: &str, emu: &EmulatorHandl
 impl Az {
     /// An emulator running `yaml`, with a token, talking plain HTTP.
     pub async fn start(yaml: &str) -> Az {
-        let emu = Emulator::start(scenario(yaml)).await.expect("emulator starts");
+        let emu = Emulator::start(scenario(yaml))
+            .await
+            .expect("emulator starts");
         let http = client();
         let base = emu.http_url().to_owned();
         let t = fetch_token(&http, &base, &emu).await;
         assert_eq!(t.status, StatusCode::OK, "{:?}", t.body);
-        let token = t.body["access_token"].as_str().expect("access_token").to_owned();
+        let token = t.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
         let sub = emu.credentials().azure.subscription_id.clone();
         Az {
             emu,
@@ -105,7 +115,10 @@ impl Az {
     /// `/subscriptions/{sub}{rest}?api-version={api}` (rest starts with `/` or is empty).
     pub fn url(&self, rest: &str, api: &str) -> String {
         let sep = if rest.contains('?') { '&' } else { '?' };
-        format!("{}/subscriptions/{}{rest}{sep}api-version={api}", self.base, self.sub)
+        format!(
+            "{}/subscriptions/{}{rest}{sep}api-version={api}",
+            self.base, self.sub
+        )
     }
 
     pub fn rg_path(rg: &str) -> String {
@@ -133,21 +146,28 @@ impl Az {
     }
 
     pub async fn put(&self, rest: &str, api: &str, body: Value) -> Answer {
-        self.send(reqwest::Method::PUT, &self.url(rest, api), Some(&body)).await
+        self.send(reqwest::Method::PUT, &self.url(rest, api), Some(&body))
+            .await
     }
 
     pub async fn get(&self, rest: &str, api: &str) -> Answer {
-        self.send(reqwest::Method::GET, &self.url(rest, api), None).await
+        self.send(reqwest::Method::GET, &self.url(rest, api), None)
+            .await
     }
 
     pub async fn delete(&self, rest: &str, api: &str) -> Answer {
-        self.send(reqwest::Method::DELETE, &self.url(rest, api), None).await
+        self.send(reqwest::Method::DELETE, &self.url(rest, api), None)
+            .await
     }
 
     /// Resource group `rg` in eastus.
     pub async fn rg(&self, rg: &str) {
         let a = self
-            .put(&Az::rg_path(rg), RESOURCES_API, serde_json::json!({"location": "eastus"}))
+            .put(
+                &Az::rg_path(rg),
+                RESOURCES_API,
+                serde_json::json!({"location": "eastus"}),
+            )
             .await;
         assert!(a.status.is_success(), "{:?}", a.body);
     }
@@ -162,7 +182,15 @@ impl Az {
     }
 
     /// Reservation PUT.
-    pub async fn reserve(&self, rg: &str, g: &str, r: &str, sku: &str, capacity: u32, zone: Option<&str>) -> Answer {
+    pub async fn reserve(
+        &self,
+        rg: &str,
+        g: &str,
+        r: &str,
+        sku: &str,
+        capacity: u32,
+        zone: Option<&str>,
+    ) -> Answer {
         let mut body = serde_json::json!({
             "location": "eastus",
             "tags": {"cluster": "c1"},

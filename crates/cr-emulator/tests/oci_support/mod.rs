@@ -48,7 +48,7 @@ pub fn key_from_pem(pem: &str) -> KeyPair {
 }
 
 /// How to sign (tests bend these to provoke rejections).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SignOpts {
     /// Seconds to shift the `date` header by.
     pub date_shift_s: i64,
@@ -62,19 +62,6 @@ pub struct SignOpts {
     pub unsigned: bool,
     /// Send (and sign) this `Host` instead of the URL's.
     pub host: Option<String>,
-}
-
-impl Default for SignOpts {
-    fn default() -> Self {
-        SignOpts {
-            date_shift_s: 0,
-            headers: None,
-            key_id: None,
-            signed_body: None,
-            unsigned: false,
-            host: None,
-        }
-    }
 }
 
 pub struct Oci {
@@ -92,7 +79,9 @@ pub fn scenario(yaml: &str) -> Scenario {
 
 impl Oci {
     pub async fn start(yaml: &str) -> Oci {
-        let emu = Emulator::start(scenario(yaml)).await.expect("emulator starts");
+        let emu = Emulator::start(scenario(yaml))
+            .await
+            .expect("emulator starts");
         let c = &emu.credentials().oci;
         let key = key_from_pem(&c.private_key_pem);
         let key_id = format!("{}/{}/{}", c.tenancy_ocid, c.user_ocid, c.fingerprint);
@@ -112,8 +101,15 @@ impl Oci {
     }
 
     /// Sends `method path` (path with query, starting with `/`) signed as the OCI SDKs do.
-    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> Answer {
-        self.call_with(method, path, body, extra, &SignOpts::default(), None).await
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        self.call_with(method, path, body, extra, &SignOpts::default(), None)
+            .await
     }
 
     /// Like [`Oci::call`] with signing options and an optional other key.
@@ -132,11 +128,17 @@ impl Oci {
             .clone()
             .unwrap_or_else(|| format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()));
         let target = match url.query() {
-            Some(q) => format!("{} {}?{q}", method.as_str().to_ascii_lowercase(), url.path()),
+            Some(q) => format!(
+                "{} {}?{q}",
+                method.as_str().to_ascii_lowercase(),
+                url.path()
+            ),
             None => format!("{} {}", method.as_str().to_ascii_lowercase(), url.path()),
         };
         let has_body = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
-        let bytes: Vec<u8> = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+        let bytes: Vec<u8> = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
         let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(opts.date_shift_s);
         let date = jiff::fmt::rfc2822::DateTimePrinter::new()
             .timestamp_to_rfc9110_string(&when)
@@ -168,8 +170,13 @@ impl Oci {
             .join("\n");
         let key = other_key.unwrap_or(&self.key);
         let mut sig = vec![0u8; key.public_modulus_len()];
-        key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_string.as_bytes(), &mut sig)
-            .expect("sign");
+        key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            signing_string.as_bytes(),
+            &mut sig,
+        )
+        .expect("sign");
         let auth = format!(
             "Signature version=\"1\",headers=\"{}\",keyId=\"{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
             names.join(" "),
@@ -200,9 +207,14 @@ impl Oci {
         let body = if raw.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()))
+            serde_json::from_slice(&raw)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()))
         };
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The first availability domain of the home region (`Emul:PHX-AD-1`).
@@ -228,7 +240,12 @@ impl Oci {
 
     pub async fn create(&self, ad: &str, shape: &str, count: u32, name: &str) -> Answer {
         let body = self.create_body(ad, shape, count, name);
-        self.call(Method::POST, "/20160918/computeCapacityReservations", Some(&body), &[])
-            .await
+        self.call(
+            Method::POST,
+            "/20160918/computeCapacityReservations",
+            Some(&body),
+            &[],
+        )
+        .await
     }
 }
