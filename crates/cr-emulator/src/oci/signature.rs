@@ -11,7 +11,7 @@
 
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::{STANDARD as B64, STANDARD_NO_PAD as B64_NO_PAD};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -170,8 +170,10 @@ pub fn verify(
         .signature
         .as_deref()
         .ok_or_else(|| reject("The signature is missing."))?;
+    // Signers pad; accept an unpadded value too rather than fail on a formality.
     let signature = B64
         .decode(signature_b64)
+        .or_else(|_| B64_NO_PAD.decode(signature_b64.trim_end_matches('=')))
         .map_err(|_| reject("The signature is not valid base64."))?;
     // Per the draft, an absent headers list means only `date` is signed.
     let signed: Vec<String> = params
