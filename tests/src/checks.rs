@@ -530,7 +530,7 @@ pub async fn expiry_is_set(t: &dyn ContractTarget) {
         let end = r
             .end_time
             .unwrap_or_else(|| panic!("{} has no end time", r.id));
-        let off = (end - fx.plan.end_time).get_seconds().abs();
+        let off = (end - fx.plan.end_time).as_secs().abs();
         assert!(
             off <= END_TIME_TOLERANCE_SECS,
             "{} ends at {end}, the plan at {}",
@@ -538,9 +538,7 @@ pub async fn expiry_is_set(t: &dyn ContractTarget) {
             fx.plan.end_time
         );
     }
-    let until_end = (fx.plan.end_time - jiff::Timestamp::now())
-        .get_seconds()
-        .max(0) as u64;
+    let until_end = (fx.plan.end_time - jiff::Timestamp::now()).as_secs().max(0) as u64;
     fx.emulator.advance_clock(Duration::from_secs(
         until_end + 2 * END_TIME_TOLERANCE_SECS as u64,
     ));

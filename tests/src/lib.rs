@@ -177,7 +177,7 @@ pub fn retry_policy() -> RetryPolicy {
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(200),
         max_elapsed: Duration::from_secs(120),
-        jitter: true,
+        ..RetryPolicy::default()
     }
 }
 

@@ -310,7 +310,7 @@ async fn insert_carries_every_field() {
         .expect("deleteAtTime is set")
         .parse()
         .expect("deleteAtTime is RFC 3339");
-    assert!((delete_at - fx.plan.end_time).get_seconds().abs() <= 60);
+    assert!((delete_at - fx.plan.end_time).as_secs().abs() <= 60);
     let description: BTreeMap<String, String> =
         serde_json::from_str(got["description"].as_str().expect("a description"))
             .expect("the description holds the tags as JSON");

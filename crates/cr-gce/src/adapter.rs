@@ -345,12 +345,31 @@ impl CloudAdapter for GceAdapter {
             .zone(&reservation.zone)
             .instance_type(&reservation.instance_type);
         let name = reservation.id.0.as_str();
-        let request_id = match reservation.extra.get(EXTRA_ID) {
-            Some(id) => naming::delete_request_id(name, id),
-            // Without the numeric id a fixed request id could match an older incarnation of
-            // the name: use a fresh one (a repeated delete then reports NotFound → gone).
-            None => uuid::Uuid::new_v4().hyphenated().to_string(),
+        // Look first: a delete's requestId is reused on purpose (below), and GCE answers a
+        // reused one with the original, finished Operation — which must not turn a second
+        // cancel of a long-gone reservation into "cancelled".
+        let get_site = CallSite {
+            operation: "reservations.get",
+            ..site.clone()
         };
+        let current = match self
+            .client
+            .get_reservation(&get_site, &reservation.zone, name)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::AlreadyGone),
+            Err(e) => return Err(e),
+        };
+        // Derived from the numeric id, unique to this incarnation of the name: a delete
+        // retried after a lost answer joins the first one's Operation instead of failing on a
+        // reservation that is already being deleted.
+        let numeric_id = current
+            .id
+            .as_deref()
+            .or(reservation.extra.get(EXTRA_ID).map(String::as_str))
+            .unwrap_or_default();
+        let request_id = naming::delete_request_id(name, numeric_id);
         let deleted = match self
             .client
             .delete_reservation(&site, &reservation.zone, name, &request_id)

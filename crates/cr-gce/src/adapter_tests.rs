@@ -384,11 +384,17 @@ async fn waiting_is_bounded() {
 #[tokio::test]
 async fn cancel_deletes_waits_and_treats_missing_as_gone() {
     let server = Server::start(|r| match (&r.method, r.path.as_str()) {
+        (&Method::GET, p) if p.ends_with("/reservations/cr-here") => (
+            200,
+            json!({"name": "cr-here", "id": "55", "status": "READY",
+                   "specificReservation": {"count": "1",
+                       "instanceProperties": {"machineType": "n2-standard-8"}}}),
+        ),
         (&Method::DELETE, p) if p.ends_with("/reservations/cr-here") => {
             (200, op("op-del", "PENDING"))
         }
         (&Method::POST, p) if p.ends_with("/operations/op-del/wait") => (200, op("op-del", "DONE")),
-        (&Method::DELETE, _) => (
+        (_, p) if p.ends_with("/reservations/cr-gone") => (
             404,
             json!({"error": {"code": 404, "message": "not found",
                 "errors": [{"reason": "notFound", "message": "not found"}]}}),
@@ -414,7 +420,10 @@ async fn cancel_deletes_waits_and_treats_missing_as_gone() {
         adapter.cancel(&here).await.unwrap(),
         CancelOutcome::Cancelled
     );
-    let delete = &server.requests()[0];
+    let requests = server.requests();
+    assert_eq!(requests[0].method, Method::GET);
+    let delete = &requests[1];
+    assert_eq!(delete.method, Method::DELETE);
     assert_eq!(
         delete.path,
         "/compute/v1/projects/proj/zones/us-east1-c/reservations/cr-here"
@@ -427,6 +436,11 @@ async fn cancel_deletes_waits_and_treats_missing_as_gone() {
     assert_eq!(
         adapter.cancel(&here).await.unwrap(),
         CancelOutcome::AlreadyGone
+    );
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "get, delete, wait; then only the get that found nothing"
     );
 }
 

@@ -118,9 +118,9 @@ pub(crate) fn kind_of_code(code: &str) -> Option<ErrorKind> {
         "notfound" | "resourcenotfound" => ErrorKind::NotFound,
         "invalid" | "badrequest" | "invalidargument" | "invalidfieldvalue" | "invalidusage"
         | "conditionnotmet" | "invalidparameter" => ErrorKind::InvalidRequest,
-        "backenderror" | "internalerror" | "unavailable" | "serviceunavailable" => {
-            ErrorKind::Transient
-        }
+        // `resourceNotReady`: another operation (e.g. a delete) is still running on it.
+        "backenderror" | "internalerror" | "unavailable" | "serviceunavailable"
+        | "resourcenotready" => ErrorKind::Transient,
         "timeout" | "deadlineexceeded" => ErrorKind::Timeout,
         _ => return None,
     };
@@ -325,6 +325,7 @@ mod tests {
                 ErrorKind::CapacityUnavailable,
             ),
             (412, "conditionNotMet", ErrorKind::InvalidRequest),
+            (400, "resourceNotReady", ErrorKind::Transient),
         ];
         for (status, reason, kind) in table {
             let e = classify_http(&site(), *status, &envelope(*status, reason, "boom"), None);

@@ -7,7 +7,7 @@ pub const PERMISSIONS: &[&str] = &[
     "compute.reservations.create",
     // reservations.delete
     "compute.reservations.delete",
-    // reservations.get after an insert, and when adopting an existing one
+    // reservations.get after an insert, before a delete, and when adopting an existing one
     "compute.reservations.get",
     // reservations.aggregatedList (discover, cancel, cleanup)
     "compute.reservations.list",
