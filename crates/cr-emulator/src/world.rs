@@ -214,6 +214,8 @@ struct Inner {
 /// The shared world. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct World {
     scenario: RwLock<Arc<Scenario>>,
+    /// Merged regions per cloud, valid for the scenario they were computed from.
+    region_cache: Mutex<HashMap<CloudKind, (Arc<Scenario>, Arc<Vec<RegionInfo>>)>>,
     inner: Mutex<Inner>,
     requests: Mutex<VecDeque<RequestRecord>>,
     clock_offset_ms: AtomicI64,
@@ -252,6 +254,7 @@ impl World {
     pub fn new(scenario: Scenario) -> World {
         World {
             scenario: RwLock::new(Arc::new(scenario)),
+            region_cache: Mutex::new(HashMap::new()),
             inner: Mutex::new(Inner::default()),
             requests: Mutex::new(VecDeque::new()),
             clock_offset_ms: AtomicI64::new(0),
@@ -312,55 +315,36 @@ impl World {
 
     /// Every region of a cloud: the defaults plus any the scenario adds, with zones merged.
     pub fn regions(&self, cloud: CloudKind) -> Vec<RegionInfo> {
+        (*self.regions_shared(cloud)).clone()
+    }
+
+    /// [`World::regions`] without copying (computed once per scenario).
+    pub fn regions_shared(&self, cloud: CloudKind) -> Arc<Vec<RegionInfo>> {
         let scenario = self.scenario_arc();
-        let named = &scenario.clouds.get(cloud).regions;
-        let mut out: Vec<RegionInfo> = defaults::regions(cloud)
-            .iter()
-            .map(|d| RegionInfo {
-                name: d.name.to_owned(),
-                display_name: d.display_name.to_owned(),
-                zones: defaults::zones(cloud, d),
-                opt_in_disabled: d.opt_in && !named.contains_key(d.name),
-                opt_in: d.opt_in,
-                key: d.key.to_owned(),
-            })
-            .collect();
-        for (name, region) in named {
-            let idx = match out.iter().position(|r| &r.name == name) {
-                Some(i) => i,
-                None => {
-                    out.push(RegionInfo {
-                        name: name.clone(),
-                        display_name: name.clone(),
-                        zones: Vec::new(),
-                        opt_in_disabled: false,
-                        opt_in: false,
-                        key: oci_key_guess(name),
-                    });
-                    out.len() - 1
-                }
-            };
-            let info = &mut out[idx];
-            for zone_key in region.zones.keys() {
-                let full = full_zone_name(cloud, info, zone_key);
-                if !info.zones.contains(&full) {
-                    info.zones.push(full);
-                }
-            }
+        if let Some((seen, regions)) = lock(&self.region_cache).get(&cloud)
+            && Arc::ptr_eq(seen, &scenario)
+        {
+            return regions.clone();
         }
-        out
+        let regions = Arc::new(merge_regions(cloud, &scenario));
+        lock(&self.region_cache).insert(cloud, (scenario, regions.clone()));
+        regions
     }
 
     /// One region, if it exists.
     pub fn region(&self, cloud: CloudKind, name: &str) -> Option<RegionInfo> {
-        self.regions(cloud).into_iter().find(|r| r.name == name)
+        self.regions_shared(cloud)
+            .iter()
+            .find(|r| r.name == name)
+            .cloned()
     }
 
     /// The region a zone belongs to.
     pub fn region_of_zone(&self, cloud: CloudKind, zone: &str) -> Option<RegionInfo> {
-        self.regions(cloud)
-            .into_iter()
+        self.regions_shared(cloud)
+            .iter()
             .find(|r| r.zones.iter().any(|z| z == zone))
+            .cloned()
     }
 
     // ----- capacity ------------------------------------------------------------------------
@@ -676,6 +660,45 @@ impl World {
         }
         fault
     }
+}
+
+fn merge_regions(cloud: CloudKind, scenario: &Scenario) -> Vec<RegionInfo> {
+    let named = &scenario.clouds.get(cloud).regions;
+    let mut out: Vec<RegionInfo> = defaults::regions(cloud)
+        .iter()
+        .map(|d| RegionInfo {
+            name: d.name.to_owned(),
+            display_name: d.display_name.to_owned(),
+            zones: defaults::zones(cloud, d),
+            opt_in_disabled: d.opt_in && !named.contains_key(d.name),
+            opt_in: d.opt_in,
+            key: d.key.to_owned(),
+        })
+        .collect();
+    for (name, region) in named {
+        let idx = match out.iter().position(|r| &r.name == name) {
+            Some(i) => i,
+            None => {
+                out.push(RegionInfo {
+                    name: name.clone(),
+                    display_name: name.clone(),
+                    zones: Vec::new(),
+                    opt_in_disabled: false,
+                    opt_in: false,
+                    key: oci_key_guess(name),
+                });
+                out.len() - 1
+            }
+        };
+        let info = &mut out[idx];
+        for zone_key in region.zones.keys() {
+            let full = full_zone_name(cloud, info, zone_key);
+            if !info.zones.contains(&full) {
+                info.zones.push(full);
+            }
+        }
+    }
+    out
 }
 
 fn pool_key(cloud: CloudKind, region: &str, zone: &str, instance_type: &str) -> PoolKey {

@@ -52,6 +52,8 @@ struct Inner {
     index: HashMap<String, usize>,
     tokens: HashMap<(String, String), (String, String)>,
     placement_groups: Vec<PlacementGroup>,
+    /// The earliest time a time-driven transition is due (sweeps before it are no-ops).
+    next_due: Option<jiff::Timestamp>,
 }
 
 impl State {

@@ -69,6 +69,15 @@ pub(super) struct Cr {
 }
 
 impl Cr {
+    /// When this reservation next changes state by itself.
+    fn due(&self) -> Option<Timestamp> {
+        if !self.holds_capacity() {
+            return None;
+        }
+        let ready = matches!(self.state, "pending" | "scheduled").then_some(self.ready_at);
+        earliest(ready, self.end_date)
+    }
+
     fn holds_capacity(&self) -> bool {
         matches!(self.state, "active" | "pending" | "scheduled")
     }
@@ -190,6 +199,10 @@ fn settle(world: &World, cr: &mut Cr, state: &'static str, now: Timestamp) {
 
 pub(super) fn sweep(inner: &mut Inner, world: &World) {
     let now = world.now();
+    if inner.next_due.is_none_or(|due| due > now) {
+        return;
+    }
+    let mut next_due: Option<Timestamp> = None;
     for cr in &mut inner.reservations {
         if matches!(cr.state, "pending" | "scheduled") && cr.ready_at <= now {
             let next = if cr.fail_when_ready {
@@ -202,6 +215,15 @@ pub(super) fn sweep(inner: &mut Inner, world: &World) {
         if cr.holds_capacity() && cr.end_date.is_some_and(|end| end <= now) {
             settle(world, cr, "expired", now);
         }
+        next_due = earliest(next_due, cr.due());
+    }
+    inner.next_due = next_due;
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -394,6 +416,7 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
             (fingerprint, cr.id.clone()),
         );
     }
+    inner.next_due = earliest(inner.next_due, cr.due());
     let i = inner.reservations.len();
     inner.index.insert(cr.id.clone(), i);
     inner.reservations.push(cr);

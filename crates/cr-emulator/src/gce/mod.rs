@@ -47,6 +47,9 @@ struct Inner {
     op_index: HashMap<String, usize>,
     /// `requestId` → operation name.
     request_ids: HashMap<String, String>,
+    /// The earliest time an operation finishes or a reservation expires (sweeps before it
+    /// are no-ops).
+    next_due: Option<jiff::Timestamp>,
 }
 
 impl State {

@@ -113,6 +113,9 @@ impl Op {
 /// Finishes every operation that is due, then deletes reservations past their delete time.
 pub(super) fn sweep(inner: &mut Inner, world: &World) {
     let now = world.now();
+    if inner.next_due.is_none_or(|due| due > now) {
+        return;
+    }
     for op in inner
         .operations
         .iter_mut()
@@ -152,6 +155,18 @@ pub(super) fn sweep(inner: &mut Inner, world: &World) {
             res.release(world, AuditState::Expired);
         }
     }
+    let ops = inner
+        .operations
+        .iter()
+        .filter(|o| !o.applied)
+        .map(|o| o.done_at);
+    let expiries = inner.reservations.values().filter_map(|r| r.delete_at);
+    inner.next_due = ops.chain(expiries).min();
+}
+
+/// Lowers the next sweep time to `at`.
+pub(super) fn due_at(inner: &mut Inner, at: Timestamp) {
+    inner.next_due = Some(inner.next_due.map_or(at, |d| d.min(at)));
 }
 
 fn find(app: &AppState, call: &Call, zone: &str, name: &str) -> Result<Value, GceError> {

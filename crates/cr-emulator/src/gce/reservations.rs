@@ -523,6 +523,7 @@ fn insert_inner(
 
 fn push_op(inner: &mut super::Inner, op: Op) -> String {
     let name = op.name.clone();
+    super::operations::due_at(inner, op.done_at);
     if let Some(r) = &op.request_id {
         inner.request_ids.insert(r.clone(), name.clone());
     }
