@@ -418,3 +418,118 @@ async fn token_flow_end_to_end() {
         .expect("zones");
     assert_eq!(zones, ["us-east1-b", "us-east1-c", "us-east1-d"]);
 }
+
+fn gce_options(scenario: &mut cr_emulator::Scenario, options: serde_json::Value) {
+    let serde_json::Value::Object(map) = options else {
+        unreachable!("options are a JSON object")
+    };
+    scenario.clouds.gce.options.extend(map);
+}
+
+/// The variants the wire reference leaves open: capacity refusals as an immediate HTTP error
+/// (with the `_WITH_DETAILS` code), rate limits as 403, and Operations that stay RUNNING
+/// across several short `wait` calls. Zone fallback, throttling and rollback still hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_errors_403_throttles_and_slow_operations() {
+    let layout = GceTarget.layout();
+    let mut scenario = base_scenario();
+    gce_options(
+        &mut scenario,
+        serde_json::json!({
+            "stockout": "sync",
+            "stockout_code": "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
+            "throttle_status": 403,
+            "wait_timeout_ms": 50,
+        }),
+    );
+    scenario.clouds.gce.lro_ms = Some(300);
+    scenario.faults.push(cr_emulator::Fault {
+        cloud: cr_emulator::CloudKind::Gce,
+        operation: "reservations.insert".into(),
+        kind: cr_emulator::FaultKind::Throttle,
+        rate: 1.0,
+        limit: Some(1),
+    });
+    cr_contract_tests::set_capacity(
+        &mut scenario,
+        Cloud::Gce,
+        "us-east1",
+        "us-east1-b",
+        &layout.loader_type,
+        0,
+    );
+    let fx = Fixture::start(
+        &GceTarget,
+        scenario,
+        TestConfig::single("5e7c0000-variants"),
+    )
+    .await;
+    let backend = fx
+        .backend(&GceTarget, Credentials::Valid)
+        .await
+        .expect("backend");
+    let set = cr_core::CapacityReservation::reserve(&backend, &fx.params)
+        .await
+        .expect("reserve falls back past the synchronous stockout");
+    assert_eq!(set.regions[0].zone, "us-east1-c");
+    let audit = fx.audit(Cloud::Gce);
+    assert!(
+        audit
+            .iter()
+            .filter(|r| r.zone == "us-east1-b")
+            .all(|r| r.state.is_ended()),
+        "{audit:?}"
+    );
+    assert_eq!(fx.live(Cloud::Gce).len(), 2);
+    let waits = fx
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.operation.contains("wait"))
+        .count();
+    assert!(
+        waits >= 2,
+        "slow operations are waited for with repeated calls"
+    );
+    let report = cr_core::CapacityReservation::cancel(&backend, &fx.params)
+        .await
+        .expect("cancel");
+    assert!(report.is_complete());
+    assert!(fx.live(Cloud::Gce).is_empty());
+}
+
+/// `gce_reservation_type: zonal` keeps to the configured zone: a stockout there fails the
+/// reserve (naming the zone and the cloud's code) instead of moving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zonal_reservations_do_not_leave_the_configured_zone() {
+    let layout = GceTarget.layout();
+    let mut scenario = base_scenario();
+    cr_contract_tests::set_capacity(
+        &mut scenario,
+        Cloud::Gce,
+        "us-east1",
+        "us-east1-b",
+        &layout.db_type,
+        1,
+    );
+    let config = TestConfig {
+        zone_fallback: false,
+        ..TestConfig::single("20a1a000-zonal")
+    };
+    let fx = Fixture::start(&GceTarget, scenario, config).await;
+    let backend = fx
+        .backend(&GceTarget, Credentials::Valid)
+        .await
+        .expect("backend");
+    let err = cr_core::CapacityReservation::reserve(&backend, &fx.params)
+        .await
+        .expect_err("one db node of capacity cannot hold three");
+    let text = err.to_string();
+    assert!(text.contains("us-east1-b"), "{text}");
+    assert!(text.contains("ZONE_RESOURCE_POOL_EXHAUSTED"), "{text}");
+    assert!(
+        !text.contains("us-east1-c"),
+        "a zonal reservation never tries another zone: {text}"
+    );
+    assert!(fx.live(Cloud::Gce).is_empty());
+}
