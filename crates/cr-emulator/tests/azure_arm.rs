@@ -917,3 +917,61 @@ faults:
         .await;
     assert!(err.is_err(), "connection should have been dropped");
 }
+
+#[tokio::test]
+async fn resource_skus_list_sizes_zones_and_restrictions() {
+    let az = Az::start("clouds: {azure: {regions: {eastus: {zones: {\"2\": {Standard_NV6: -1, Standard_L8s_v3: 0}}}}}}").await;
+    let a = az
+        .get(
+            "/providers/Microsoft.Compute/skus?$filter=location eq 'eastus'",
+            "2021-07-01",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let mut skus: Vec<Value> = a.body["value"].as_array().unwrap().clone();
+    let mut next = a
+        .body
+        .get("nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    while let Some(url) = next {
+        let p = az.get_url(&url).await;
+        skus.extend(p.body["value"].as_array().unwrap().iter().cloned());
+        next = p
+            .body
+            .get("nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    assert!(skus.iter().all(|s| s["locations"] == json!(["eastus"])));
+    let l8 = skus
+        .iter()
+        .find(|s| s["name"] == "Standard_L8s_v3")
+        .unwrap();
+    assert_eq!(l8["family"], "standardLSv3Family");
+    assert_eq!(l8["locationInfo"][0]["zones"], json!(["1", "2", "3"]));
+    assert!(
+        l8["restrictions"].as_array().unwrap().is_empty(),
+        "out of stock is not a restriction"
+    );
+    assert!(
+        l8["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "CapacityReservationSupported" && c["value"] == "True")
+    );
+    let nv6 = skus.iter().find(|s| s["name"] == "Standard_NV6").unwrap();
+    assert_eq!(
+        nv6["restrictions"][0]["restrictionInfo"]["zones"],
+        json!(["2"])
+    );
+    assert_eq!(
+        nv6["restrictions"][0]["reasonCode"],
+        "NotAvailableForSubscription"
+    );
+    let wrong = az
+        .get("/providers/Microsoft.Compute/skus", COMPUTE_API)
+        .await;
+    assert_eq!(wrong.code(), "InvalidApiVersionParameter");
+}

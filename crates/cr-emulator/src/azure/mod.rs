@@ -15,6 +15,7 @@ mod groups;
 mod locations;
 mod model;
 mod reservations;
+mod skus;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -125,6 +126,7 @@ impl Options {
             versions::Family::Compute,
             versions::Family::Resources,
             versions::Family::Subscriptions,
+            versions::Family::Skus,
         ] {
             if let Some(v) = c.options.get(fam.option_key()) {
                 api_versions.insert(fam.option_key(), v.clone());
@@ -469,6 +471,7 @@ enum Route {
     Reservation(String, String, String),
     GroupsInSub,
     OperationStatus(String, String),
+    Skus,
     Unknown,
 }
 
@@ -526,6 +529,7 @@ fn parse_route(segments: &[&str]) -> Route {
             "microsoft.compute",
             "capacityreservationgroups",
         ] => Route::GroupsInSub,
+        [_, "providers", "microsoft.compute", "skus"] => Route::Skus,
         [
             _,
             "providers",
@@ -563,6 +567,7 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::Reservation(..), _) => "CapacityReservations_Get",
         (Route::GroupsInSub, _) => "CapacityReservationGroups_ListBySubscription",
         (Route::OperationStatus(..), _) => "OperationStatus_Get",
+        (Route::Skus, _) => "ResourceSkus_List",
         (Route::Unknown, _) => "Unknown",
     }
 }
@@ -573,6 +578,7 @@ fn family(route: &Route) -> versions::Family {
         Route::ResourceGroups | Route::ResourceGroup(_) | Route::RgOperationResult(_) => {
             versions::Family::Resources
         }
+        Route::Skus => versions::Family::Skus,
         _ => versions::Family::Compute,
     }
 }
@@ -768,6 +774,10 @@ fn handle(
             "PATCH" => reservations::put(&ctx, &rg, &g, &r, body, true),
             "GET" => reservations::get(&ctx, &rg, &g, &r),
             "DELETE" => reservations::delete(&ctx, &rg, &g, &r),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Skus => match m {
+            "GET" => skus::list(&ctx),
             _ => Err(method_not_allowed(method)),
         },
         Route::OperationStatus(loc, id) => match m {

@@ -9,9 +9,9 @@
 //! is every stable Compute (ComputeRP) version of `Azure/azure-rest-api-specs` that contains
 //! them, plus `2026-04-01`, which azure-mgmt-compute 39 for Python sends. Resources
 //! (resource groups) and Subscriptions (locations) list the stable versions of their specs
-//! that current SDKs use. A scenario can replace each list
-//! (`clouds.azure.options.compute_api_versions: [...]`, `resources_api_versions`,
-//! `subscriptions_api_versions`).
+//! that current SDKs use; Resource SKUs have their own (latest 2021-07-01). A scenario can
+//! replace each list (`clouds.azure.options.compute_api_versions: [...]`,
+//! `resources_api_versions`, `subscriptions_api_versions`, `skus_api_versions`).
 
 /// Stable `Microsoft.Compute` versions that define `capacityReservationGroups` and
 /// `capacityReservations`.
@@ -73,6 +73,9 @@ pub const SUBSCRIPTIONS: &[&str] = &[
     "2024-11-01",
 ];
 
+/// Stable `Microsoft.Compute/skus` (Resource SKUs) versions.
+pub const SKUS: &[&str] = &["2017-03-30", "2017-09-01", "2019-04-01", "2021-07-01"];
+
 /// Which family of versions an operation is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -82,6 +85,8 @@ pub enum Family {
     Resources,
     /// `Microsoft.Resources/subscriptions` (locations).
     Subscriptions,
+    /// `Microsoft.Compute/skus`.
+    Skus,
 }
 
 impl Family {
@@ -91,6 +96,7 @@ impl Family {
             Family::Compute => "compute_api_versions",
             Family::Resources => "resources_api_versions",
             Family::Subscriptions => "subscriptions_api_versions",
+            Family::Skus => "skus_api_versions",
         }
     }
 
@@ -100,6 +106,7 @@ impl Family {
             Family::Compute => COMPUTE,
             Family::Resources => RESOURCES,
             Family::Subscriptions => SUBSCRIPTIONS,
+            Family::Skus => SKUS,
         }
     }
 }
