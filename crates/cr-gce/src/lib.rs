@@ -3,12 +3,45 @@
 //! Speaks the Compute v1 REST API with reqwest (rustls) and authenticates with gcp_auth. The
 //! adapter ([`GceAdapter`]) creates one reservation per machine type per zone, waits on its
 //! zone Operation, classifies failures, finds a test's reservations with one aggregated list,
-//! and deletes them; the shared engine in cr-core does fallback, rollback and retries.
+//! and deletes them; the shared engine in cr-core does zone fallback, rollback and retries.
 //!
-//! Registered as backend `gce` (alias `gce-siren`, SCT's other GCE backend name).
-//! Configuration keys read: `gce_project`, `gce_reservation_specific`, and the cr extension
-//! `gce_min_cpu_platform`; credentials from `GOOGLE_APPLICATION_CREDENTIALS` or the
-//! application-default credentials.
+//! - **Backend names**: `gce`, alias `gce-siren` (SCT's other GCE backend).
+//! - **Configuration**: `gce_datacenter` (region or zone; the planner resolves zones),
+//!   `gce_reservation_type` (`regional` falls back across the region's `UP` zones),
+//!   `gce_project` (else `GOOGLE_CLOUD_PROJECT`, else the credentials' project),
+//!   `gce_reservation_specific` (`specificReservationRequired`, default true),
+//!   `gce_n_local_ssd_disk_*` (that many 375 GB NVMe local SSDs per instance), and the cr
+//!   extension [`MIN_CPU_PLATFORM_KEY`] (`minCpuPlatform`).
+//! - **Credentials**: the service-account key file in `GOOGLE_APPLICATION_CREDENTIALS` (its
+//!   `token_uri` honoured; with an extra CA bundle the token exchange trusts it too), else the
+//!   application-default credentials of `gcloud auth application-default login`. The metadata
+//!   server is never probed.
+//! - **Ownership without labels**: GCE reservations have no labels, so a reservation is named
+//!   `cr-<first 8 letters/digits of the test id>-<zone suffix>-<machine type>-<hash>` (valid,
+//!   ≤ 63 characters, stable across retries and reruns: see [`reservation_name`]) and its
+//!   `description` holds the tags as a JSON object. Discovery lists
+//!   `aggregated/reservations` filtered by the name prefix and keeps those whose description's
+//!   `TestId` matches, so a reservation made by another tool is found if it follows both
+//!   conventions.
+//! - **Idempotency**: each insert carries a `requestId` derived from (test id, region, zone,
+//!   type, attempt); an `alreadyExists` answer for a reservation of the same test is adopted.
+//! - **Expiry**: `deleteAtTime` is the plan's end time, so a crashed run cannot hold capacity
+//!   past it.
+//! - **Permissions**: [`role_definition`] (`cr permissions --backend gce`).
+//!
+//! ```no_run
+//! # async fn demo() -> cr_core::Result<()> {
+//! use std::sync::Arc;
+//! use cr_core::{EngineBackend, retry::RetryPolicy};
+//!
+//! let adapter = cr_gce::GceBuilder::from_env()
+//!     .with_project("my-project")
+//!     .build()
+//!     .await?;
+//! let backend = EngineBackend::new(Arc::new(adapter), RetryPolicy::default());
+//! # let _ = backend;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
 mod adapter;
