@@ -793,3 +793,48 @@ faults:
     assert!(first.contains(&429) && first.contains(&200), "{first:?}");
     assert_eq!(first, run().await);
 }
+
+#[tokio::test]
+async fn reservable_shapes_per_availability_domain() {
+    let o = Oci::start("clouds: {oci: {regions: {us-phoenix-1: {zones: {AD-2: {BM.GPU.H100.8: -1, VM.GPU.A10.1: 4}}}}}}").await;
+    let path = format!(
+        "/20160918/computeCapacityReservationInstanceShapes?compartmentId={}&availabilityDomain={}&limit=1000",
+        o.tenancy,
+        o.ad(2)
+    );
+    let a = o.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let shapes: Vec<&str> = a
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["instanceShape"].as_str().unwrap())
+        .collect();
+    assert!(shapes.contains(&"VM.DenseIO.E5.Flex"));
+    assert!(
+        shapes.contains(&"VM.GPU.A10.1"),
+        "sizes the scenario names are listed"
+    );
+    assert!(!shapes.contains(&"BM.GPU.H100.8"), "not offered in AD-2");
+    assert!(
+        a.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["availabilityDomain"] == o.ad(2).as_str())
+    );
+    let paged = o
+        .call(
+            Method::GET,
+            &format!(
+                "/20160918/computeCapacityReservationInstanceShapes?compartmentId={}&limit=5",
+                o.tenancy
+            ),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(paged.body.as_array().unwrap().len(), 5);
+    assert_eq!(paged.header("opc-next-page"), Some("5"));
+}

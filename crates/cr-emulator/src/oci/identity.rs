@@ -1,6 +1,7 @@
 //! The Identity calls a capacity tool needs: availability domains of a region, the realm's
-//! regions, and the tenancy's region subscriptions. Real OCI serves these on
-//! `identity.{region}.oci.oraclecloud.com`; the emulator serves them next to Core.
+//! regions, and the tenancy's region subscriptions (real OCI serves these on
+//! `identity.{region}.oci.oraclecloud.com`; the emulator serves them next to Core), plus Core's
+//! list of shapes that can be reserved in each availability domain.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -48,6 +49,71 @@ pub(super) fn availability_domains(ctx: &Ctx<'_>) -> Result<Response, OciError> 
         })
         .collect();
     Ok(json_response(StatusCode::OK, &Value::Array(items)))
+}
+
+/// Shapes every availability domain offers for capacity reservations unless the scenario
+/// marks them not offered (a negative count).
+const SHAPES: &[&str] = &[
+    "VM.Standard2.1",
+    "VM.Standard2.2",
+    "VM.Standard2.4",
+    "VM.Standard2.8",
+    "VM.Standard2.16",
+    "VM.Standard3.Flex",
+    "VM.Standard.E3.Flex",
+    "VM.Standard.E4.Flex",
+    "VM.Standard.E5.Flex",
+    "VM.Standard.A1.Flex",
+    "VM.Optimized3.Flex",
+    "VM.DenseIO2.8",
+    "VM.DenseIO2.16",
+    "VM.DenseIO.E4.Flex",
+    "VM.DenseIO.E5.Flex",
+    "BM.Standard2.52",
+    "BM.Standard3.64",
+    "BM.Standard.E4.128",
+    "BM.Standard.E5.192",
+    "BM.DenseIO.E4.128",
+    "BM.DenseIO.E5.128",
+];
+
+/// `GET /20160918/computeCapacityReservationInstanceShapes?compartmentId=...`.
+pub(super) fn reservable_shapes(ctx: &Ctx<'_>) -> Result<Response, OciError> {
+    let Some(compartment) = ctx.param("compartmentId") else {
+        return Err(OciError::missing("compartmentId"));
+    };
+    if !known_compartment(ctx, compartment) {
+        return Err(OciError::not_found());
+    }
+    let want_ad = ctx.param("availabilityDomain");
+    let scenario = ctx.app.world.scenario_arc();
+    let named = scenario.clouds.get(CLOUD).regions.get(&ctx.region.name);
+    let mut shapes: Vec<String> = SHAPES.iter().map(|s| (*s).to_owned()).collect();
+    if let Some(r) = named {
+        for types in r.zones.values() {
+            for t in types.keys() {
+                if !shapes.contains(t) {
+                    shapes.push(t.clone());
+                }
+            }
+        }
+    }
+    shapes.sort();
+    let mut items = Vec::new();
+    for ad in &ctx.region.zones {
+        if want_ad.is_some_and(|w| !w.eq_ignore_ascii_case(ad)) {
+            continue;
+        }
+        for shape in &shapes {
+            if ctx.app.world.offered(CLOUD, &ctx.region.name, ad, shape) {
+                items.push(json!({"availabilityDomain": ad, "instanceShape": shape}));
+            }
+        }
+    }
+    if ctx.param("sortOrder") == Some("DESC") {
+        items.reverse();
+    }
+    super::paged(ctx, items)
 }
 
 /// `GET /20160918/regions`.

@@ -290,6 +290,7 @@ enum Route {
     RegionSubscriptions(String),
     WorkRequest(String),
     WorkRequestErrors(String),
+    ReservableShapes,
     Unknown,
 }
 
@@ -307,6 +308,7 @@ fn parse_route(rest: &str) -> Route {
             "changeCompartment",
         ] => Route::ChangeCompartment(s(1)),
         ["availabilityDomains"] => Route::AvailabilityDomains,
+        ["computeCapacityReservationInstanceShapes"] => Route::ReservableShapes,
         ["regions"] => Route::Regions,
         ["tenancies", _, "regionSubscriptions"] => Route::RegionSubscriptions(s(1)),
         ["workRequests", _] => Route::WorkRequest(s(1)),
@@ -329,6 +331,7 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::RegionSubscriptions(_), _) => "ListRegionSubscriptions",
         (Route::WorkRequest(_), _) => "GetWorkRequest",
         (Route::WorkRequestErrors(_), _) => "ListWorkRequestErrors",
+        (Route::ReservableShapes, _) => "ListComputeCapacityReservationInstanceShapes",
         (Route::Unknown, _) => "Unknown",
     }
 }
@@ -581,8 +584,44 @@ fn handle(
             "GET" => reservations::list_work_request_errors(&ctx, &id),
             _ => Err(not_allowed()),
         },
+        Route::ReservableShapes => match m {
+            "GET" => identity::reservable_shapes(&ctx),
+            _ => Err(not_allowed()),
+        },
         Route::Unknown => Err(OciError::not_found()),
     }
+}
+
+/// Pages a JSON array with `limit` and `page` (an offset), setting `opc-next-page`.
+fn paged(ctx: &Ctx<'_>, items: Vec<Value>) -> Result<Response, OciError> {
+    let limit = match ctx.param("limit") {
+        None => ctx.opts.default_limit,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                OciError::invalid(format!("Invalid limit {l}: it must be between 1 and 1000."))
+            })?,
+    };
+    let start = match ctx.param("page") {
+        None => 0,
+        Some(p) => p
+            .parse::<usize>()
+            .map_err(|_| OciError::invalid(format!("Invalid page token {p}.")))?,
+    };
+    let end = (start + limit).min(items.len());
+    let page: Vec<Value> = items
+        .get(start..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    let mut resp = json_response(StatusCode::OK, &Value::Array(page));
+    if end < items.len()
+        && let Ok(v) = HeaderValue::from_str(&end.to_string())
+    {
+        resp.headers_mut().insert("opc-next-page", v);
+    }
+    Ok(resp)
 }
 
 #[cfg(test)]

@@ -486,22 +486,6 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
             "Invalid sortOrder {sort_order}."
         )));
     }
-    let limit = match ctx.param("limit") {
-        None => ctx.opts.default_limit,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                OciError::invalid(format!("Invalid limit {l}: it must be between 1 and 1000."))
-            })?,
-    };
-    let start = match ctx.param("page") {
-        None => 0,
-        Some(p) => p
-            .parse::<usize>()
-            .map_err(|_| OciError::invalid(format!("Invalid page token {p}.")))?,
-    };
     let inner = ctx.app.oci.lock();
     let mut items: Vec<&Reservation> = inner
         .reservations
@@ -524,18 +508,9 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
             ord
         }
     });
-    let end = (start + limit).min(items.len());
-    let page: Vec<Value> = items
-        .get(start..end)
-        .unwrap_or_default()
-        .iter()
-        .map(|r| r.summary_json())
-        .collect();
-    let mut resp = json_response(StatusCode::OK, &Value::Array(page));
-    if end < items.len() {
-        set_header(&mut resp, "opc-next-page", &end.to_string());
-    }
-    Ok(resp)
+    let items: Vec<Value> = items.iter().map(|r| r.summary_json()).collect();
+    drop(inner);
+    super::paged(ctx, items)
 }
 
 /// `PUT /20160918/computeCapacityReservations/{id}`.
