@@ -76,9 +76,27 @@ pub fn plan_text(plan: &CapacityPlan) -> String {
                         .unwrap_or_default()
                 })
                 .collect();
+            let mut details = Vec::new();
+            if d.details.local_ssds > 0 {
+                details.push(format!("{} local NVMe SSDs", d.details.local_ssds));
+            }
+            if let Some(ocpus) = d.details.ocpus {
+                details.push(format!("{ocpus} OCPUs"));
+            }
+            if let Some(gb) = d.details.memory_gb {
+                details.push(format!("{gb} GB"));
+            }
+            if let Some(n) = d.details.nvmes {
+                details.push(format!("{n} NVMe drives"));
+            }
+            let details = if details.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", details.join(", "))
+            };
             let _ = writeln!(
                 s,
-                "  {:>4} × {} ({})",
+                "  {:>4} × {}{details} ({})",
                 d.count,
                 d.instance_type,
                 roles.join(", ")

@@ -32,6 +32,9 @@ pub(crate) fn build(params: &Params, backend: Cloud, now: Timestamp) -> Result<C
     let end_time = now
         .checked_add(SignedDuration::from_mins(duration_minutes as i64))
         .map_err(|e| Error::Other(format!("reservation end time out of range: {e}")))?;
+    // Clouds take whole seconds; truncating keeps the end within the cap.
+    let end_time = Timestamp::from_second(end_time.as_second())
+        .map_err(|e| Error::Other(format!("reservation end time out of range: {e}")))?;
 
     let counter = Counter::new(params, backend);
     if enabled {
