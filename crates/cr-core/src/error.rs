@@ -302,7 +302,7 @@ pub enum Error {
         reason: String,
     },
     /// No zone of a region could hold every demand.
-    #[error("no capacity in any zone of {cloud} region {region}; zones tried: {}", format_attempts(.attempts))]
+    #[error("no capacity in any zone of {cloud} region {region}; zones tried: {} — allow more zones or regions, choose another instance type, raise the quota named above, or retry later", format_attempts(.attempts))]
     NoZoneAvailable {
         /// The cloud.
         cloud: Cloud,
