@@ -406,3 +406,34 @@ async fn fixed_ports_are_honoured() {
     }
     panic!("could not bind two free ports in five attempts");
 }
+
+#[test]
+fn the_documented_scenario_example_parses_and_means_what_it_says() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/emulator.md"
+    ))
+    .unwrap();
+    let section = &doc[doc.find("## Scenario").expect("scenario section")..];
+    let start = section.find("```yaml\n").expect("yaml example") + "```yaml\n".len();
+    let yaml = &section[start..start + section[start..].find("```").unwrap()];
+    let s = cr_emulator::Scenario::from_str_any(yaml).expect("documented example parses");
+    assert_eq!(s.seed, 7);
+    assert_eq!(s.clouds.aws.regions["us-east-1"].quota, Some(64));
+    assert_eq!(
+        s.clouds.aws.regions["us-east-1"].zones["us-east-1b"]["p4d.24xlarge"],
+        -1
+    );
+    assert_eq!(s.faults.len(), 3);
+    assert_eq!(s.faults[1].limit, Some(1));
+    assert_eq!(
+        s.latency.operations["aws:CreateCapacityReservation"].fixed_ms,
+        200
+    );
+    let w = cr_emulator::World::new(s);
+    assert_eq!(
+        w.lro_duration(cr_emulator::CloudKind::Aws),
+        Duration::from_secs(5)
+    );
+    assert_eq!(w.lro_duration(cr_emulator::CloudKind::Gce), Duration::ZERO);
+}
