@@ -1,0 +1,175 @@
+//! Unit tests of the shared world: scenario parsing as the issue writes it, capacity and
+//! quota accounting, unoffered types, seeded faults, zone ids and the clock.
+
+use super::*;
+use crate::scenario::Fault;
+
+fn scenario(yaml: &str) -> Scenario {
+    Scenario::from_str_any(yaml).expect("scenario parses")
+}
+
+#[test]
+fn the_issue_example_is_accepted_verbatim() {
+    let s = scenario(
+        r#"
+seed: 7
+default_capacity: 1000            # instances of any type not listed below
+latency: {fixed_ms: 0, jitter_ms: 0}
+lro_ms: 0                         # how long a long-running operation stays pending
+clouds:
+  aws:   {regions: {us-east-1: {zones: {us-east-1a: {i4i.large: 0}, us-east-1b: {i4i.large: 10}}}}}
+  gce:   {regions: {us-east1: {zones: {us-east1-b: {n2-highmem-16: 0}}}}}
+  azure: {regions: {eastus: {zones: {"1": {Standard_L8s_v3: 0}}}}}
+  oci:   {regions: {us-phoenix-1: {zones: {AD-1: {VM.DenseIO.E5.Flex: 0}}}}}   # an AD's full name or its AD-N suffix
+faults:
+  - {cloud: aws, operation: CreateCapacityReservation, kind: throttle, rate: 0.1}
+"#,
+    );
+    let w = World::new(s);
+    assert_eq!(
+        w.capacity_total(CloudKind::Aws, "us-east-1", "us-east-1a", "i4i.large"),
+        0
+    );
+    assert_eq!(
+        w.capacity_total(CloudKind::Aws, "us-east-1", "us-east-1a", "m5.large"),
+        1000
+    );
+    assert_eq!(
+        w.capacity_total(CloudKind::Aws, "us-east-1", "us-east-1b", "i4i.large"),
+        10
+    );
+    assert_eq!(
+        w.capacity_total(CloudKind::Aws, "us-east-1", "us-east-1c", "i4i.large"),
+        1000
+    );
+    assert_eq!(
+        w.capacity_total(
+            CloudKind::Oci,
+            "us-phoenix-1",
+            "Emul:PHX-AD-1",
+            "VM.DenseIO.E5.Flex"
+        ),
+        0
+    );
+    assert_eq!(
+        w.capacity_total(
+            CloudKind::Oci,
+            "us-phoenix-1",
+            "Emul:PHX-AD-2",
+            "VM.DenseIO.E5.Flex"
+        ),
+        1000
+    );
+    assert_eq!(
+        w.capacity_total(CloudKind::Azure, "eastus", "1", "Standard_L8s_v3"),
+        0
+    );
+    // The OCI region keeps its three ADs; naming AD-1 by suffix does not add a fourth.
+    assert_eq!(
+        w.region(CloudKind::Oci, "us-phoenix-1")
+            .unwrap()
+            .zones
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn consume_and_release_track_stock_and_quota() {
+    let s = scenario(
+        "clouds: {aws: {regions: {us-east-1: {quota: 5, zones: {us-east-1b: {i4i.large: 3}}}}}}",
+    );
+    let w = World::new(s);
+    let c = CloudKind::Aws;
+    assert_eq!(
+        w.try_consume(c, "us-east-1", "us-east-1b", "i4i.large", 2),
+        Ok(())
+    );
+    assert_eq!(
+        w.try_consume(c, "us-east-1", "us-east-1b", "i4i.large", 2),
+        Err(CapacityDenied::Stockout { available: 1 })
+    );
+    assert_eq!(
+        w.try_consume(c, "us-east-1", "us-east-1a", "i4i.large", 3),
+        Ok(())
+    );
+    assert_eq!(
+        w.try_consume(c, "us-east-1", "us-east-1a", "i4i.large", 1),
+        Err(CapacityDenied::Quota { limit: 5, used: 5 })
+    );
+    w.release(c, "us-east-1", "us-east-1b", "i4i.large", 2);
+    assert_eq!(w.available(c, "us-east-1", "us-east-1b", "i4i.large"), 3);
+    assert_eq!(w.region_used(c, "us-east-1"), 3);
+}
+
+#[test]
+fn negative_counts_mean_not_offered() {
+    let s = scenario(
+        "clouds: {aws: {regions: {us-east-1: {zones: {us-east-1a: {p4d.24xlarge: -1}}}}}}",
+    );
+    let w = World::new(s);
+    assert!(!w.offered(CloudKind::Aws, "us-east-1", "us-east-1a", "p4d.24xlarge"));
+    assert_eq!(
+        w.try_consume(CloudKind::Aws, "us-east-1", "us-east-1a", "p4d.24xlarge", 1),
+        Err(CapacityDenied::NotOffered)
+    );
+}
+
+#[test]
+fn faults_are_reproducible_per_seed_and_respect_limits() {
+    let mut s = Scenario {
+        seed: 42,
+        ..Scenario::default()
+    };
+    s.faults.push(Fault {
+        cloud: CloudKind::Gce,
+        operation: "reservations.get".into(),
+        kind: FaultKind::ServerError,
+        rate: 0.5,
+        limit: None,
+    });
+    let run = |s: &Scenario| {
+        let w = World::new(s.clone());
+        (0..64)
+            .map(|_| w.fault(CloudKind::Gce, "reservations.get").is_some())
+            .collect::<Vec<_>>()
+    };
+    let a = run(&s);
+    assert_eq!(a, run(&s));
+    let hits = a.iter().filter(|h| **h).count();
+    assert!(
+        (10..=54).contains(&hits),
+        "{hits} hits out of 64 at rate 0.5"
+    );
+    s.faults[0].limit = Some(3);
+    let limited = run(&s);
+    assert_eq!(limited.iter().filter(|h| **h).count(), 3.min(hits));
+    s.seed = 43;
+    assert_ne!(a, run(&s), "another seed gives another sequence");
+}
+
+#[test]
+fn aws_zone_ids_follow_the_region_code() {
+    assert_eq!(
+        defaults::aws_zone_id("us-east-1a").as_deref(),
+        Some("use1-az1")
+    );
+    assert_eq!(
+        defaults::aws_zone_id("ap-northeast-1c").as_deref(),
+        Some("apne1-az3")
+    );
+    assert_eq!(
+        defaults::aws_zone_id("eu-central-1b").as_deref(),
+        Some("euc1-az2")
+    );
+}
+
+#[test]
+fn the_clock_advances() {
+    let w = World::new(Scenario::default());
+    let before = w.now();
+    w.advance(Duration::from_secs(3600));
+    assert!(w.now().duration_since(before).as_secs() >= 3600);
+    w.reset();
+    assert!(w.now().duration_since(before).as_secs() < 3600);
+}
