@@ -37,12 +37,8 @@ async fn emulator(scenario: Scenario, dir: &Path) -> (EmulatorHandle, BTreeMap<S
 }
 
 fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            run.stdout, run.stderr
-        )
-    })
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", run.stdout, run.stderr))
 }
 
 /// Runs reserve → status → cancel for `config` and checks the emulator's audit after each.
@@ -71,7 +67,10 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
     assert_eq!(reserved, 4, "{}", run.stdout);
     let live: Vec<_> = emu.state().live(cloud).cloned().collect();
     assert_eq!(live.len(), 2, "{live:?}");
-    assert!(live.iter().all(|r| r.zone.ends_with(expect_zone)), "{live:?}");
+    assert!(
+        live.iter().all(|r| r.zone.ends_with(expect_zone)),
+        "{live:?}"
+    );
 
     let mut args = vec!["status"];
     args.extend(base);
@@ -91,7 +90,12 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
     let run = cr(&env, &args).await;
     assert_eq!(run.code, Some(0), "cancel failed: {}", run.stderr);
     let report = json(&run);
-    assert_eq!(report["cancelled"].as_array().unwrap().len(), 2, "{}", run.stdout);
+    assert_eq!(
+        report["cancelled"].as_array().unwrap().len(),
+        2,
+        "{}",
+        run.stdout
+    );
     assert_eq!(emu.state().live(cloud).count(), 0, "nothing left active");
     // The zone that was stocked out was tried first and left nothing behind either.
     assert!(
@@ -163,4 +167,58 @@ async fn embedded_emulator_runs_the_readme_demo() {
     let set = json(&run);
     assert_eq!(set["backend"], "gce");
     assert_eq!(set["regions"][0]["zone"], "us-east1-c", "{}", run.stdout);
+}
+
+#[cfg(feature = "gce")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gce_cleanup_releases_a_crashed_runs_reservations_by_test_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, env) = emulator(Scenario::default(), &dir.path().join("creds")).await;
+    let test_id = "0f8e5a2c-e2e0-4e2e-8e2e-00000000e2e3";
+    let config = format!(
+        "cluster_backend: gce\ntest_id: {test_id}\ngce_use_capacity_reservation: true\n\
+         instance_provision: on_demand\ngce_datacenter: europe-west1\navailability_zone: b\n\
+         n_db_nodes: 2\nnemesis_add_node_cnt: 0\ngce_instance_type_db: n2-standard-8\n"
+    );
+    let cfg = dir.path().join("test.yaml");
+    std::fs::write(&cfg, config).unwrap();
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    let cfg = cfg.to_str().unwrap();
+    let run = cr(
+        &env,
+        &[
+            "reserve",
+            "--config",
+            cfg,
+            "--endpoint",
+            &endpoint,
+            "--ca-bundle",
+            &ca,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 1);
+
+    // The run "crashed": no configuration is left, only the test id.
+    let run = cr(
+        &env,
+        &[
+            "cleanup",
+            "--backend",
+            "gce",
+            "--test-id",
+            test_id,
+            "--endpoint",
+            &endpoint,
+            "--ca-bundle",
+            &ca,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("cancelled"), "{}", run.stdout);
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 0);
+    emu.shutdown().await;
 }
