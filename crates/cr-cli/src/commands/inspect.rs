@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use cr_core::Result;
 
 use crate::args::{Global, Output};
-use crate::commands::{load_params, open_backend};
+use crate::commands::open_backend;
 use crate::embedded::Embedded;
 use crate::output;
 
@@ -14,8 +14,7 @@ pub async fn status(
     embedded: Option<&Embedded>,
     explicit: Option<&str>,
 ) -> Result<ExitCode> {
-    let params = load_params(global)?;
-    let backend = open_backend(global, embedded, &params, explicit).await?;
+    let (params, backend) = open_backend(global, embedded, explicit).await?;
     let set = backend.discover(&params).await?;
     match global.output {
         Output::Json => output::json(&set),

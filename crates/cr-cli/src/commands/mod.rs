@@ -95,13 +95,15 @@ pub(crate) fn backend_options(global: &Global, embedded: Option<&Embedded>) -> B
     options
 }
 
-/// Builds the backend for the configuration.
+/// Loads the configuration and builds its backend (`explicit` overrides `cluster_backend`).
 pub(crate) async fn open_backend(
     global: &Global,
     embedded: Option<&Embedded>,
-    params: &Params,
     explicit: Option<&str>,
-) -> Result<Box<dyn CapacityReservation>> {
-    let name = backend_name(params, explicit)?;
-    cr_facade::backend_named(&name, params, backend_options(global, embedded)).await
+) -> Result<(Params, Box<dyn CapacityReservation>)> {
+    let params = load_params(global)?;
+    let name = backend_name(&params, explicit)?;
+    let backend =
+        cr_facade::backend_named(&name, &params, backend_options(global, embedded)).await?;
+    Ok((params, backend))
 }

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use cr_core::{Params, Result};
+use cr_core::Result;
 
 use crate::args::{Global, Output};
-use crate::commands::{load_params, open_backend};
+use crate::commands::open_backend;
 use crate::embedded::Embedded;
 use crate::output;
 
@@ -14,8 +14,7 @@ pub async fn reserve(
     embedded: Option<&Embedded>,
     explicit: Option<&str>,
 ) -> Result<ExitCode> {
-    let params = load_params(global)?;
-    let backend = open_backend(global, embedded, &params, explicit).await?;
+    let (params, backend) = open_backend(global, embedded, explicit).await?;
     let set = backend.reserve(&params).await?;
     match global.output {
         Output::Json => output::json(&set),
@@ -29,8 +28,7 @@ pub async fn cancel(
     embedded: Option<&Embedded>,
     explicit: Option<&str>,
 ) -> Result<ExitCode> {
-    let params = load_params(global)?;
-    let backend = open_backend(global, embedded, &params, explicit).await?;
+    let (params, backend) = open_backend(global, embedded, explicit).await?;
     let report = backend.cancel(&params).await?;
     output::report(global.output, &report)
 }
@@ -42,8 +40,7 @@ pub async fn cleanup(
     test_id: &str,
 ) -> Result<ExitCode> {
     // Cleanup needs no configuration, but settings in --config files still apply.
-    let params: Params = load_params(global)?;
-    let backend = open_backend(global, embedded, &params, Some(backend_name)).await?;
+    let (_, backend) = open_backend(global, embedded, Some(backend_name)).await?;
     let report = backend.cancel_all_regions(test_id).await?;
     output::report(global.output, &report)
 }
