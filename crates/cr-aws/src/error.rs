@@ -4,7 +4,7 @@
 use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use cr_core::Cloud;
@@ -102,17 +102,44 @@ pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
     }
 }
 
-/// Whether a credentials-provider failure sits anywhere in `err`'s source chain (the SDK
-/// reports a failed identity resolution as a dispatch failure).
-fn credentials_failure<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+/// Every error in `err`'s source chain, `err` first. An `io::Error` hides the error it wraps
+/// from `source()` (it returns the wrapped error's source), so it is opened explicitly.
+fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(c) = e.downcast_ref::<CredentialsError>() {
-            return Some(c);
-        }
-        current = e.source();
+        out.push(e);
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
-    None
+    out
+}
+
+/// The first error of type `T` in `err`'s chain.
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    chain(err).into_iter().find_map(|e| e.downcast_ref::<T>())
+}
+
+/// The Display texts of `err`'s chain joined by `: `, each said once (layers often repeat
+/// the text of the error they wrap). No Debug output: it is long and may hold request data.
+fn describe(err: &(dyn StdError + 'static)) -> String {
+    let mut text = String::new();
+    for e in chain(err) {
+        let part = e.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Classifies an SDK failure of `operation` in `region`.
@@ -137,39 +164,6 @@ where
             let request_id = meta.request_id().map(str::to_string).or(header_request_id);
             (kind_of(&code, Some(status)), code, message, request_id)
         }
-        SdkError::TimeoutError(_) => (
-            ErrorKind::Timeout,
-            "Timeout".to_string(),
-            DisplayErrorContext(&err).to_string(),
-            None,
-        ),
-        SdkError::DispatchFailure(d) => {
-            if let Some(c) = credentials_failure(&err) {
-                (
-                    ErrorKind::Unauthorized,
-                    "CredentialsError".to_string(),
-                    format!(
-                        "no usable AWS credentials (environment, profile, SSO, instance metadata): {}",
-                        DisplayErrorContext(c)
-                    ),
-                    None,
-                )
-            } else {
-                let (kind, code) = if d.is_timeout() {
-                    (ErrorKind::Timeout, "Timeout")
-                } else if d.is_user() {
-                    (ErrorKind::InvalidRequest, "DispatchFailure")
-                } else {
-                    (ErrorKind::Transient, "DispatchFailure")
-                };
-                (
-                    kind,
-                    code.to_string(),
-                    DisplayErrorContext(&err).to_string(),
-                    None,
-                )
-            }
-        }
         SdkError::ResponseError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let kind = if status >= 500 || status == 429 {
@@ -180,20 +174,57 @@ where
             (
                 kind,
                 format!("UnreadableResponse(HTTP {status})"),
-                DisplayErrorContext(&err).to_string(),
+                describe(&err),
                 header_request_id,
             )
         }
+        SdkError::TimeoutError(_) => (
+            ErrorKind::Timeout,
+            "Timeout".to_string(),
+            describe(&err),
+            None,
+        ),
         SdkError::ConstructionFailure(_) => (
             ErrorKind::InvalidRequest,
             "ConstructionFailure".to_string(),
-            DisplayErrorContext(&err).to_string(),
+            describe(&err),
             None,
         ),
+        SdkError::DispatchFailure(d) => {
+            let (kind, code, message) = if let Some(c) = find::<CredentialsError>(&err) {
+                (
+                    ErrorKind::Unauthorized,
+                    "CredentialsError",
+                    format!(
+                        "no usable AWS credentials (environment, profile, SSO, web identity, \
+                         container or instance metadata): {}",
+                        describe(c)
+                    ),
+                )
+            } else if find::<rustls::Error>(&err).is_some() {
+                // A certificate the client does not trust will not be trusted on a retry.
+                (
+                    ErrorKind::Other,
+                    "TlsError",
+                    format!(
+                        "{}; if the endpoint uses a private CA (e.g. the emulator), trust it \
+                         with --ca-bundle, CR_CA_BUNDLE or AWS_CA_BUNDLE",
+                        describe(&err)
+                    ),
+                )
+            } else if d.is_timeout() {
+                (ErrorKind::Timeout, "Timeout", describe(&err))
+            } else if d.is_user() {
+                (ErrorKind::InvalidRequest, "DispatchFailure", describe(&err))
+            } else {
+                (ErrorKind::Transient, "DispatchFailure", describe(&err))
+            };
+            (kind, code.to_string(), message, None)
+        }
         _ => (
             ErrorKind::Other,
             "Unknown".to_string(),
-            DisplayErrorContext(&err).to_string(),
+            describe(&err),
             None,
         ),
     };
@@ -311,5 +342,28 @@ mod tests {
         let e = classify("DescribeRegions", "eu-west-1", err);
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert_eq!(e.code, "CredentialsError");
+        assert!(
+            e.message
+                .contains("no providers in chain provided credentials"),
+            "{}",
+            e.message
+        );
+        assert!(
+            !e.message.contains("CredentialsNotLoaded"),
+            "no Debug output: {}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn untrusted_certificate_is_not_retried() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::other(tls);
+        let err: SdkError<CreateCapacityReservationError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(io)));
+        let e = classify("DescribeRegions", "eu-west-1", err);
+        assert_eq!(e.code, "TlsError");
+        assert!(!e.kind.is_retryable(), "{:?}", e.kind);
+        assert!(e.message.contains("--ca-bundle"), "{}", e.message);
     }
 }

@@ -2,9 +2,25 @@
 //!
 //! Registers the backend `aws` (alias `ec2`) with the cr-core registry. The
 //! [`AwsAdapter`] speaks EC2 and classifies its errors; cr-core's engine does zone fallback,
-//! rollback and retries. Configuration keys read besides the common ones: `region_name`,
-//! `availability_zone`, `use_placement_group`, and `aws_instance_platform` (default
-//! `Linux/UNIX`, see [`builder::INSTANCE_PLATFORM_KEY`]).
+//! rollback and retries (the SDK's own retries are off, so every attempt is the engine's).
+//!
+//! - **Configuration keys** besides the common ones: `region_name`, `availability_zone`
+//!   (letters; candidates are the region's available zones offering every demanded type,
+//!   configured ones first), `use_placement_group` (reserve in the placement group tagged
+//!   with the test id; none found is a configuration error), and `aws_instance_platform`
+//!   (default `Linux/UNIX`, see [`builder::INSTANCE_PLATFORM_KEY`]).
+//! - **Credentials**: aws-config's standard chain (environment, profiles, SSO, web identity,
+//!   container and instance metadata), or static keys from the options' environment overlay.
+//!   `--endpoint`, `AWS_ENDPOINT_URL_EC2` or `AWS_ENDPOINT_URL` redirect every call (e.g. to
+//!   the emulator); `--ca-bundle`, `AWS_CA_BUNDLE` or `CR_CA_BUNDLE` add trusted CAs.
+//! - **Create**: CreateCapacityReservation per instance type, `targeted`, `limited` with the
+//!   plan's end time (EC2 releases it by itself even if cr crashes), tagged with the core's
+//!   tags, with a ClientToken derived from (test id, region, zone, type, attempt) so a
+//!   retried call never reserves twice.
+//! - **Find** lists by `tag:TestId` and state `active`/`pending` (checking the tags again
+//!   client-side); **cancel** treats a reservation that is already gone as such.
+//! - **Permissions**: [`permissions::policy`] is the IAM policy (`cr permissions --backend
+//!   aws`).
 //!
 //! ```no_run
 //! # async fn demo(params: cr_core::Params) -> cr_core::Result<()> {
