@@ -412,3 +412,67 @@ async fn registry_reads_the_environment_overlay() {
     assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
     assert!(fx.audit(Cloud::Aws).is_empty());
 }
+
+/// Tag filters are not documented for DescribeCapacityReservations: with an EC2 that rejects
+/// them, discover, reserve (which looks for an existing set first) and cancel_all_regions
+/// still find the test's reservations by their tags, and only the test's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn works_when_tag_filters_are_rejected() {
+    let mut scenario = base_scenario();
+    scenario
+        .clouds
+        .get_mut(cloud_kind(Cloud::Aws))
+        .options
+        .insert("tag_filters".into(), serde_json::json!(false));
+    let fx = Fixture::start(
+        &AWS,
+        scenario,
+        TestConfig::single("7a6f1170-no-tag-filters"),
+    )
+    .await;
+    let foreign = AWS
+        .create_outside(
+            &fx.emulator,
+            "another-test",
+            "us-east-1",
+            "us-east-1a",
+            "i4i.large",
+        )
+        .await;
+    let backend = valid_backend(&AWS, &fx).await;
+    let set = backend.reserve(&fx.params).await.expect("reserve");
+    let found = valid_backend(&AWS, &fx)
+        .await
+        .discover(&fx.params)
+        .await
+        .expect("discover");
+    let ids = |s: &cr_core::ReservationSet| {
+        s.reservations()
+            .map(|r| r.id.0.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(ids(&found), ids(&set));
+    assert!(!ids(&found).contains(&foreign));
+    let rejected = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.operation == "DescribeCapacityReservations"
+                && r.error_code.as_deref() == Some("InvalidParameterValue")
+        })
+        .count();
+    assert!(
+        rejected > 0,
+        "the emulator must have rejected the tag filter"
+    );
+
+    let report = backend
+        .cancel_all_regions(&fx.config.test_id)
+        .await
+        .expect("cancel_all_regions");
+    assert_eq!(report.cancelled.len(), set.reservations().count());
+    let live = fx.live(Cloud::Aws);
+    assert_eq!(live.len(), 1, "only the other test's reservation: {live:?}");
+    assert_eq!(live[0].id, foreign);
+}
