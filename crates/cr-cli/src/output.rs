@@ -1,6 +1,7 @@
 //! Rendering for people (`--output text`) and programs (`--output json`).
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -9,10 +10,17 @@ use serde::Serialize;
 
 use crate::args::Output;
 
+/// Writes `text` to stdout. A closed stdout (`cr status | head`) is not an error worth a
+/// panic: the reader has what it wanted.
+pub fn text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => text(&format!("{s}\n")),
         Err(e) => eprintln!("error: cannot render JSON: {e}"),
     }
 }
@@ -201,7 +209,7 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
             if s.is_empty() {
                 s.push_str("nothing to cancel\n");
             }
-            print!("{s}");
+            text(&s);
         }
     }
     if report.is_complete() {

@@ -18,7 +18,7 @@ pub async fn status(
     let set = backend.discover(&params).await?;
     match global.output {
         Output::Json => output::json(&set),
-        Output::Text => print!("{}", output::status_text(&set)),
+        Output::Text => output::text(&output::status_text(&set)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ pub fn run(global: &Global, explicit: Option<&str>) -> Result<ExitCode> {
     let plan = CapacityPlan::build(&params, cloud, Timestamp::now())?;
     match global.output {
         Output::Json => output::json(&output::plan_json(&plan)),
-        Output::Text => print!("{}", output::plan_text(&plan)),
+        Output::Text => output::text(&output::plan_text(&plan)),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,7 @@ pub async fn reserve(
     let set = backend.reserve(&params).await?;
     match global.output {
         Output::Json => output::json(&set),
-        Output::Text => print!("{}", output::set_text(&set)),
+        Output::Text => output::text(&output::set_text(&set)),
     }
     Ok(ExitCode::SUCCESS)
 }
