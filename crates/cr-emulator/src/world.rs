@@ -200,6 +200,9 @@ pub struct RegionInfo {
 
 type PoolKey = (CloudKind, String, String, String);
 
+/// Merged regions and the scenario they were computed from.
+type CachedRegions = (Arc<Scenario>, Arc<Vec<RegionInfo>>);
+
 #[derive(Default)]
 struct Inner {
     used: HashMap<PoolKey, u64>,
@@ -215,7 +218,7 @@ struct Inner {
 pub struct World {
     scenario: RwLock<Arc<Scenario>>,
     /// Merged regions per cloud, valid for the scenario they were computed from.
-    region_cache: Mutex<HashMap<CloudKind, (Arc<Scenario>, Arc<Vec<RegionInfo>>)>>,
+    region_cache: Mutex<HashMap<CloudKind, CachedRegions>>,
     inner: Mutex<Inner>,
     requests: Mutex<VecDeque<RequestRecord>>,
     clock_offset_ms: AtomicI64,
