@@ -5,7 +5,9 @@
 //! zone Operation, classifies failures, finds a test's reservations with one aggregated list,
 //! and deletes them; the shared engine in cr-core does zone fallback, rollback and retries.
 //!
-//! - **Backend names**: `gce`, alias `gce-siren` (SCT's other GCE backend).
+//! - **Backend names**: `gce`, alias `gcp`. SCT's `gce-siren` is deliberately not an alias:
+//!   its database nodes run in Scylla Cloud's project, which cannot consume reservations made
+//!   in the test's project.
 //! - **Configuration**: `gce_datacenter` (region or zone; the planner resolves zones),
 //!   `gce_reservation_type` (`regional` falls back across the region's `UP` zones),
 //!   `gce_project` (else `GOOGLE_CLOUD_PROJECT`, else the credentials' project),
@@ -92,7 +94,7 @@ inventory::submit! {
     BackendRegistration {
         name: "gce",
         cloud: Cloud::Gce,
-        aliases: &["gce-siren"],
+        aliases: &["gcp"],
         construct,
         permissions,
     }
