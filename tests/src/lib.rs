@@ -344,3 +344,33 @@ pub fn load_params(target: &dyn ContractTarget, dir: &Path, config: &TestConfig)
     std::fs::write(&path, yaml).expect("the configuration file is written");
     Params::load(&[path], &BTreeMap::new()).expect("the suite's configuration loads")
 }
+
+/// Runs every shared check against `$target` (an expression of a type implementing
+/// [`ContractTarget`]), one `#[tokio::test]` per check. A new check added to
+/// [`checks`] is added here once and runs for every backend.
+#[macro_export]
+macro_rules! contract_suite {
+    ($target:expr) => {
+        $crate::contract_suite!(@tests $target;
+            happy_path,
+            stockout_falls_back_to_the_next_zone,
+            quota_exceeded_fails_and_names_the_code,
+            throttling_then_success,
+            unauthorized_stops_without_fallback,
+            cancel_leaves_nothing_active,
+            cancel_all_regions_finds_every_region,
+            discover_after_restart,
+            create_retried_after_a_hang_is_not_doubled,
+            create_retried_after_a_reset_is_not_doubled,
+            adapter_create_is_idempotent,
+            expiry_is_set,
+            registry_backend_reserves_and_cancels,
+        );
+    };
+    (@tests $target:expr; $($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            $crate::checks::$check(&$target).await;
+        }
+    )*};
+}

@@ -189,30 +189,7 @@ fn raw_client(emulator: &EmulatorHandle, region: &str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(config)
 }
 
-macro_rules! contract {
-    ($($check:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $check() {
-            checks::$check(&AWS).await;
-        }
-    )*};
-}
-
-contract!(
-    happy_path,
-    stockout_falls_back_to_the_next_zone,
-    quota_exceeded_fails_and_names_the_code,
-    throttling_then_success,
-    unauthorized_stops_without_fallback,
-    cancel_leaves_nothing_active,
-    cancel_all_regions_finds_every_region,
-    discover_after_restart,
-    create_retried_after_a_hang_is_not_doubled,
-    create_retried_after_a_reset_is_not_doubled,
-    adapter_create_is_idempotent,
-    expiry_is_set,
-    registry_backend_reserves_and_cancels,
-);
+cr_contract_tests::contract_suite!(AWS);
 
 async fn valid_backend(target: &AwsTarget, fx: &Fixture) -> EngineBackend {
     fx.backend(target, Credentials::Valid)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario, checks,
+    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
 };
 use cr_core::adapter::CloudAdapter;
 use cr_core::error::ErrorKind;
@@ -219,30 +219,7 @@ async fn http_token(emulator: &EmulatorHandle) -> Arc<Token> {
         .expect("the token endpoint issues a token for a valid JWT")
 }
 
-macro_rules! contract {
-    ($($check:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $check() {
-            checks::$check(&GceTarget).await;
-        }
-    )*};
-}
-
-contract!(
-    happy_path,
-    stockout_falls_back_to_the_next_zone,
-    quota_exceeded_fails_and_names_the_code,
-    throttling_then_success,
-    unauthorized_stops_without_fallback,
-    cancel_leaves_nothing_active,
-    cancel_all_regions_finds_every_region,
-    discover_after_restart,
-    create_retried_after_a_hang_is_not_doubled,
-    create_retried_after_a_reset_is_not_doubled,
-    adapter_create_is_idempotent,
-    expiry_is_set,
-    registry_backend_reserves_and_cancels,
-);
+cr_contract_tests::contract_suite!(GceTarget);
 
 /// The insert body on the wire: machine type, count as a string, local SSDs, CPU platform,
 /// specific-reservation flag and native expiry, as the emulator received them.

@@ -60,6 +60,12 @@ fn oauth_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
+/// Decodes one JWS segment. JWS says unpadded base64url, but Google's token endpoint also
+/// accepts padded segments, and some clients (gcp_auth 0.12) send them: accept both.
+fn b64url(segment: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')).ok()
+}
+
 fn verify_jwt(jwt: &str, creds: &GceCredentials) -> Result<Claims, &'static str> {
     let mut parts = jwt.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -67,9 +73,7 @@ fn verify_jwt(jwt: &str, creds: &GceCredentials) -> Result<Claims, &'static str>
     else {
         return Err("Invalid JWT: not a compact JWS.");
     };
-    let header: Value = URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()
+    let header: Value = b64url(h)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("Invalid JWT: bad header.")?;
     if header.get("alg").and_then(Value::as_str) != Some("RS256") {
@@ -80,16 +84,12 @@ fn verify_jwt(jwt: &str, creds: &GceCredentials) -> Result<Claims, &'static str>
     {
         return Err("Invalid JWT Signature.");
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| "Invalid JWT Signature.")?;
+    let signature = b64url(s).ok_or("Invalid JWT Signature.")?;
     let signed = &jwt[..h.len() + 1 + p.len()];
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &creds.public_key_der)
         .verify(signed.as_bytes(), &signature)
         .map_err(|_| "Invalid JWT Signature.")?;
-    let claims: Value = URL_SAFE_NO_PAD
-        .decode(p)
-        .ok()
+    let claims: Value = b64url(p)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("Invalid JWT: bad claims.")?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_owned);
