@@ -458,6 +458,17 @@ async fn retried_create_is_not_doubled(t: &dyn ContractTarget, fault: FaultKind,
     );
     let set = reserve(&backend, &fx).await;
     assert_eq!(set.regions[0].zone, fx.zone(0));
+    // A hung request is abandoned by the client before the emulator logs it; the others are
+    // logged with their fault.
+    if fault != FaultKind::Hang {
+        assert!(
+            fx.emulator
+                .requests()
+                .iter()
+                .any(|r| r.fault == Some(fault) && r.operation == t.create_operation()),
+            "the {fault:?} fault was injected into a create"
+        );
+    }
     let audit = fx.audit(t.cloud());
     assert_eq!(
         audit_demands(&audit),
@@ -476,6 +487,13 @@ pub async fn create_retried_after_a_hang_is_not_doubled(t: &dyn ContractTarget) 
 /// The first create's connection is reset; the retry reserves exactly once.
 pub async fn create_retried_after_a_reset_is_not_doubled(t: &dyn ContractTarget) {
     retried_create_is_not_doubled(t, FaultKind::ConnectionReset, "4e5f6a7b-reset").await;
+}
+
+/// The first create is carried out but its reply is lost (the connection drops after the
+/// cloud reserved): the retry, with the same idempotency token, gets the same reservation
+/// back instead of reserving a second time.
+pub async fn create_retried_after_a_lost_reply_is_not_doubled(t: &dyn ContractTarget) {
+    retried_create_is_not_doubled(t, FaultKind::LostReply, "8c9d0e1f-lost").await;
 }
 
 /// The adapter's create is idempotent for the same request (same attempt), and cancelling

@@ -362,6 +362,7 @@ macro_rules! contract_suite {
             discover_after_restart,
             create_retried_after_a_hang_is_not_doubled,
             create_retried_after_a_reset_is_not_doubled,
+            create_retried_after_a_lost_reply_is_not_doubled,
             adapter_create_is_idempotent,
             expiry_is_set,
             registry_backend_reserves_and_cancels,

@@ -264,6 +264,10 @@ pub enum FaultKind {
     /// The request is held for `hang_ms`, then the connection is dropped.
     #[serde(rename = "hang", alias = "timeout")]
     Hang,
+    /// The request is carried out, then the connection is dropped instead of answering: the
+    /// client cannot tell whether it happened, so only an idempotent retry is safe.
+    #[serde(rename = "lost_reply", alias = "lost-reply", alias = "reply_lost")]
+    LostReply,
     /// A long-running operation is accepted but finishes with an error.
     #[serde(
         rename = "failed_lro",

@@ -204,8 +204,16 @@ async fn log_requests(State(app): State<AppState>, req: Request, next: Next) -> 
     let started = Instant::now();
     let at = app.world.now();
     let method = req.method().to_string();
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     let tag = response.extensions().get::<Tag>().cloned();
+    if tag.as_ref().and_then(|t| t.fault) == Some(FaultKind::LostReply) {
+        // The handler did its work; the client never hears about it.
+        let tag = tag.clone();
+        response = drop_connection();
+        if let Some(tag) = tag {
+            response.extensions_mut().insert(tag);
+        }
+    }
     let dropped = response.extensions().get::<DropConnection>().is_some();
     app.world.log_request(RequestRecord {
         at,

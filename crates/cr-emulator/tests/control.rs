@@ -437,3 +437,36 @@ fn the_documented_scenario_example_parses_and_means_what_it_says() {
     );
     assert_eq!(w.lro_duration(cr_emulator::CloudKind::Gce), Duration::ZERO);
 }
+
+/// `lost_reply`: the reservation is made, but the client gets no answer.
+#[tokio::test]
+async fn lost_reply_carries_out_the_request_and_drops_the_answer() {
+    let scenario = cr_emulator::Scenario::from_str_any(
+        "faults:\n  - {cloud: gce, operation: token, kind: lost_reply, rate: 1.0, limit: 1}\n",
+    )
+    .expect("scenario parses");
+    let emu = cr_emulator::Emulator::start(scenario).await.expect("starts");
+    let client = reqwest::Client::new();
+    let url = format!("{}/token", emu.http_url());
+    let first = client
+        .post(&url)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await;
+    assert!(first.is_err(), "the first answer is lost: {first:?}");
+    let second = client
+        .post(&url)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the second is answered");
+    // The grant type is wrong for Google's endpoint: an OAuth error, but an answer.
+    assert_eq!(second.status().as_u16(), 400);
+    let log = emu.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.operation == "token" && r.fault == Some(cr_emulator::FaultKind::LostReply)),
+        "{log:?}"
+    );
+    emu.shutdown().await;
+}

@@ -237,7 +237,7 @@ async fn handle(
         Some(FaultKind::ConnectionReset | FaultKind::Hang) => {
             return tag(drop_connection(), CLOUD, op, None, fault);
         }
-        Some(FaultKind::FailedLro) | None => {}
+        Some(FaultKind::FailedLro | FaultKind::LostReply) | None => {}
     }
 
     let ctx = Ctx {

@@ -357,7 +357,7 @@ fn fault_response(app: &AppState, fault: Option<FaultKind>, op: &str) -> Option<
         FaultKind::ConnectionReset | FaultKind::Hang => {
             Some(tag(drop_connection(), CLOUD, op, None, fault))
         }
-        FaultKind::FailedLro => None,
+        FaultKind::FailedLro | FaultKind::LostReply => None,
     }
 }
 
