@@ -83,12 +83,7 @@ fn test() -> Vec<Step> {
 /// The facade with each backend feature alone, and with none: the registry must hold exactly
 /// the enabled backends (a feature-gated crate the linker dropped would vanish silently).
 fn features() -> Vec<Step> {
-    let mut steps = vec![step(&[
-        "test",
-        "-p",
-        "cr-facade",
-        "--no-default-features",
-    ])];
+    let mut steps = vec![step(&["test", "-p", "cr-facade", "--no-default-features"])];
     for b in BACKENDS {
         steps.push(step(&[
             "test",

@@ -323,7 +323,9 @@ pub enum Error {
     #[error("{0}")]
     UnknownBackend(String),
     /// The backend exists but this operation is not implemented for it yet.
-    #[error("backend {backend} is not implemented yet: {operation} did nothing and reserved nothing")]
+    #[error(
+        "backend {backend} is not implemented yet: {operation} did nothing and reserved nothing"
+    )]
     NotImplemented {
         /// The backend.
         backend: Cloud,
@@ -448,9 +450,9 @@ impl From<CloudError> for Error {
             ErrorKind::NotFound => Error::NotFound(b),
             ErrorKind::Timeout => Error::Timeout(b),
             ErrorKind::Transient => Error::Transient(b),
-            ErrorKind::InvalidConfig
-            | ErrorKind::Unsupported
-            | ErrorKind::Other => Error::Other(b.to_string()),
+            ErrorKind::InvalidConfig | ErrorKind::Unsupported | ErrorKind::Other => {
+                Error::Other(b.to_string())
+            }
         }
     }
 }

@@ -445,7 +445,9 @@ async fn lost_reply_carries_out_the_request_and_drops_the_answer() {
         "faults:\n  - {cloud: gce, operation: token, kind: lost_reply, rate: 1.0, limit: 1}\n",
     )
     .expect("scenario parses");
-    let emu = cr_emulator::Emulator::start(scenario).await.expect("starts");
+    let emu = cr_emulator::Emulator::start(scenario)
+        .await
+        .expect("starts");
     let client = reqwest::Client::new();
     let url = format!("{}/token", emu.http_url());
     let first = client

@@ -13,7 +13,9 @@ fn construct(
     _params: Params,
     _options: BackendOptions,
 ) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
-    Box::pin(async { Ok(Box::new(NotImplementedBackend(Cloud::Oci)) as Box<dyn CapacityReservation>) })
+    Box::pin(async {
+        Ok(Box::new(NotImplementedBackend(Cloud::Oci)) as Box<dyn CapacityReservation>)
+    })
 }
 
 fn permissions() -> Result<serde_json::Value> {

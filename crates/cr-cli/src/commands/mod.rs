@@ -38,8 +38,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     reserve::cancel(&global, embedded.as_ref(), args.backend.as_deref()).await
                 }
                 Command::Cleanup(args) => {
-                    reserve::cleanup(&global, embedded.as_ref(), &args.backend, &args.test_id)
-                        .await
+                    reserve::cleanup(&global, embedded.as_ref(), &args.backend, &args.test_id).await
                 }
                 Command::Emulator(_) | Command::Permissions(_) | Command::Plan(_) => {
                     unreachable!("handled above")
