@@ -19,7 +19,7 @@ use aws_sdk_ec2::types::{
 };
 use cr_aws::AwsBuilder;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario, checks,
+    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
     cloud_kind, retry_policy,
 };
 use cr_core::adapter::CloudAdapter;
