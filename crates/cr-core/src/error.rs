@@ -201,7 +201,10 @@ impl fmt::Display for CloudError {
         }
         let hint = self.kind.hint();
         if !hint.is_empty() {
-            write!(f, " — {hint}")?;
+            match self.location.cloud {
+                Some(cloud) => write!(f, " — {}", hint.replace("<backend>", cloud.as_str()))?,
+                None => write!(f, " — {hint}")?,
+            }
         }
         Ok(())
     }
