@@ -18,7 +18,6 @@ use cr_core::model::{CancelOutcome, Reservation, ReservationId, ReservationState
 use cr_core::tags::TEST_ID;
 use cr_core::{Cloud, Error, Result};
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use crate::client::{CreateInput, Ec2Api, bad_reply, filter};
 
@@ -67,14 +66,13 @@ pub(crate) fn client_token(
     instance_type: &str,
     attempt: u32,
 ) -> String {
-    let mut hash = Sha256::new();
-    // Length-prefixed fields: ("a", "bc") and ("ab", "c") must not collide.
-    for part in [test_id, region, zone, instance_type] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.update(attempt.to_be_bytes());
-    hex::encode(hash.finalize())
+    hex::encode(cr_core::adapter::idempotency_digest(
+        test_id,
+        region,
+        zone,
+        instance_type,
+        attempt,
+    ))
 }
 
 fn to_aws_time(t: Timestamp) -> DateTime {

@@ -31,6 +31,42 @@ pub struct CreateRequest {
     pub attempt: u32,
 }
 
+impl CreateRequest {
+    /// The idempotency digest of this create: see [`idempotency_digest`].
+    pub fn idempotency_digest(&self) -> [u8; 32] {
+        idempotency_digest(
+            &self.test_id,
+            &self.region,
+            &self.zone,
+            &self.demand.instance_type,
+            self.attempt,
+        )
+    }
+}
+
+/// What identifies one create for the cloud's idempotency token (EC2 `ClientToken`, GCE
+/// `requestId`, OCI `opc-retry-token`): SHA-256 over the length-prefixed test id, region,
+/// zone and instance type, and the attempt. The same create retried after a throttle or a
+/// lost reply gets the same digest, so the cloud returns the first result instead of
+/// reserving twice; any other create gets another.
+pub fn idempotency_digest(
+    test_id: &str,
+    region: &str,
+    zone: &str,
+    instance_type: &str,
+    attempt: u32,
+) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    // Length-prefixed fields: ("a", "bc") and ("ab", "c") must not collide.
+    for part in [test_id, region, zone, instance_type] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.update(attempt.to_be_bytes());
+    hash.finalize().into()
+}
+
 /// What one cloud must provide to the engine.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]

@@ -79,8 +79,13 @@ pub fn insert_request_id(
     machine_type: &str,
     attempt: u32,
 ) -> String {
-    let attempt = attempt.to_string();
-    uuid_from(&["insert", test_id, region, zone, machine_type, &attempt])
+    uuid_from_digest(cr_core::adapter::idempotency_digest(
+        test_id,
+        region,
+        zone,
+        machine_type,
+        attempt,
+    ))
 }
 
 /// The `requestId` of one delete, derived from the reservation's numeric id (unique to this
@@ -91,7 +96,10 @@ pub fn delete_request_id(name: &str, numeric_id: &str) -> String {
 }
 
 fn uuid_from(parts: &[&str]) -> String {
-    let d = digest(parts);
+    uuid_from_digest(digest(parts))
+}
+
+fn uuid_from_digest(d: [u8; 32]) -> String {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&d[..16]);
     uuid::Builder::from_random_bytes(bytes)
