@@ -34,7 +34,10 @@ impl Embedded {
         let files = handle
             .write_credentials(dir.path())
             .map_err(|e| Error::Other(format!("cannot write emulator credentials: {e}")))?;
-        tracing::info!(https = handle.https_url(), "embedded emulator started");
+        eprintln!(
+            "note: using an embedded emulator ({}): nothing reaches a real cloud, and what is reserved vanishes when this command exits",
+            handle.https_url()
+        );
         Ok(Embedded {
             env: files.env.clone(),
             ca_bundle: files.ca_pem.clone(),

@@ -631,12 +631,14 @@ impl ReserveRun<'_> {
             .iter()
             .flat_map(|entry| entry.reservations.iter().cloned())
             .collect();
-        tracing::warn!(
-            test_id = self.test_id,
-            count = held.len(),
-            error = %error,
-            "reserve failed; rolling back"
-        );
+        // The error itself reaches the caller; the log only says what is being undone.
+        if !held.is_empty() {
+            tracing::warn!(
+                test_id = self.test_id,
+                count = held.len(),
+                "reserve failed; rolling back the reservations made so far"
+            );
+        }
         leftovers.extend(self.engine.release(held).await.failed);
         let regions: Vec<String> = plan_regions(self.plan)
             .into_iter()
