@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{CLOUD, Call, GceError, begin, list_page, stable_id};
+use super::{CLOUD, Call, GceError, begin, list_body, list_page, stable_id};
 use crate::server::{AppState, BaseUrl};
 use crate::world::RegionInfo;
 
@@ -60,20 +60,6 @@ fn region_json(app: &AppState, call: &Call, region: &RegionInfo) -> Value {
         "selfLink": call.region_url(&region.name),
         "supportsPzs": false,
     })
-}
-
-fn list_body(
-    kind: &str,
-    id: String,
-    self_link: String,
-    items: Vec<Value>,
-    next: Option<String>,
-) -> Value {
-    let mut v = json!({"kind": kind, "id": id, "items": items, "selfLink": self_link});
-    if let Some(t) = next {
-        v["nextPageToken"] = json!(t);
-    }
-    v
 }
 
 /// `GET .../zones`.

@@ -393,6 +393,22 @@ fn page_token(kind: &str, offset: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{offset}"))
 }
 
+/// A Compute list response: `kind`, `id`, `items`, `selfLink` and, when there are more pages,
+/// `nextPageToken`.
+pub(super) fn list_body(
+    kind: &str,
+    id: String,
+    self_link: String,
+    items: Vec<Value>,
+    next: Option<String>,
+) -> Value {
+    let mut v = json!({"kind": kind, "id": id, "items": items, "selfLink": self_link});
+    if let Some(t) = next {
+        v["nextPageToken"] = json!(t);
+    }
+    v
+}
+
 /// Applies `filter`, `orderBy`, `maxResults` and `pageToken` to a listing.
 fn list_page(
     query: &HashMap<String, String>,

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::reservations::Status;
-use super::{CLOUD, Call, GceError, Inner, begin, gce_time, list_page};
+use super::{CLOUD, Call, GceError, Inner, begin, gce_time, list_body, list_page};
 use crate::server::{AppState, BaseUrl};
 use crate::world::{AuditState, World};
 
@@ -271,18 +271,13 @@ pub(super) async fn list(
         .map(|o| o.render(&call, now))
         .collect();
     match list_page(&query, "ops", items) {
-        Ok((items, next)) => {
-            let mut v = json!({
-                "kind": "compute#operationList",
-                "id": format!("projects/{project}/zones/{zone}/operations"),
-                "items": items,
-                "selfLink": format!("{}/operations", call.zone_url(&zone)),
-            });
-            if let Some(t) = next {
-                v["nextPageToken"] = json!(t);
-            }
-            call.ok(v)
-        }
+        Ok((items, next)) => call.ok(list_body(
+            "compute#operationList",
+            format!("projects/{project}/zones/{zone}/operations"),
+            format!("{}/operations", call.zone_url(&zone)),
+            items,
+            next,
+        )),
         Err(e) => call.fail(&e),
     }
 }

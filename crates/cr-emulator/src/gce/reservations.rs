@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use super::operations::{Op, OpError, OpKind};
-use super::{CLOUD, Call, GceError, begin, gce_time, list_page, new_id};
+use super::{CLOUD, Call, GceError, begin, gce_time, list_body, list_page, new_id};
 use crate::scenario::FaultKind;
 use crate::server::{AppState, BaseUrl};
 use crate::world::{AuditRecord, AuditState, CapacityDenied, RegionInfo, World};
@@ -667,18 +667,13 @@ pub(super) async fn list(
         .map(|r| r.render(&call))
         .collect();
     match list_page(&query, "res", items) {
-        Ok((items, next)) => {
-            let mut v = json!({
-                "kind": "compute#reservationList",
-                "id": format!("projects/{project}/zones/{zone}/reservations"),
-                "items": items,
-                "selfLink": format!("{}/reservations", call.zone_url(&zone)),
-            });
-            if let Some(t) = next {
-                v["nextPageToken"] = json!(t);
-            }
-            call.ok(v)
-        }
+        Ok((items, next)) => call.ok(list_body(
+            "compute#reservationList",
+            format!("projects/{project}/zones/{zone}/reservations"),
+            format!("{}/reservations", call.zone_url(&zone)),
+            items,
+            next,
+        )),
         Err(e) => call.fail(&e),
     }
 }
