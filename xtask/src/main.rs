@@ -4,7 +4,11 @@
 //!   whole workspace (all features), and the facade built and registry-tested with each
 //!   backend feature alone (and with none).
 //! - `fmt`, `clippy`, `test`, `features`: the steps of `ci` one at a time.
+//! - `sdk-check`: the emulator driven by the clouds' official Python SDKs
+//!   (`crates/cr-emulator/sdk-check`); needs a Python with its `requirements.txt` installed,
+//!   taken from `CR_PYTHON` (default `python3`). `.ci/run` installs it into a venv and runs it.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -18,26 +22,38 @@ fn main() -> ExitCode {
         "clippy" => clippy(),
         "test" => test(),
         "features" => features(),
+        "sdk-check" => return sdk_check(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features>");
+            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check>");
             return ExitCode::from(2);
         }
     };
+    run_steps(&task, &steps)
+}
+
+fn run_steps(task: &str, steps: &[Step]) -> ExitCode {
     let total = Instant::now();
-    for step in &steps {
+    for step in steps {
+        let (program, args) = match step.first().map(String::as_str) {
+            Some(PYTHON) => (python(), &step[1..]),
+            _ => (cargo(), &step[..]),
+        };
         let started = Instant::now();
-        eprintln!("xtask: $ cargo {}", step.join(" "));
-        let status = Command::new(cargo()).args(step).status();
-        match status {
+        eprintln!("xtask: $ {program} {}", args.join(" "));
+        match Command::new(&program)
+            .args(args)
+            .current_dir(root())
+            .status()
+        {
             Ok(s) if s.success() => {
                 eprintln!("xtask: ok in {:.0?}", started.elapsed());
             }
             Ok(s) => {
-                eprintln!("xtask: FAILED ({s}): cargo {}", step.join(" "));
+                eprintln!("xtask: FAILED ({s}): {program} {}", args.join(" "));
                 return ExitCode::from(1);
             }
             Err(e) => {
-                eprintln!("xtask: cannot run cargo: {e}");
+                eprintln!("xtask: cannot run {program}: {e}");
                 return ExitCode::from(1);
             }
         }
@@ -48,6 +64,20 @@ fn main() -> ExitCode {
         total.elapsed()
     );
     ExitCode::SUCCESS
+}
+
+/// Marks a step run by [`python`] instead of cargo.
+const PYTHON: &str = "<python>";
+
+/// The workspace root: every step runs there, wherever `cargo xtask` was called from.
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+}
+
+fn python() -> String {
+    std::env::var("CR_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
 type Step = Vec<String>;
@@ -95,4 +125,26 @@ fn features() -> Vec<Step> {
         ]));
     }
     steps
+}
+
+/// Builds `cr` exactly as the workspace tests do (same features, so nothing is rebuilt after
+/// `cargo xtask ci`), then runs the SDK checks against it.
+fn sdk_check() -> ExitCode {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let cr = target
+        .join("debug")
+        .join(format!("cr{}", std::env::consts::EXE_SUFFIX));
+    let cr = cr.display().to_string();
+    let steps = vec![
+        step(&["test", "--workspace", "--all-features", "--no-run"]),
+        step(&[
+            PYTHON,
+            "crates/cr-emulator/sdk-check/check.py",
+            "--cr",
+            cr.as_str(),
+        ]),
+    ];
+    run_steps("sdk-check", &steps)
 }

@@ -165,3 +165,87 @@ fn unknown_backend_exits_2_and_lists_compiled_backends() {
     assert!(err.contains("unknown backend `docker`"), "{err}");
     assert!(err.contains("gce"), "{err}");
 }
+
+/// `cr emulator --output json`: one line of addresses once it serves, credentials on disk (not
+/// on stdout), and a clean exit on SIGTERM, the way a test harness or service manager stops it.
+#[cfg(unix)]
+#[test]
+fn emulator_prints_its_addresses_as_json_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cr"))
+        .args([
+            "emulator",
+            "--port",
+            "0",
+            "--output",
+            "json",
+            "--write-credentials",
+        ])
+        .arg(&creds)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cr emulator starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("first line is not JSON ({e}): {line:?}"));
+    let env_sh = started["env_sh"].as_str().expect("env_sh is a path");
+    let script = std::fs::read_to_string(env_sh).unwrap();
+    assert!(script.contains(&format!(
+        "export CR_ENDPOINT='{}'",
+        started["https"].as_str().unwrap()
+    )));
+    assert_eq!(
+        started["ca_bundle"].as_str().map(PathBuf::from),
+        Some(creds.join("ca.pem"))
+    );
+    let secret = script
+        .lines()
+        .find_map(|l| l.strip_prefix("export AWS_SECRET_ACCESS_KEY="))
+        .unwrap()
+        .trim_matches('\'');
+    assert!(
+        secret.len() >= 20 && !line.contains(secret),
+        "a secret reached stdout"
+    );
+
+    // The audit URL it printed answers.
+    let audit = started["audit"].as_str().unwrap();
+    let rest = audit.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"reservations\""), "{reply}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cr emulator still runs 20 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}

@@ -39,7 +39,7 @@ pub mod tls;
 pub mod world;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -284,40 +284,4 @@ impl EmulatorHandle {
             let _ = task.await;
         }
     }
-}
-
-/// What `cr emulator` runs: ports, scenario and where to write credentials.
-#[derive(Debug, Clone, Default)]
-pub struct EmulatorOptions {
-    /// Plain-HTTP port (0 = any free port).
-    pub port: u16,
-    /// HTTPS port (0 = any free port).
-    pub tls_port: u16,
-    /// The scenario ([`Scenario::from_file`] for `--scenario FILE`).
-    pub scenario: Scenario,
-    /// Write credentials and `env.sh` here once started.
-    pub write_credentials: Option<PathBuf>,
-}
-
-/// Starts an emulator with `options`, prints where it listens (and where credentials were
-/// written) to stdout, and serves until Ctrl-C.
-pub async fn run_until_ctrl_c(options: EmulatorOptions) -> Result<(), Error> {
-    let handle = Emulator::builder()
-        .port(options.port)
-        .tls_port(options.tls_port)
-        .scenario(options.scenario)
-        .start()
-        .await?;
-    println!("cr-emulator listening:");
-    println!("  http:  {}", handle.http_url());
-    println!("  https: {}", handle.https_url());
-    if let Some(dir) = &options.write_credentials {
-        let files = handle.write_credentials(dir)?;
-        println!("  credentials: source {}", files.env_sh.display());
-    }
-    println!("  audit: {}/_emulator/state", handle.http_url());
-    println!("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
-    handle.shutdown().await;
-    Ok(())
 }

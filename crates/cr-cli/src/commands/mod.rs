@@ -17,7 +17,7 @@ use crate::embedded::Embedded;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let Cli { global, command } = cli;
     match command {
-        Command::Emulator(args) => emulator::run(args).await,
+        Command::Emulator(args) => emulator::run(global.output, args).await,
         Command::Permissions(args) => inspect::permissions(&global, &args.backend),
         Command::Plan(args) => plan::run(&global, args.backend.as_deref()),
         command => {

@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""Drive cr-emulator with the clouds' own official SDKs.
+
+cr's Rust clients and the emulator were both written by us, so a misreading of a wire protocol
+could be made twice and pass. This script talks to the emulator through the SDKs the clouds
+publish (boto3, google-auth, azure-identity + azure-mgmt-*, oci), which sign, authenticate,
+poll and parse exactly as they do against the real clouds.
+
+    python3 check.py --cr target/debug/cr      (what `cargo xtask sdk-check` runs)
+
+It starts `cr emulator` on free loopback ports, runs every check, prints one line per check,
+and exits 1 if any failed. Nothing here reaches a real cloud: every client is pointed at the
+emulator's loopback address, and the emulator's generated CA is the only one trusted.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import traceback
+import urllib.request
+
+TEST_ID = "sdk-check"
+# One stocked-out zone per cloud; every other zone keeps the emulator's default stock.
+SCENARIO = {
+    "clouds": {
+        "aws": {"regions": {"us-east-1": {"zones": {"us-east-1a": {"i4i.large": 0}}}}},
+        "gce": {"regions": {"us-east1": {"zones": {"us-east1-b": {"n2-highmem-16": 0}}}}},
+        "azure": {"regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}}},
+        "oci": {"regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}}}}},
+    }
+}
+RESULTS = []
+
+
+def check(name):
+    def wrap(fn):
+        def run(env):
+            try:
+                detail = fn(env)
+                RESULTS.append((name, None))
+                print(f"ok    {name}" + (f": {detail}" if detail else ""), flush=True)
+            except Exception as e:  # noqa: BLE001 - every failure is reported, none hidden
+                RESULTS.append((name, e))
+                print(f"FAIL  {name}: {type(e).__name__}: {e}", flush=True)
+                traceback.print_exc(limit=3, file=sys.stdout)
+
+        run.name = name
+        return run
+
+    return wrap
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def later(hours):
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=hours)
+
+
+# --------------------------------------------------------------------------------------------
+# AWS: boto3 (botocore's SigV4 signer, the EC2 Query protocol, XML responses)
+
+
+@check("aws: create, tag filter, client token, cancel")
+def aws_lifecycle(env):
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    req = dict(
+        InstanceType="i4i.large",
+        InstancePlatform="Linux/UNIX",
+        AvailabilityZone="us-east-1b",
+        InstanceCount=3,
+        EndDateType="limited",
+        EndDate=later(2),
+        InstanceMatchCriteria="targeted",
+        ClientToken="sdk-check-token-1",
+        TagSpecifications=[
+            {
+                "ResourceType": "capacity-reservation",
+                "Tags": [{"Key": "TestId", "Value": TEST_ID}, {"Key": "CreatedBy", "Value": "sdk-check"}],
+            }
+        ],
+    )
+    created = ec2.create_capacity_reservation(**req)["CapacityReservation"]
+    rid = created["CapacityReservationId"]
+    expect(created["State"] in ("active", "pending"), f"state {created['State']}")
+    expect(created["TotalInstanceCount"] == 3, f"count {created['TotalInstanceCount']}")
+    again = ec2.create_capacity_reservation(**req)["CapacityReservation"]
+    expect(again["CapacityReservationId"] == rid, "the same ClientToken made a second reservation")
+    found = ec2.describe_capacity_reservations(
+        Filters=[{"Name": "tag:TestId", "Values": [TEST_ID]}, {"Name": "state", "Values": ["active", "pending"]}]
+    )["CapacityReservations"]
+    expect([r["CapacityReservationId"] for r in found] == [rid], f"tag filter found {found}")
+    tags = {t["Key"]: t["Value"] for t in found[0].get("Tags", [])}
+    expect(tags.get("TestId") == TEST_ID, f"tags {tags}")
+    expect(ec2.cancel_capacity_reservation(CapacityReservationId=rid)["Return"] is True, "cancel returned false")
+    state = ec2.describe_capacity_reservations(CapacityReservationIds=[rid])["CapacityReservations"][0]["State"]
+    expect(state == "cancelled", f"state after cancel {state}")
+    return rid
+
+
+@check("aws: paginator over DescribeCapacityReservations")
+def aws_pagination(env):
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    ids = []
+    for i in range(7):
+        r = ec2.create_capacity_reservation(
+            InstanceType="m5.large",
+            InstancePlatform="Linux/UNIX",
+            AvailabilityZone="eu-west-1a",
+            InstanceCount=1,
+            TagSpecifications=[
+                {"ResourceType": "capacity-reservation", "Tags": [{"Key": "TestId", "Value": TEST_ID + "-pages"}]}
+            ],
+        )
+        ids.append(r["CapacityReservation"]["CapacityReservationId"])
+    pages = ec2.get_paginator("describe_capacity_reservations").paginate(
+        Filters=[{"Name": "tag:TestId", "Values": [TEST_ID + "-pages"]}], PaginationConfig={"PageSize": 5}
+    )
+    seen, n_pages = [], 0
+    for page in pages:
+        n_pages += 1
+        seen += [r["CapacityReservationId"] for r in page["CapacityReservations"]]
+    expect(sorted(seen) == sorted(ids), f"paginated {len(seen)} of {len(ids)}")
+    expect(n_pages >= 2, f"{n_pages} page(s) for 7 items of page size 5")
+    for rid in ids:
+        ec2.cancel_capacity_reservation(CapacityReservationId=rid)
+    return f"{len(seen)} reservations over {n_pages} pages"
+
+
+@check("aws: wrong secret and stock-out keep EC2's error codes")
+def aws_errors(env):
+    import boto3
+    import botocore.exceptions
+
+    bad = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key="x" * 40,
+    )
+    try:
+        bad.describe_capacity_reservations()
+        raise AssertionError("a request signed with a wrong secret was accepted")
+    except botocore.exceptions.ClientError as e:
+        code = e.response["Error"]["Code"]
+        expect(code == "AuthFailure", f"code {code}")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    try:
+        ec2.create_capacity_reservation(
+            InstanceType="i4i.large", InstancePlatform="Linux/UNIX", AvailabilityZone="us-east-1a", InstanceCount=1
+        )
+        raise AssertionError("a stocked-out zone accepted a reservation")
+    except botocore.exceptions.ClientError as e:
+        code = e.response["Error"]["Code"]
+        expect(code == "InsufficientInstanceCapacity", f"code {code}")
+    return "AuthFailure, InsufficientInstanceCapacity"
+
+
+# --------------------------------------------------------------------------------------------
+# Compute Engine: google-auth's service-account JWT exchange, then the REST API
+
+
+def gce_session(env):
+    import google.auth.transport.requests as gar
+    import requests
+    from google.oauth2 import service_account
+
+    creds = service_account.Credentials.from_service_account_file(
+        env["GOOGLE_APPLICATION_CREDENTIALS"], scopes=["https://www.googleapis.com/auth/compute"]
+    )
+    session = requests.Session()
+    session.verify = env["CR_CA_BUNDLE"]
+    creds.refresh(gar.Request(session=session))
+    session.headers["Authorization"] = "Bearer " + creds.token
+    base = f"{env['CR_ENDPOINT']}/compute/v1/projects/{env['GOOGLE_CLOUD_PROJECT']}"
+    return session, base
+
+
+def gce_wait(session, base, op):
+    for _ in range(100):
+        if op["status"] == "DONE":
+            return op
+        url = f"{base}/zones/{op['zone'].rsplit('/', 1)[-1]}/operations/{op['name']}/wait"
+        op = session.post(url).json()
+    raise AssertionError(f"operation {op['name']} never finished")
+
+
+@check("gce: token exchange, insert, operation wait, aggregated list, delete")
+def gce_lifecycle(env):
+    s, base = gce_session(env)
+    body = {
+        "name": "cr-sdk-check-n2",
+        "description": f"TestId={TEST_ID}",
+        "specificReservationRequired": True,
+        "specificReservation": {"count": "2", "instanceProperties": {"machineType": "n2-highmem-16"}},
+        "deleteAtTime": later(2).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    r = s.post(f"{base}/zones/us-east1-c/reservations", params={"requestId": "8f9c4c2e-6c1e-4c39-9b0e-3d7f5c2a1b10"}, json=body)
+    expect(r.status_code == 200, f"insert HTTP {r.status_code}: {r.text[:300]}")
+    op = gce_wait(s, base, r.json())
+    expect("error" not in op, f"operation failed: {op.get('error')}")
+    res = s.get(f"{base}/zones/us-east1-c/reservations/cr-sdk-check-n2").json()
+    expect(res["status"] == "READY", f"status {res['status']}")
+    expect(int(res["specificReservation"]["count"]) == 2, f"count {res['specificReservation']}")
+    agg = s.get(f"{base}/aggregated/reservations", params={"filter": 'name eq "cr-sdk-check-.*"'}).json()
+    names = [x["name"] for scope in agg.get("items", {}).values() for x in scope.get("reservations", [])]
+    expect(names == ["cr-sdk-check-n2"], f"aggregated list {names}")
+    op = gce_wait(s, base, s.delete(f"{base}/zones/us-east1-c/reservations/cr-sdk-check-n2").json())
+    expect("error" not in op, f"delete failed: {op.get('error')}")
+    gone = s.get(f"{base}/zones/us-east1-c/reservations/cr-sdk-check-n2")
+    expect(gone.status_code == 404, f"GET after delete: HTTP {gone.status_code}")
+    return "READY, then 404 after delete"
+
+
+@check("gce: no token, a key the emulator did not issue, and a stock-out")
+def gce_errors(env):
+    import google.auth.exceptions
+    import google.auth.transport.requests as gar
+    import requests
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    s, base = gce_session(env)
+    plain = requests.get(f"{base}/zones/us-east1-b/reservations", verify=env["CR_CA_BUNDLE"])
+    expect(plain.status_code == 401, f"no token: HTTP {plain.status_code}")
+    info = json.load(open(env["GOOGLE_APPLICATION_CREDENTIALS"]))
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    info["private_key"] = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    forged = service_account.Credentials.from_service_account_info(
+        info, scopes=["https://www.googleapis.com/auth/compute"]
+    )
+    session = requests.Session()
+    session.verify = env["CR_CA_BUNDLE"]
+    try:
+        forged.refresh(gar.Request(session=session))
+        raise AssertionError("a JWT signed with a foreign key got a token")
+    except google.auth.exceptions.RefreshError:
+        pass
+    body = {
+        "name": "cr-sdk-check-stockout",
+        "specificReservation": {"count": "1", "instanceProperties": {"machineType": "n2-highmem-16"}},
+    }
+    r = s.post(f"{base}/zones/us-east1-b/reservations", json=body)
+    op = gce_wait(s, base, r.json()) if r.status_code == 200 else r.json()
+    errors = (op.get("error") or {}).get("errors", [])
+    codes = [e.get("code") or e.get("reason") for e in errors]
+    expect(any(c in ("ZONE_RESOURCE_POOL_EXHAUSTED", "zoneResourcePoolExhausted") for c in codes), f"codes {codes}")
+    return f"401, RefreshError, {codes[0]}"
+
+
+# --------------------------------------------------------------------------------------------
+# Azure: azure-identity (client-secret flow against the emulator's token endpoint) and
+# azure-mgmt-compute / azure-mgmt-resource (ARM, long-running operations polled by the SDK)
+
+
+def azure_clients(env, secret=None):
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    cred = ClientSecretCredential(
+        env["AZURE_TENANT_ID"],
+        env["AZURE_CLIENT_ID"],
+        secret or env["AZURE_CLIENT_SECRET"],
+        authority=env["AZURE_AUTHORITY_HOST"],
+        connection_verify=env["CR_CA_BUNDLE"],
+        disable_instance_discovery=True,
+    )
+    kw = dict(
+        base_url=env["CR_ENDPOINT"],
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=env["CR_CA_BUNDLE"],
+        polling_interval=0.05,
+    )
+    sub = env["AZURE_SUBSCRIPTION_ID"]
+    return ComputeManagementClient(cred, sub, **kw), ResourceManagementClient(cred, sub, **kw)
+
+
+@check("azure: resource group, reservation group, reservation (LRO), list, delete")
+def azure_lifecycle(env):
+    compute, resources = azure_clients(env)
+    rg = resources.resource_groups.create_or_update("cr-sdk-check", {"location": "westeurope"})
+    expect(rg.name == "cr-sdk-check", f"resource group {rg.name}")
+    group = compute.capacity_reservation_groups.create_or_update(
+        "cr-sdk-check", "crg-sdk-check", {"location": "westeurope", "zones": ["2"], "tags": {"TestId": TEST_ID}}
+    )
+    expect(group.zones == ["2"], f"group zones {group.zones}")
+    res = compute.capacity_reservations.begin_create_or_update(
+        "cr-sdk-check",
+        "crg-sdk-check",
+        "cr-l8s",
+        {"location": "westeurope", "sku": {"name": "Standard_L8s_v3", "capacity": 2}, "zones": ["2"], "tags": {"TestId": TEST_ID}},
+    ).result()
+    expect(res.provisioning_state == "Succeeded", f"provisioning state {res.provisioning_state}")
+    expect(res.sku.capacity == 2, f"capacity {res.sku.capacity}")
+    listed = [r.name for r in compute.capacity_reservations.list_by_capacity_reservation_group("cr-sdk-check", "crg-sdk-check")]
+    expect(listed == ["cr-l8s"], f"listed {listed}")
+    compute.capacity_reservations.begin_delete("cr-sdk-check", "crg-sdk-check", "cr-l8s").result()
+    compute.capacity_reservation_groups.begin_delete("cr-sdk-check", "crg-sdk-check").result()
+    resources.resource_groups.begin_delete("cr-sdk-check").result()
+    return "Succeeded, then deleted"
+
+
+@check("azure: a zonal stock-out fails the operation with ZonalAllocationFailed")
+def azure_stockout(env):
+    import azure.core.exceptions
+
+    compute, resources = azure_clients(env)
+    resources.resource_groups.create_or_update("cr-sdk-stockout", {"location": "eastus"})
+    compute.capacity_reservation_groups.create_or_update(
+        "cr-sdk-stockout", "crg-stockout", {"location": "eastus", "zones": ["1"], "tags": {"TestId": TEST_ID}}
+    )
+    try:
+        compute.capacity_reservations.begin_create_or_update(
+            "cr-sdk-stockout",
+            "crg-stockout",
+            "cr-l8s",
+            {"location": "eastus", "sku": {"name": "Standard_L8s_v3", "capacity": 1}, "zones": ["1"]},
+        ).result()
+        raise AssertionError("a stocked-out zone accepted a reservation")
+    except azure.core.exceptions.HttpResponseError as e:
+        code = e.error.code if e.error else None
+        expect(code == "ZonalAllocationFailed", f"code {code}: {e.message}")
+    resources.resource_groups.begin_delete("cr-sdk-stockout").result()
+    return code
+
+
+@check("azure: a wrong client secret is refused by the token endpoint")
+def azure_errors(env):
+    import azure.core.exceptions
+
+    compute, _ = azure_clients(env, secret="not-the-secret")
+    try:
+        list(compute.capacity_reservation_groups.list_by_subscription())
+        raise AssertionError("a wrong client secret was accepted")
+    except azure.core.exceptions.ClientAuthenticationError as e:
+        return type(e).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# OCI: the oci SDK's HTTP-signature signer (draft-cavage, body digest on POST)
+
+
+def oci_config(env):
+    import oci
+
+    return oci.config.from_file(env["OCI_CONFIG_FILE"])
+
+
+def oci_client(env, kind, cfg, region="us-ashburn-1"):
+    import oci
+
+    # No SDK retries: a stock-out must come back as the error, not after minutes of backoff.
+    client = kind(cfg, service_endpoint=f"{env['CR_OCI_ENDPOINT']}/oci/{region}", retry_strategy=oci.retry.NoneRetryStrategy())
+    client.base_client.session.verify = env["CR_CA_BUNDLE"]
+    return client
+
+
+@check("oci: availability domains, create, get, list, delete")
+def oci_lifecycle(env):
+    import oci
+
+    cfg = oci_config(env)
+    ads = oci_client(env, oci.identity.IdentityClient, cfg).list_availability_domains(cfg["tenancy"]).data
+    expect(len(ads) == 3, f"ADs {[a.name for a in ads]}")
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    details = oci.core.models.CreateComputeCapacityReservationDetails(
+        compartment_id=cfg["tenancy"],
+        availability_domain=ads[1].name,
+        display_name="cr-sdk-check",
+        freeform_tags={"TestId": TEST_ID},
+        instance_reservation_configs=[
+            oci.core.models.InstanceReservationConfigDetails(
+                instance_shape="VM.DenseIO.E5.Flex",
+                reserved_count=2,
+                instance_shape_config=oci.core.models.InstanceReservationShapeConfigDetails(ocpus=8, memory_in_gbs=96),
+            )
+        ],
+    )
+    created = compute.create_compute_capacity_reservation(details)
+    rid = created.data.id
+    expect("opc-work-request-id" in created.headers, "no opc-work-request-id header")
+    got = compute.get_compute_capacity_reservation(rid).data
+    expect(got.reserved_instance_count == 2, f"reserved {got.reserved_instance_count}")
+    expect(got.freeform_tags.get("TestId") == TEST_ID, f"tags {got.freeform_tags}")
+    listed = [r.id for r in compute.list_compute_capacity_reservations(cfg["tenancy"], display_name="cr-sdk-check").data]
+    expect(listed == [rid], f"listed {listed}")
+    deleted = compute.delete_compute_capacity_reservation(rid)
+    expect(deleted.status in (200, 202, 204), f"delete HTTP {deleted.status}")
+    state = compute.get_compute_capacity_reservation(rid).data.lifecycle_state
+    expect(state in ("DELETING", "DELETED"), f"state after delete {state}")
+    return f"{ads[1].name}, then {state}"
+
+
+@check("oci: a stock-out keeps OCI's error code and message")
+def oci_stockout(env):
+    import oci
+
+    cfg = oci_config(env)
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    ads = oci_client(env, oci.identity.IdentityClient, cfg).list_availability_domains(cfg["tenancy"]).data
+    details = oci.core.models.CreateComputeCapacityReservationDetails(
+        compartment_id=cfg["tenancy"],
+        availability_domain=ads[0].name,
+        instance_reservation_configs=[
+            oci.core.models.InstanceReservationConfigDetails(
+                instance_shape="VM.DenseIO.E5.Flex",
+                reserved_count=1,
+                instance_shape_config=oci.core.models.InstanceReservationShapeConfigDetails(ocpus=8, memory_in_gbs=96),
+            )
+        ],
+    )
+    try:
+        compute.create_compute_capacity_reservation(details)
+        raise AssertionError("a stocked-out AD accepted a reservation")
+    except oci.exceptions.ServiceError as e:
+        expect(e.code == "InternalError" and "capacity" in e.message.lower(), f"{e.status} {e.code} {e.message}")
+        return f"{e.status} {e.code} {e.message}"
+
+
+@check("oci: a key whose fingerprint the emulator does not know is refused")
+def oci_errors(env):
+    import oci
+
+    cfg = dict(oci_config(env))
+    cfg["fingerprint"] = "00:" + cfg["fingerprint"][3:]
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    try:
+        compute.list_compute_capacity_reservations(cfg["tenancy"])
+        raise AssertionError("a request signed with an unknown key was accepted")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 401 and e.code == "NotAuthenticated", f"{e.status} {e.code}")
+        return f"{e.status} {e.code}"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@check("emulator: every reservation the SDKs made is cancelled or deleted")
+def nothing_left(env):
+    with urllib.request.urlopen(env["CR_ENDPOINT_HTTP"] + "/_emulator/state") as r:
+        state = json.load(r)
+    made = state["reservations"]
+    live = [(x["cloud"], x["id"], x["state"]) for x in made if x["state"] not in ("cancelled", "deleted", "expired")]
+    expect(made, "the emulator recorded no reservation: the checks did not reach it")
+    expect(not live, f"still live: {live}")
+    return f"{len(made)} made, none live"
+
+
+CHECKS = [aws_lifecycle, aws_pagination, aws_errors, gce_lifecycle, gce_errors, azure_lifecycle, azure_stockout,
+          azure_errors, oci_lifecycle, oci_stockout, oci_errors, nothing_left]
+
+
+def load_env_sh(path):
+    env = {}
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cr", required=True, help="path of the cr binary")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cr-sdk-check-") as creds:
+        scenario = os.path.join(creds, "scenario.json")
+        with open(scenario, "w") as f:
+            json.dump(SCENARIO, f)
+        emulator = subprocess.Popen(
+            [args.cr, "emulator", "--port", "0", "--tls-port", "0", "--output", "json",
+             "--scenario", scenario, "--write-credentials", creds],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            line = emulator.stdout.readline()
+            if not line:
+                print(f"FAIL  emulator did not start (exit {emulator.wait()})")
+                return 1
+            started = json.loads(line)
+            env = load_env_sh(started["env_sh"])
+            # The SDKs read these from the environment; nothing else of the caller's leaks in.
+            for key in [k for k in os.environ if k.startswith(("AWS_", "AZURE_", "OCI_", "GOOGLE_"))]:
+                del os.environ[key]
+            os.environ.update(env)
+            print(f"emulator at {started['https']} (CA {started['ca_bundle']})", flush=True)
+            for run in CHECKS:
+                run(env)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=10)
+    failed = [name for name, err in RESULTS if err is not None]
+    print(f"sdk-check: {len(RESULTS) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
