@@ -33,14 +33,10 @@ fn main() -> ExitCode {
 
 fn run_steps(task: &str, steps: &[Step]) -> ExitCode {
     let total = Instant::now();
-    for step in steps {
-        let (program, args) = match step.first().map(String::as_str) {
-            Some(PYTHON) => (python(), &step[1..]),
-            _ => (cargo(), &step[..]),
-        };
+    for Step { program, args } in steps {
         let started = Instant::now();
         eprintln!("xtask: $ {program} {}", args.join(" "));
-        match Command::new(&program)
+        match Command::new(program)
             .args(args)
             .current_dir(root())
             .status()
@@ -66,9 +62,6 @@ fn run_steps(task: &str, steps: &[Step]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Marks a step run by [`python`] instead of cargo.
-const PYTHON: &str = "<python>";
-
 /// The workspace root: every step runs there, wherever `cargo xtask` was called from.
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -76,18 +69,34 @@ fn root() -> &'static Path {
         .expect("xtask lives one level below the workspace root")
 }
 
-fn python() -> String {
-    std::env::var("CR_PYTHON").unwrap_or_else(|_| "python3".into())
+/// One command of a task.
+#[derive(Debug, Clone)]
+struct Step {
+    program: String,
+    args: Vec<String>,
 }
 
-type Step = Vec<String>;
-
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+impl Step {
+    fn new(program: String, args: &[&str]) -> Self {
+        let args = args.iter().map(|s| s.to_string()).collect();
+        Step { program, args }
+    }
 }
 
+/// A cargo command (`CARGO`, as cargo sets it for `cargo xtask`).
 fn step(args: &[&str]) -> Step {
-    args.iter().map(|s| s.to_string()).collect()
+    Step::new(
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        args,
+    )
+}
+
+/// A Python command (`CR_PYTHON`, default `python3`).
+fn python(args: &[&str]) -> Step {
+    Step::new(
+        std::env::var("CR_PYTHON").unwrap_or_else(|_| "python3".into()),
+        args,
+    )
 }
 
 fn fmt() -> Vec<Step> {
@@ -139,12 +148,7 @@ fn sdk_check() -> ExitCode {
     let cr = cr.display().to_string();
     let steps = vec![
         step(&["test", "--workspace", "--all-features", "--no-run"]),
-        step(&[
-            PYTHON,
-            "crates/cr-emulator/sdk-check/check.py",
-            "--cr",
-            cr.as_str(),
-        ]),
+        python(&["crates/cr-emulator/sdk-check/check.py", "--cr", cr.as_str()]),
     ];
     run_steps("sdk-check", &steps)
 }

@@ -370,27 +370,39 @@ def oci_client(env, kind, cfg, region="us-ashburn-1"):
     return client
 
 
+def oci_ads(env, cfg):
+    import oci
+
+    return oci_client(env, oci.identity.IdentityClient, cfg).list_availability_domains(cfg["tenancy"]).data
+
+
+def oci_dense_io(cfg, ad, count, **fields):
+    """A create request for `count` VM.DenseIO.E5.Flex (8 OCPUs, 96 GB) in `ad`."""
+    import oci
+
+    return oci.core.models.CreateComputeCapacityReservationDetails(
+        compartment_id=cfg["tenancy"],
+        availability_domain=ad,
+        instance_reservation_configs=[
+            oci.core.models.InstanceReservationConfigDetails(
+                instance_shape="VM.DenseIO.E5.Flex",
+                reserved_count=count,
+                instance_shape_config=oci.core.models.InstanceReservationShapeConfigDetails(ocpus=8, memory_in_gbs=96),
+            )
+        ],
+        **fields,
+    )
+
+
 @check("oci: availability domains, create, get, list, delete")
 def oci_lifecycle(env):
     import oci
 
     cfg = oci_config(env)
-    ads = oci_client(env, oci.identity.IdentityClient, cfg).list_availability_domains(cfg["tenancy"]).data
+    ads = oci_ads(env, cfg)
     expect(len(ads) == 3, f"ADs {[a.name for a in ads]}")
     compute = oci_client(env, oci.core.ComputeClient, cfg)
-    details = oci.core.models.CreateComputeCapacityReservationDetails(
-        compartment_id=cfg["tenancy"],
-        availability_domain=ads[1].name,
-        display_name="cr-sdk-check",
-        freeform_tags={"TestId": TEST_ID},
-        instance_reservation_configs=[
-            oci.core.models.InstanceReservationConfigDetails(
-                instance_shape="VM.DenseIO.E5.Flex",
-                reserved_count=2,
-                instance_shape_config=oci.core.models.InstanceReservationShapeConfigDetails(ocpus=8, memory_in_gbs=96),
-            )
-        ],
-    )
+    details = oci_dense_io(cfg, ads[1].name, 2, display_name="cr-sdk-check", freeform_tags={"TestId": TEST_ID})
     created = compute.create_compute_capacity_reservation(details)
     rid = created.data.id
     expect("opc-work-request-id" in created.headers, "no opc-work-request-id header")
@@ -412,18 +424,7 @@ def oci_stockout(env):
 
     cfg = oci_config(env)
     compute = oci_client(env, oci.core.ComputeClient, cfg)
-    ads = oci_client(env, oci.identity.IdentityClient, cfg).list_availability_domains(cfg["tenancy"]).data
-    details = oci.core.models.CreateComputeCapacityReservationDetails(
-        compartment_id=cfg["tenancy"],
-        availability_domain=ads[0].name,
-        instance_reservation_configs=[
-            oci.core.models.InstanceReservationConfigDetails(
-                instance_shape="VM.DenseIO.E5.Flex",
-                reserved_count=1,
-                instance_shape_config=oci.core.models.InstanceReservationShapeConfigDetails(ocpus=8, memory_in_gbs=96),
-            )
-        ],
-    )
+    details = oci_dense_io(cfg, oci_ads(env, cfg)[0].name, 1)
     try:
         compute.create_compute_capacity_reservation(details)
         raise AssertionError("a stocked-out AD accepted a reservation")
