@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cr_core::adapter::CreateRequest;
 use cr_core::error::ErrorKind;
-use cr_core::model::{CancelOutcome, Reservation};
+use cr_core::model::{CancelOutcome, Reservation, ReservationState};
 use cr_core::{CapacityReservation, Error, ReservationSet};
 use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind};
 
@@ -49,6 +49,11 @@ fn ids(set: &ReservationSet) -> BTreeSet<String> {
     set.reservations().map(|r| r.id.0.clone()).collect()
 }
 
+/// The zone's letter as SCT writes it: `b` of `us-east1-b`, `a` of `eu-west-1a`.
+fn zone_letter(zone: &str) -> &str {
+    &zone[zone.len() - 1..]
+}
+
 fn expect_ok<T>(what: &str, result: cr_core::Result<T>) -> T {
     result.unwrap_or_else(|e| panic!("{what} failed: {e}"))
 }
@@ -78,7 +83,7 @@ pub async fn happy_path(t: &dyn ContractTarget) {
         "building the backend",
         fx.backend(t, Credentials::Valid).await,
     );
-    assert!(backend.is_enabled(&fx.params));
+    assert!(expect_ok("is_enabled", backend.is_enabled(&fx.params)));
     let set = reserve(&backend, &fx).await;
 
     assert_eq!(set.test_id, fx.config.test_id);
@@ -90,21 +95,41 @@ pub async fn happy_path(t: &dyn ContractTarget) {
     for r in &region.reservations {
         assert_eq!(r.zone, fx.zone(0));
         assert_eq!(r.region, fx.region(0));
-        assert!(r.state.is_live(), "{r:?}");
         assert_eq!(
-            backend.get_id(&r.zone, &r.instance_type),
+            r.state,
+            ReservationState::Active,
+            "reserve returns usable reservations only: {r:?}"
+        );
+        assert_eq!(
+            expect_ok("get_id", backend.get_id(&r.zone, &r.instance_type)),
             Some(r.id.clone())
         );
-        let target = backend
-            .instance_target(&r.zone, &r.instance_type)
-            .expect("an instance target for a held reservation");
+        let target = expect_ok(
+            "instance_target",
+            backend.instance_target(&r.zone, &r.instance_type),
+        )
+        .expect("an instance target for a held reservation");
         assert!(
             target.to_string().contains(&r.id.0),
             "the instance target {target} must name {}",
             r.id
         );
     }
-    assert_eq!(backend.get_id(fx.zone(0), "no-such-type"), None);
+    assert_eq!(
+        expect_ok("get_id", backend.get_id(fx.zone(0), "no-such-type")),
+        None
+    );
+    // SCT asks by the zone's letter.
+    let letter = zone_letter(fx.zone(0));
+    assert_eq!(
+        expect_ok(
+            "get_id by letter",
+            backend.get_id(letter, &fx.layout.db_type)
+        ),
+        set.get_id(fx.zone(0), &fx.layout.db_type).unwrap().cloned(),
+        "get_id({letter:?}) finds the reservation in {}",
+        fx.zone(0)
+    );
 
     let live = fx.live(t.cloud());
     assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
@@ -293,7 +318,10 @@ pub async fn cancel_leaves_nothing_active(t: &dyn ContractTarget) {
         assert_eq!(record.state, AuditState::Cancelled, "{record:?}");
     }
     assert!(fx.live(t.cloud()).is_empty());
-    assert_eq!(backend.get_id(fx.zone(0), &fx.layout.db_type), None);
+    assert_eq!(
+        expect_ok("get_id", backend.get_id(fx.zone(0), &fx.layout.db_type)),
+        None
+    );
 
     let again = expect_ok("a second cancel", backend.cancel(&fx.params).await);
     assert!(again.cancelled.is_empty(), "{again:?}");
@@ -403,7 +431,7 @@ pub async fn discover_after_restart(t: &dyn ContractTarget) {
     );
     let (zone, db_type) = (fx.zone(0).to_string(), fx.layout.db_type.clone());
     assert_eq!(
-        second.get_id(&zone, &db_type),
+        expect_ok("get_id", second.get_id(&zone, &db_type)),
         None,
         "nothing known before discover"
     );
@@ -426,10 +454,10 @@ pub async fn discover_after_restart(t: &dyn ContractTarget) {
     assert_eq!(key(&found), key(&set));
     assert_eq!(found.test_id, fx.config.test_id);
     assert_eq!(
-        second.get_id(&zone, &db_type),
-        set.get_id(&zone, &db_type).cloned()
+        expect_ok("get_id", second.get_id(&zone, &db_type)),
+        set.get_id(&zone, &db_type).unwrap().cloned()
     );
-    assert!(second.instance_target(&zone, &db_type).is_some());
+    assert!(expect_ok("instance_target", second.instance_target(&zone, &db_type)).is_some());
 
     let records_before = fx.audit(t.cloud()).len();
     let again = reserve(&second, &fx).await;
@@ -518,6 +546,7 @@ pub async fn adapter_create_is_idempotent(t: &dyn ContractTarget) {
         end_time: fx.plan.end_time,
         tags: fx.plan.tags.clone(),
         attempt: 1,
+        region_handle: Default::default(),
     };
     let a: Reservation = expect_ok("create", adapter.create(&request).await);
     let b: Reservation = expect_ok("the same create again", adapter.create(&request).await);
@@ -589,4 +618,142 @@ pub async fn registry_backend_reserves_and_cancels(t: &dyn ContractTarget) {
         !policy.to_string().is_empty() && policy.is_object(),
         "the permission policy is a JSON document: {policy}"
     );
+}
+
+/// The scenario with `fault` on every create (`limit`: how many creates it hits).
+fn with_create_fault(
+    t: &dyn ContractTarget,
+    fault: FaultKind,
+    limit: Option<u64>,
+) -> cr_emulator::Scenario {
+    let mut scenario = base_scenario();
+    scenario.faults.push(Fault {
+        cloud: cloud_kind(t.cloud()),
+        operation: t.create_operation().to_string(),
+        kind: fault,
+        rate: 1.0,
+        limit,
+    });
+    scenario
+}
+
+/// Every create is carried out by the cloud but its reply is lost: cr never learns an id.
+/// The reserve fails, and the reservations the cloud made anyway are found by the test's tag
+/// and released — the audit shows nothing active.
+pub async fn every_reply_lost_leaves_nothing(t: &dyn ContractTarget) {
+    let scenario = with_create_fault(t, FaultKind::LostReply, None);
+    let fx = Fixture::start(t, scenario, TestConfig::single("10570000-all-lost")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let err = backend
+        .reserve(&fx.params)
+        .await
+        .expect_err("no create ever answers, so reserve cannot succeed");
+    assert!(
+        err.kind().is_retryable(),
+        "the failure is the lost answers (timeout/transient), not something else: {err}"
+    );
+    assert!(
+        !fx.audit(t.cloud()).is_empty(),
+        "the cloud did carry the creates out"
+    );
+    let live = fx.live(t.cloud());
+    assert!(
+        live.is_empty(),
+        "every reservation made behind the lost replies is released: {live:?}"
+    );
+}
+
+/// With long-running creates, reserve returns only once every reservation is usable.
+pub async fn reserve_returns_only_usable_reservations(t: &dyn ContractTarget) {
+    let mut scenario = base_scenario();
+    scenario.lro_ms = 400;
+    let fx = Fixture::start(t, scenario, TestConfig::single("0a7e0000-usable")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    for r in set.reservations() {
+        assert_eq!(r.state, ReservationState::Active, "{r:?}");
+    }
+    let audit = fx.audit(t.cloud());
+    assert_eq!(audit_demands(&audit), fx.demands(fx.region(0)));
+    assert!(
+        audit.iter().all(|r| r.state == AuditState::Active),
+        "the cloud holds every reservation as usable when reserve returns: {audit:?}"
+    );
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// One create is accepted and fails later (a long-running operation ending in an error).
+/// That is never a success: cr creates again (a transient failure, with a fresh idempotency
+/// token) or falls back to the next zone (a capacity failure), releases what failed, and
+/// returns a set that is entirely usable and entirely held.
+pub async fn a_create_failing_late_is_not_a_success(t: &dyn ContractTarget) {
+    let mut scenario = with_create_fault(t, FaultKind::FailedLro, Some(1));
+    scenario.lro_ms = 500;
+    let fx = Fixture::start(t, scenario, TestConfig::single("fa11ed00-late")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    for r in set.reservations() {
+        assert_eq!(r.state, ReservationState::Active, "{r:?}");
+    }
+    let audit = fx.audit(t.cloud());
+    let live = fx.live(t.cloud());
+    assert!(
+        audit.len() > live.len(),
+        "the create that failed late is in the audit, ended: {audit:?}"
+    );
+    assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
+    for record in &live {
+        assert!(
+            set.reservations().any(|r| is_record_of(record, &r.id.0)),
+            "every reservation the cloud holds was returned, none failed: {record:?} vs {set:?}"
+        );
+    }
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// The caller cancels while creates are in flight: the reserve stops, lets them finish,
+/// releases everything, and says it was interrupted.
+pub async fn a_cancelled_reserve_leaves_nothing(t: &dyn ContractTarget) {
+    let mut scenario = base_scenario();
+    scenario.lro_ms = 1_000;
+    let fx = Fixture::start(t, scenario, TestConfig::single("c4nce100-signal")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let token = cr_core::CancellationToken::new();
+    let create_operation = t.create_operation();
+    // Cancel once the first create has reached the cloud.
+    let watcher = async {
+        for _ in 0..500 {
+            if fx
+                .emulator
+                .requests()
+                .iter()
+                .any(|r| r.operation == create_operation)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        token.cancel();
+    };
+    let (result, ()) = tokio::join!(backend.reserve_until(&fx.params, token.clone()), watcher);
+    let err = result.expect_err("a cancelled reserve fails");
+    assert_eq!(err.kind(), ErrorKind::Interrupted, "{err}");
+    assert!(
+        !fx.audit(t.cloud()).is_empty(),
+        "creates had reached the cloud before the cancel"
+    );
+    let live = fx.live(t.cloud());
+    assert!(live.is_empty(), "nothing is left: {live:?}");
 }

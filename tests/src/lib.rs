@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_core::adapter::CloudAdapter;
+use cr_core::engine::{Engine, WaitPolicy};
 use cr_core::plan::CapacityPlan;
 use cr_core::registry::BackendOptions;
 use cr_core::retry::RetryPolicy;
@@ -267,7 +268,13 @@ impl Fixture {
         let adapter = target
             .adapter(&self.emulator, &self.params, credentials)
             .await?;
-        Ok(EngineBackend::new(adapter, retry_policy()))
+        Ok(EngineBackend::over(
+            Engine::new(adapter, retry_policy()).with_wait(WaitPolicy {
+                first_interval: Duration::from_millis(20),
+                max_interval: Duration::from_millis(200),
+                settle_timeout: Duration::from_secs(60),
+            }),
+        ))
     }
 
     /// The region name of placement `i`.
@@ -366,6 +373,10 @@ macro_rules! contract_suite {
             adapter_create_is_idempotent,
             expiry_is_set,
             registry_backend_reserves_and_cancels,
+            every_reply_lost_leaves_nothing,
+            reserve_returns_only_usable_reservations,
+            a_create_failing_late_is_not_a_success,
+            a_cancelled_reserve_leaves_nothing,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {$(

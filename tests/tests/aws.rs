@@ -248,10 +248,11 @@ async fn create_carries_every_field() {
     }
     let target_json = backend
         .instance_target("us-east-1a", "i4i.large")
+        .expect("instance_target")
         .expect("a target");
     assert_eq!(
         target_json["CapacityReservationSpecification"]["CapacityReservationTarget"]["CapacityReservationId"],
-        serde_json::json!(set.get_id("us-east-1a", "i4i.large").unwrap().0)
+        serde_json::json!(set.get_id("us-east-1a", "i4i.large").unwrap().unwrap().0)
     );
     backend.cancel(&fx.params).await.expect("cancel");
 }

@@ -297,6 +297,7 @@ async fn insert_carries_every_field() {
     );
 
     let target = cr_core::CapacityReservation::instance_target(&set, &db.zone, &db.instance_type)
+        .expect("instance_target")
         .expect("a target");
     assert_eq!(
         target,

@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{
     CapacityReservationState, PlacementGroupState,
 };
 use aws_smithy_types::DateTime;
-use cr_core::adapter::{CloudAdapter, CreateRequest};
+use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::{CloudError, ErrorKind};
 use cr_core::model::{CancelOutcome, Reservation, ReservationId, ReservationState};
 use cr_core::tags::TEST_ID;
@@ -392,6 +392,60 @@ impl CloudAdapter for AwsAdapter {
             r.tags = request.tags.render(Cloud::Aws);
         }
         Ok(r)
+    }
+
+    /// One DescribeCapacityReservations of the reservation: `active` is usable, `pending` is
+    /// not yet (instances cannot launch into it), `failed` is EC2 refusing it late (capacity
+    /// or limits: EC2 gives no reason), and a cancelled or expired one holds nothing.
+    async fn poll(&self, reservation: &Reservation) -> Result<Readiness> {
+        let listed = self
+            .api
+            .describe_capacity_reservations(
+                &reservation.region,
+                vec![reservation.id.0.clone()],
+                Vec::new(),
+            )
+            .await
+            .map_err(|e| with_target(*e, &reservation.zone, &reservation.instance_type))?;
+        let Some(cr) = listed
+            .iter()
+            .find(|cr| cr.capacity_reservation_id() == Some(reservation.id.0.as_str()))
+        else {
+            // Describe is eventually consistent: a reservation just created may not be
+            // listed yet.
+            return Ok(Readiness::Pending { retry_after: None });
+        };
+        let current = to_reservation("DescribeCapacityReservations", &reservation.region, cr)?;
+        let failed = |kind: ErrorKind, code: &str, message: String| {
+            Readiness::Failed(
+                CloudError::new(kind, Cloud::Aws, "CreateCapacityReservation", code, message)
+                    .region(&reservation.region)
+                    .zone(&reservation.zone)
+                    .instance_type(&reservation.instance_type)
+                    .settled()
+                    .into(),
+            )
+        };
+        Ok(match current.state {
+            ReservationState::Active => Readiness::Ready(current),
+            ReservationState::Pending => Readiness::Pending { retry_after: None },
+            ReservationState::Failed => failed(
+                ErrorKind::CapacityUnavailable,
+                "failed",
+                format!(
+                    "EC2 accepted {} and then failed it (insufficient capacity or an instance limit)",
+                    reservation.id
+                ),
+            ),
+            ref other => failed(
+                ErrorKind::Transient,
+                "ended",
+                format!(
+                    "{} ended ({other:?}) before becoming active",
+                    reservation.id
+                ),
+            ),
+        })
     }
 
     async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>> {

@@ -96,6 +96,7 @@ fn request(attempt: u32) -> CreateRequest {
         end_time: "2030-03-17T12:00:00Z".parse::<Timestamp>().unwrap(),
         tags,
         attempt,
+        region_handle: Default::default(),
     }
 }
 

@@ -43,7 +43,7 @@ mod error;
 pub mod permissions;
 
 use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
-use cr_core::{CapacityReservation, Cloud, Params, Result};
+use cr_core::{CapacityReservation, Cloud, EngineBackend, Params, Result};
 
 pub use adapter::{AwsAdapter, EXTRA_ARN, EXTRA_PLACEMENT_GROUP_ARN};
 pub use builder::AwsBuilder;
@@ -56,11 +56,12 @@ fn construct(
     options: BackendOptions,
 ) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
     Box::pin(async move {
-        let backend = AwsBuilder::from_env()
+        let adapter = AwsBuilder::from_env()
             .with_params(&params)
             .with_options(&options)
-            .build_backend()
+            .build()
             .await?;
+        let backend = EngineBackend::from_options(std::sync::Arc::new(adapter), &options);
         Ok(Box::new(backend) as Box<dyn CapacityReservation>)
     })
 }

@@ -33,8 +33,13 @@ pub struct Global {
     #[arg(long, global = true, env = "CR_CA_BUNDLE", value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
 
-    /// Start an embedded emulator of the four clouds (demo scenario, or --scenario) and use it:
-    /// no cloud account needed.
+    /// The longest a reserve may take, in seconds, before it gives up and releases everything
+    /// (default 1800).
+    #[arg(long = "reserve-timeout", global = true, env = "CR_RESERVE_TIMEOUT", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub reserve_timeout: Option<u64>,
+
+    /// Start an embedded emulator of the four clouds (demo scenario, or --emulator-scenario)
+    /// and use it: no cloud account needed.
     #[arg(long, global = true)]
     pub emulator: bool,
 
@@ -83,7 +88,7 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub backend: String,
     /// The test id the reservations are tagged with.
-    #[arg(long = "test-id")]
+    #[arg(long = "test-id", value_parser = non_empty)]
     pub test_id: String,
 }
 
@@ -108,4 +113,13 @@ pub struct EmulatorArgs {
     /// Write credentials for all four clouds, the CA and `env.sh` into this directory.
     #[arg(long = "write-credentials", value_name = "DIR")]
     pub write_credentials: Option<PathBuf>,
+}
+
+/// A value that is not empty: reservations are found by it.
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be empty: reservations are found by their TestId tag".into())
+    } else {
+        Ok(value.to_string())
+    }
 }

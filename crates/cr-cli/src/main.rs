@@ -1,8 +1,9 @@
 //! `cr`: plan, reserve, inspect and release cloud capacity reservations from SCT-style
 //! configuration files.
 //!
-//! Exit codes: 0 ok, 2 invalid configuration or usage, 3 no capacity anywhere,
-//! 4 unauthorized, 1 anything else.
+//! Exit codes: 0 ok, 2 invalid configuration or usage, 3 no capacity or quota anywhere,
+//! 4 unauthorized, 5 a rollback or cancel failed (reservations are still held: the message
+//! lists them), 130 interrupted by a signal (everything released), 1 anything else.
 
 mod args;
 mod commands;
@@ -48,13 +49,12 @@ fn main() -> ExitCode {
 
 /// The documented exit code of an error.
 pub(crate) fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::RollbackFailed { cause, .. } => exit_code(cause).max(1),
-        _ => match e.kind() {
-            ErrorKind::InvalidConfig | ErrorKind::Unsupported => 2,
-            ErrorKind::CapacityUnavailable | ErrorKind::QuotaExceeded => 3,
-            ErrorKind::Unauthorized => 4,
-            _ => 1,
-        },
+    match e.kind() {
+        ErrorKind::InvalidConfig | ErrorKind::Unsupported => 2,
+        ErrorKind::CapacityUnavailable | ErrorKind::NotOffered | ErrorKind::QuotaExceeded => 3,
+        ErrorKind::Unauthorized => 4,
+        ErrorKind::RollbackFailed => 5,
+        ErrorKind::Interrupted => 130,
+        _ => 1,
     }
 }

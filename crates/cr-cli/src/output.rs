@@ -135,6 +135,27 @@ pub fn set_text(set: &ReservationSet) -> String {
         ]);
     }
     let _ = writeln!(s, "{t}");
+    // The zone is what the provisioner must launch in: a reservation elsewhere is paid for
+    // and unusable.
+    for region in &set.regions {
+        let how = if region.reused {
+            "reused (already held by this test)"
+        } else {
+            "reserved"
+        };
+        let _ = writeln!(
+            s,
+            "{}: launch the test's instances in zone {} ({how})",
+            region.region, region.zone
+        );
+        for skipped in &region.skipped_zones {
+            let _ = writeln!(
+                s,
+                "{}: configured zone {} skipped: {}",
+                region.region, skipped.zone, skipped.reason
+            );
+        }
+    }
     s
 }
 
@@ -219,6 +240,7 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
             "error: {} reservation(s) could not be cancelled and are still held; rerun `cr cancel` or `cr cleanup`",
             report.failed.len()
         );
-        Ok(ExitCode::from(1))
+        // The documented code of "still held" (as a failed rollback).
+        Ok(ExitCode::from(5))
     }
 }

@@ -97,13 +97,22 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
         run.stdout
     );
     assert_eq!(emu.state().live(cloud).count(), 0, "nothing left active");
-    // The zone that was stocked out was tried first and left nothing behind either.
+    // The stocked-out zone was tried first: the type it did have was reserved there
+    // (both types are created at once) and rolled back.
+    let elsewhere: Vec<_> = emu
+        .state()
+        .reservations
+        .iter()
+        .filter(|r| r.cloud == cloud && !r.zone.ends_with(expect_zone))
+        .cloned()
+        .collect();
     assert!(
-        emu.state()
-            .reservations
-            .iter()
-            .filter(|r| r.cloud == cloud)
-            .all(|r| r.state.is_ended())
+        !elsewhere.is_empty(),
+        "the audit shows the stocked-out zone was tried"
+    );
+    assert!(
+        elsewhere.iter().all(|r| r.state.is_ended()),
+        "{elsewhere:?}"
     );
     emu.shutdown().await;
 }
@@ -219,6 +228,136 @@ async fn gce_cleanup_releases_a_crashed_runs_reservations_by_test_id() {
     .await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains("cancelled"), "{}", run.stdout);
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 0);
+    emu.shutdown().await;
+}
+
+/// Starts `cr reserve` against `emu` (every create a slow long-running operation), sends it
+/// `signals` SIGTERMs once its first create reached the cloud, and returns how it exited.
+#[cfg(all(feature = "gce", unix))]
+async fn reserve_then_signal(
+    emu: &EmulatorHandle,
+    env: &BTreeMap<String, String>,
+    cfg: &str,
+    signals: usize,
+) -> Run {
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
+        .args([
+            "reserve",
+            "--config",
+            cfg,
+            "--endpoint",
+            &endpoint,
+            "--ca-bundle",
+            &ca,
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cr starts");
+    let pid = child.id().expect("a pid").to_string();
+    for _ in 0..1_000 {
+        if emu
+            .requests()
+            .iter()
+            .any(|r| r.operation == "reservations.insert")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for _ in 0..signals {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = child.wait_with_output().await.expect("cr ends");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[cfg(all(feature = "gce", unix))]
+fn slow_gce(dir: &Path, test_id: &str) -> (Scenario, String) {
+    let mut scenario = Scenario::default();
+    scenario.lro_ms = 3_000;
+    let config = format!(
+        "cluster_backend: gce\ntest_id: {test_id}\ngce_use_capacity_reservation: true\n\
+         instance_provision: on_demand\ngce_datacenter: us-east1\navailability_zone: b\n\
+         n_db_nodes: 3\nn_loaders: 1\nnemesis_add_node_cnt: 0\n\
+         gce_instance_type_db: n2-highmem-16\ngce_instance_type_loader: n2-highcpu-8\n"
+    );
+    let cfg = dir.join("test.yaml");
+    std::fs::write(&cfg, config).unwrap();
+    (scenario, cfg.to_str().unwrap().to_string())
+}
+
+#[cfg(all(feature = "gce", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_reserve_rolls_back_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scenario, cfg) = slow_gce(dir.path(), "0f8e5a2c-e2e0-4e2e-8e2e-00000000e2e4");
+    let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
+
+    let run = reserve_then_signal(&emu, &env, &cfg, 1).await;
+
+    assert_eq!(run.code, Some(130), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("SIGTERM received"), "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    let audit: Vec<_> = emu.state().reservations.clone();
+    assert!(!audit.is_empty(), "creates had reached the cloud");
+    assert_eq!(
+        emu.state().live(CloudKind::Gce).count(),
+        0,
+        "nothing is left without any cleanup: {audit:?}"
+    );
+    emu.shutdown().await;
+}
+
+#[cfg(all(feature = "gce", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once_and_names_the_cleanup_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_id = "0f8e5a2c-e2e0-4e2e-8e2e-00000000e2e5";
+    let (scenario, cfg) = slow_gce(dir.path(), test_id);
+    let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
+
+    let run = reserve_then_signal(&emu, &env, &cfg, 2).await;
+
+    assert_eq!(run.code, Some(130), "stderr: {}", run.stderr);
+    let hint = format!("cr cleanup --backend gce --test-id {test_id}");
+    assert!(run.stderr.contains(&hint), "{}", run.stderr);
+    // What the hint says removes whatever the hurried exit left.
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    // No pause: what is still being created is waited for by the cleanup itself (the cloud
+    // refuses to delete a reservation mid-creation).
+    let cleanup = cr(
+        &env,
+        &[
+            "cleanup",
+            "--backend",
+            "gce",
+            "--test-id",
+            test_id,
+            "--endpoint",
+            &endpoint,
+            "--ca-bundle",
+            &ca,
+        ],
+    )
+    .await;
+    assert_eq!(cleanup.code, Some(0), "{}", cleanup.stderr);
     assert_eq!(emu.state().live(CloudKind::Gce).count(), 0);
     emu.shutdown().await;
 }

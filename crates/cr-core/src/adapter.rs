@@ -1,15 +1,81 @@
 //! The small per-cloud adapter the engine drives. An adapter speaks one cloud's wire protocol
-//! and classifies its errors; everything else (fallback, rollback, retries, concurrency) lives
-//! once in [`crate::engine`].
+//! and classifies its errors; everything else (fallback, rollback, retries, waiting,
+//! concurrency) lives once in [`crate::engine`].
+//!
+//! The life of one reserve, as the engine drives it, per region:
+//!
+//! 1. [`CloudAdapter::resolve_zones`] turns the configured zone names into the cloud's own
+//!    (OCI availability domains are named per tenancy), [`CloudAdapter::zones`] lists the
+//!    zones offering every demanded type, and [`CloudAdapter::find`] lists what the test
+//!    already holds — concurrently.
+//! 2. [`CloudAdapter::prepare_region`] gets a [`RegionRequest`] with the final candidate
+//!    zones (Azure fixes a reservation group's zones at creation) and returns a
+//!    [`RegionHandle`] that rides along in every [`CreateRequest`] of the region.
+//! 3. [`CloudAdapter::create`] returns as soon as the cloud has an id for the reservation
+//!    (state `Pending` or `Active`); the engine then polls [`CloudAdapter::poll`] in one
+//!    loop in cr-core until it is usable, failed, or the deadline passes.
+//! 4. [`CloudAdapter::cancel`] releases, [`CloudAdapter::finish_region`] removes region
+//!    resources (Azure's group) after the region's reservations are gone.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::cloud::Cloud;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{CancelOutcome, Reservation};
-use crate::plan::{Demand, RegionPlan};
+use crate::plan::Demand;
 use crate::tags::Tags;
+
+/// What a region needs before its first create: the final candidate zones, in the order the
+/// engine will try them, and the demands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionRequest {
+    /// The test id.
+    pub test_id: String,
+    /// Region.
+    pub region: String,
+    /// Every zone the engine may try, in order (the cloud's names, already resolved).
+    pub zones: Vec<String>,
+    /// What will be reserved in one of those zones.
+    pub demands: Vec<Demand>,
+    /// When the reservations end.
+    pub end_time: Timestamp,
+    /// The tags every reservation (and region resource) carries.
+    pub tags: Tags,
+}
+
+/// What [`CloudAdapter::prepare_region`] made for a region (e.g. the Azure capacity
+/// reservation group's id), carried into every create of the region so no adapter keeps
+/// hidden per-region state. Empty for clouds that need nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionHandle {
+    /// The region resource's id, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Anything else the cloud's creates need.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+/// What one [`CloudAdapter::poll`] of a pending reservation found.
+#[derive(Debug)]
+pub enum Readiness {
+    /// Usable: instances can be launched into it (EC2 `active`, GCE operation `DONE`, Azure
+    /// `Succeeded`, OCI `ACTIVE`).
+    Ready(Reservation),
+    /// Still being created; poll again after `retry_after` if the cloud said when.
+    Pending {
+        /// A server-supplied delay before the next poll.
+        retry_after: Option<Duration>,
+    },
+    /// Creation failed (the reservation holds nothing): the error says why, classified like
+    /// any other (a stockout found late is still [`crate::ErrorKind::CapacityUnavailable`]).
+    Failed(Error),
+}
 
 /// One reservation to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +93,12 @@ pub struct CreateRequest {
     /// The tags (cloud-independent form; render with [`Tags::render`]).
     pub tags: Tags,
     /// Which reserve attempt of this (region, zone, type) this is: a retry of the same call
-    /// keeps the attempt, so an idempotency token derived from it never reserves twice.
+    /// keeps the attempt, so an idempotency token derived from it never reserves twice; a
+    /// retry after the cloud settled the first one as failed gets the next attempt (a fresh
+    /// token), since the cloud answers a reused token with the same failure.
     pub attempt: u32,
+    /// What [`CloudAdapter::prepare_region`] returned for the region.
+    pub region_handle: RegionHandle,
 }
 
 impl CreateRequest {
@@ -74,6 +144,13 @@ pub trait CloudAdapter: Send + Sync + 'static {
     /// The cloud.
     fn cloud(&self) -> Cloud;
 
+    /// The cloud's names of the configured zones of `region`, in the same order (OCI
+    /// availability domains carry a tenancy prefix: `AD-1` → `Uocm:PHX-AD-1`). A name the
+    /// cloud does not know is an error naming it. Identity by default.
+    async fn resolve_zones(&self, _region: &str, configured: &[String]) -> Result<Vec<String>> {
+        Ok(configured.to_vec())
+    }
+
     /// The zones of `region` that offer every type in `instance_types`, in the cloud's order.
     async fn zones(&self, region: &str, instance_types: &[String]) -> Result<Vec<String>>;
 
@@ -86,8 +163,21 @@ pub trait CloudAdapter: Send + Sync + 'static {
         false
     }
 
-    /// Creates one reservation. Must be idempotent for the same request (same attempt).
+    /// Runs before the first create in a region, with the final candidate zones (Azure
+    /// creates its reservation group here). The handle goes into every create of the region.
+    async fn prepare_region(&self, _request: &RegionRequest) -> Result<RegionHandle> {
+        Ok(RegionHandle::default())
+    }
+
+    /// Starts creating one reservation and returns as soon as the cloud has an id for it:
+    /// state `Pending` (the engine then polls [`CloudAdapter::poll`]) or `Active`. Must be
+    /// idempotent for the same request (same attempt). A reservation that comes back
+    /// already ended (`Cancelled`, `Expired`, `Failed`) means the token was spent by an
+    /// earlier create: the engine retries with the next attempt.
     async fn create(&self, request: &CreateRequest) -> Result<Reservation>;
+
+    /// Looks once at a reservation [`CloudAdapter::create`] returned as pending.
+    async fn poll(&self, reservation: &Reservation) -> Result<Readiness>;
 
     /// The test's live (pending or active) reservations, found by its test-id tag, in one
     /// region or (when `region` is `None` and [`CloudAdapter::lists_all_regions`]) everywhere.
@@ -96,13 +186,9 @@ pub trait CloudAdapter: Send + Sync + 'static {
     /// Releases one reservation.
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome>;
 
-    /// Runs before the first create in a region (Azure creates its reservation group here).
-    async fn prepare_region(&self, _test_id: &str, _region: &RegionPlan) -> Result<()> {
-        Ok(())
-    }
-
     /// Runs after a region's reservations were cancelled or rolled back (Azure removes its
-    /// reservation group here).
+    /// reservation group here). Finds the region's resources by the test id: a cleanup in
+    /// another process has no handle.
     async fn finish_region(&self, _test_id: &str, _region: &str) -> Result<()> {
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
 
 use crate::adapter::CloudAdapter;
 use crate::cloud::Cloud;
@@ -14,6 +15,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{CancelReport, ReservationId, ReservationSet};
 use crate::plan::CapacityPlan;
+use crate::registry::BackendOptions;
 use crate::retry::RetryPolicy;
 
 /// Reserve capacity before a test cluster is provisioned, and release it afterwards.
@@ -23,16 +25,33 @@ pub trait CapacityReservation: Send + Sync + fmt::Debug {
     fn cloud(&self) -> Cloud;
 
     /// Whether reservations are enabled for `params` (flag on, `on_demand`, test id set,
-    /// not reusing a cluster).
-    fn is_enabled(&self, params: &Params) -> bool;
+    /// not reusing a cluster). A configuration that cannot be planned (a mistyped count, a
+    /// region listed twice) is an error, never a silent "disabled": a caller doing
+    /// `if backend.is_enabled(&params)? { backend.reserve(&params).await? }` must not run
+    /// its test without the reservations it asked for.
+    fn is_enabled(&self, params: &Params) -> Result<bool>;
 
-    /// Reserves everything the configuration demands, all or nothing. A test that already
-    /// holds a complete set gets it back instead of reserving twice.
-    async fn reserve(&self, params: &Params) -> Result<ReservationSet>;
+    /// Reserves everything the configuration demands, all or nothing, and returns once every
+    /// reservation is usable. A test that already holds a matching set gets it back
+    /// (marked reused) instead of reserving twice.
+    async fn reserve(&self, params: &Params) -> Result<ReservationSet> {
+        self.reserve_until(params, CancellationToken::new()).await
+    }
 
-    /// The id of the reservation for `instance_type` in `zone`, from the last reserve or
-    /// discover.
-    fn get_id(&self, zone: &str, instance_type: &str) -> Option<ReservationId>;
+    /// As [`CapacityReservation::reserve`], until `cancel` is cancelled: then no new
+    /// reservation is started, the ones in flight finish, everything is released, and the
+    /// call fails with [`Error::Interrupted`] (or [`Error::RollbackFailed`] naming what is
+    /// still held).
+    async fn reserve_until(
+        &self,
+        params: &Params,
+        cancel: CancellationToken,
+    ) -> Result<ReservationSet>;
+
+    /// The id of the reservation for `instance_type` in `zone` (the full zone name, or its
+    /// letter as SCT writes it: `b`), from the last reserve or discover. `Ok(None)` when the
+    /// set holds none; an error when a letter matches zones of several regions.
+    fn get_id(&self, zone: &str, instance_type: &str) -> Result<Option<ReservationId>>;
 
     /// Cancels every reservation of the test in every region of the configuration.
     async fn cancel(&self, params: &Params) -> Result<CancelReport>;
@@ -44,8 +63,10 @@ pub trait CapacityReservation: Send + Sync + fmt::Debug {
     async fn discover(&self, params: &Params) -> Result<ReservationSet>;
 
     /// The snippet a provisioner puts into its create-instance request to consume the
-    /// reservation for `instance_type` in `zone`.
-    fn instance_target(&self, zone: &str, instance_type: &str) -> Option<serde_json::Value>;
+    /// reservation for `instance_type` in `zone` (full name or letter, as
+    /// [`CapacityReservation::get_id`]).
+    fn instance_target(&self, zone: &str, instance_type: &str)
+    -> Result<Option<serde_json::Value>>;
 }
 
 /// The [`CapacityReservation`] of any cloud: its adapter driven by the shared engine.
@@ -65,8 +86,22 @@ impl fmt::Debug for EngineBackend {
 impl EngineBackend {
     /// A backend over `adapter`.
     pub fn new(adapter: Arc<dyn CloudAdapter>, retry: RetryPolicy) -> Self {
+        Self::over(Engine::new(adapter, retry))
+    }
+
+    /// A backend over `adapter` with the retry policy and reserve deadline of `options`.
+    pub fn from_options(adapter: Arc<dyn CloudAdapter>, options: &BackendOptions) -> Self {
+        let mut engine = Engine::new(adapter, options.retry.clone());
+        if let Some(deadline) = options.reserve_deadline {
+            engine = engine.with_reserve_deadline(deadline);
+        }
+        Self::over(engine)
+    }
+
+    /// A backend over a configured engine.
+    pub fn over(engine: Engine) -> Self {
         EngineBackend {
-            engine: Engine::new(adapter, retry),
+            engine,
             current: Mutex::new(None),
         }
     }
@@ -95,18 +130,21 @@ impl EngineBackend {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
     }
 
+    fn forget(&self) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     fn find_current<T>(
         &self,
         zone: &str,
         instance_type: &str,
         f: impl FnOnce(&crate::model::Reservation) -> T,
-    ) -> Option<T> {
+    ) -> Result<Option<T>> {
         let guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()?
-            .reservations()
-            .find(|r| r.zone == zone && r.instance_type == instance_type)
-            .map(f)
+        let Some(set) = guard.as_ref() else {
+            return Ok(None);
+        };
+        Ok(set.find(zone, instance_type)?.map(f))
     }
 }
 
@@ -116,18 +154,22 @@ impl CapacityReservation for EngineBackend {
         self.engine.adapter().cloud()
     }
 
-    fn is_enabled(&self, params: &Params) -> bool {
-        self.plan(params).map(|p| p.enabled).unwrap_or(false)
+    fn is_enabled(&self, params: &Params) -> Result<bool> {
+        Ok(self.plan(params)?.enabled)
     }
 
-    async fn reserve(&self, params: &Params) -> Result<ReservationSet> {
+    async fn reserve_until(
+        &self,
+        params: &Params,
+        cancel: CancellationToken,
+    ) -> Result<ReservationSet> {
         let plan = self.enabled_plan(params)?;
-        let set = self.engine.reserve(&plan).await?;
+        let set = self.engine.reserve_until(&plan, &cancel).await?;
         self.remember(&set);
         Ok(set)
     }
 
-    fn get_id(&self, zone: &str, instance_type: &str) -> Option<ReservationId> {
+    fn get_id(&self, zone: &str, instance_type: &str) -> Result<Option<ReservationId>> {
         self.find_current(zone, instance_type, |r| r.id.clone())
     }
 
@@ -136,13 +178,19 @@ impl CapacityReservation for EngineBackend {
         // only the test id and the regions are needed.
         let plan = self.plan(params)?;
         let report = self.engine.cancel(&plan).await?;
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // What could not be released is still held: get_id and instance_target keep
+        // answering until a later cancel succeeds.
+        if report.is_complete() {
+            self.forget();
+        }
         Ok(report)
     }
 
     async fn cancel_all_regions(&self, test_id: &str) -> Result<CancelReport> {
         let report = self.engine.cancel_all_regions(test_id).await?;
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if report.is_complete() {
+            self.forget();
+        }
         Ok(report)
     }
 
@@ -153,7 +201,11 @@ impl CapacityReservation for EngineBackend {
         Ok(set)
     }
 
-    fn instance_target(&self, zone: &str, instance_type: &str) -> Option<serde_json::Value> {
+    fn instance_target(
+        &self,
+        zone: &str,
+        instance_type: &str,
+    ) -> Result<Option<serde_json::Value>> {
         let adapter = self.engine.adapter().clone();
         self.find_current(zone, instance_type, |r| adapter.instance_target(r))
     }
@@ -178,14 +230,18 @@ impl CapacityReservation for NotImplementedBackend {
     fn cloud(&self) -> Cloud {
         self.0
     }
-    fn is_enabled(&self, _params: &Params) -> bool {
-        false
+    fn is_enabled(&self, _params: &Params) -> Result<bool> {
+        self.fail("is_enabled")
     }
-    async fn reserve(&self, _params: &Params) -> Result<ReservationSet> {
+    async fn reserve_until(
+        &self,
+        _params: &Params,
+        _cancel: CancellationToken,
+    ) -> Result<ReservationSet> {
         self.fail("reserve")
     }
-    fn get_id(&self, _zone: &str, _instance_type: &str) -> Option<ReservationId> {
-        None
+    fn get_id(&self, _zone: &str, _instance_type: &str) -> Result<Option<ReservationId>> {
+        self.fail("get_id")
     }
     async fn cancel(&self, _params: &Params) -> Result<CancelReport> {
         self.fail("cancel")
@@ -196,7 +252,11 @@ impl CapacityReservation for NotImplementedBackend {
     async fn discover(&self, _params: &Params) -> Result<ReservationSet> {
         self.fail("discover")
     }
-    fn instance_target(&self, _zone: &str, _instance_type: &str) -> Option<serde_json::Value> {
-        None
+    fn instance_target(
+        &self,
+        _zone: &str,
+        _instance_type: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        self.fail("instance_target")
     }
 }

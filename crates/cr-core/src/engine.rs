@@ -1,32 +1,96 @@
-//! The cloud-independent engine: zone fallback, rollback, retries and concurrency, written
-//! once over [`CloudAdapter`].
+//! The cloud-independent engine: zone fallback, rollback, retries, waiting and concurrency,
+//! written once over [`CloudAdapter`].
 //!
-//! - **reserve** walks the plan's regions in order. In each it first looks for the test's
-//!   live reservations (a rerun or a second process must not reserve twice): a complete set
-//!   in one acceptable zone is reused, anything else found is cancelled. Then it tries the
-//!   candidate zones in order — the configured ones, then (with zone fallback) the cloud's
-//!   other zones offering every demanded type — creating all demands of a zone concurrently.
-//!   A zone that lacks capacity or quota is rolled back and the next zone tried; any other
-//!   failure stops at once. A region that no zone can serve fails the whole call: everything
-//!   reserved so far, in every region, is released (all or nothing).
+//! - **reserve** walks the plan's regions in order. In each it first, concurrently, resolves
+//!   the configured zone names, lists the zones offering every demanded type, and looks for
+//!   the test's live reservations (a rerun or a second process must not reserve twice): a
+//!   complete set matching the plan (types, counts, sizing details, an end time no earlier
+//!   than the plan's) in one acceptable zone is reused once usable, anything else found is
+//!   cancelled. The candidate zones are the configured ones the cloud offers every type in
+//!   (the others are reported as skipped), then — with zone fallback — the cloud's other
+//!   zones offering every type. The region is prepared with that list, then zones are tried
+//!   in order, creating all demands of a zone concurrently and waiting (one polling loop,
+//!   here) until every reservation is usable. A zone that lacks capacity, does not offer a
+//!   type, or hits a zone-scoped quota is rolled back and the next zone tried; a regional or
+//!   account quota ends the region; any other failure stops at once. A region that no zone
+//!   can serve fails the whole call: everything reserved so far, in every region, is
+//!   released (all or nothing).
+//! - **Unknown outcomes**: a create that timed out, lost its connection or kept failing
+//!   transiently may have been carried out. After such a zone attempt, and in every abort,
+//!   the engine lists the touched regions by the test-id tag and releases everything it is
+//!   not returning to the caller.
+//! - **Stopping**: a reserve has a deadline ([`Engine::with_reserve_deadline`]) and can be
+//!   cancelled ([`Engine::reserve_until`]). Either way no new create starts, the creates in
+//!   flight finish (an abandoned request could still be carried out), and everything is
+//!   rolled back as in an abort.
 //! - **discover** rebuilds the test's live reservations from the cloud.
 //! - **cancel** / **cancel_all_regions** release everything the test holds, reporting what
 //!   was released, what was already gone and what could not be released.
 //!
-//! Every adapter call goes through [`RetryPolicy::run`]. A rollback that fails is never
-//! swallowed: it becomes [`Error::RollbackFailed`] naming every reservation still held.
+//! Every adapter call goes through [`RetryPolicy::run`] (bounded per attempt and in total).
+//! A rollback that fails is never swallowed: it becomes [`Error::RollbackFailed`] naming
+//! every reservation still held.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
+use tokio_util::sync::CancellationToken;
 
-use crate::adapter::{CloudAdapter, CreateRequest};
-use crate::error::{CloudError, Error, ErrorKind, Leftover, Result, ZoneAttempt};
-use crate::model::{CancelOutcome, CancelReport, RegionReservations, Reservation, ReservationSet};
-use crate::plan::{CapacityPlan, RegionPlan};
+use crate::adapter::{CloudAdapter, CreateRequest, Readiness, RegionHandle, RegionRequest};
+use crate::error::{
+    CloudError, Error, ErrorKind, Leftover, LeftoverKind, Result, SkippedZone, ZoneAttempt,
+};
+use crate::model::{
+    CancelOutcome, CancelReport, RegionReservations, Reservation, ReservationSet, ReservationState,
+};
+use crate::plan::{CapacityPlan, Demand, RegionPlan};
 use crate::retry::RetryPolicy;
+use crate::tags::{Tags, details_tag};
+
+/// The default overall deadline of one reserve.
+pub const DEFAULT_RESERVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// How many times one create is repeated with a fresh idempotency token after the cloud
+/// settled the previous one as failed or spent.
+const MAX_FRESH_TOKENS: u32 = 3;
+
+/// How the engine polls a reservation until it is usable: the first interval, growing by half
+/// each poll up to `max_interval` (a server's Retry-After, when given, is used instead).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitPolicy {
+    /// The first pause between two polls.
+    pub first_interval: Duration,
+    /// The longest pause between two polls.
+    pub max_interval: Duration,
+    /// How long a rollback or cancel waits for a reservation still being created to finish
+    /// before cancelling it (clouds refuse to delete one mid-creation).
+    pub settle_timeout: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy {
+            first_interval: Duration::from_millis(500),
+            max_interval: Duration::from_secs(10),
+            settle_timeout: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+impl WaitPolicy {
+    /// A policy for tests: tiny pauses.
+    pub fn fast() -> Self {
+        WaitPolicy {
+            first_interval: Duration::from_millis(5),
+            max_interval: Duration::from_millis(50),
+            settle_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Drives one cloud's adapter.
 ///
@@ -38,7 +102,7 @@ use crate::retry::RetryPolicy;
 /// use std::sync::{Arc, Mutex};
 ///
 /// use async_trait::async_trait;
-/// use cr_core::adapter::{CloudAdapter, CreateRequest};
+/// use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 /// use cr_core::engine::Engine;
 /// use cr_core::error::{CloudError, ErrorKind, Result};
 /// use cr_core::model::{CancelOutcome, Reservation, ReservationId, ReservationState};
@@ -72,6 +136,9 @@ use crate::retry::RetryPolicy;
 ///         };
 ///         self.0.lock().unwrap().push(r.clone());
 ///         Ok(r)
+///     }
+///     async fn poll(&self, r: &Reservation) -> Result<Readiness> {
+///         Ok(Readiness::Ready(r.clone()))
 ///     }
 ///     async fn find(&self, _: &str, _: Option<String>) -> Result<Vec<Reservation>> {
 ///         Ok(self.0.lock().unwrap().clone())
@@ -120,6 +187,8 @@ use crate::retry::RetryPolicy;
 pub struct Engine {
     adapter: Arc<dyn CloudAdapter>,
     retry: RetryPolicy,
+    wait: WaitPolicy,
+    reserve_deadline: Duration,
     /// Bound on concurrent region listings/cancels.
     concurrency: usize,
 }
@@ -129,6 +198,8 @@ impl fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("cloud", &self.adapter.cloud())
             .field("retry", &self.retry)
+            .field("wait", &self.wait)
+            .field("reserve_deadline", &self.reserve_deadline)
             .field("concurrency", &self.concurrency)
             .finish()
     }
@@ -140,6 +211,8 @@ impl Engine {
         Engine {
             adapter,
             retry,
+            wait: WaitPolicy::default(),
+            reserve_deadline: DEFAULT_RESERVE_DEADLINE,
             concurrency: 8,
         }
     }
@@ -147,6 +220,18 @@ impl Engine {
     /// Bounds how many region listings and cancels run at once (at least one).
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How pending reservations are polled.
+    pub fn with_wait(mut self, wait: WaitPolicy) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The overall deadline of one reserve (default [`DEFAULT_RESERVE_DEADLINE`]).
+    pub fn with_reserve_deadline(mut self, deadline: Duration) -> Self {
+        self.reserve_deadline = deadline;
         self
     }
 
@@ -160,12 +245,29 @@ impl Engine {
         &self.retry
     }
 
-    /// Reserves everything `plan` demands, all or nothing.
+    /// The overall deadline of one reserve.
+    pub fn reserve_deadline(&self) -> Duration {
+        self.reserve_deadline
+    }
+
+    /// Reserves everything `plan` demands, all or nothing: [`Engine::reserve_until`] with a
+    /// token nobody cancels.
+    pub async fn reserve(&self, plan: &CapacityPlan) -> Result<ReservationSet> {
+        self.reserve_until(plan, &CancellationToken::new()).await
+    }
+
+    /// Reserves everything `plan` demands, all or nothing, until `cancel` is cancelled or the
+    /// reserve deadline passes.
     ///
     /// Returns one entry per region (regions without demands are skipped), in plan order,
-    /// each with its reservations in demand order. On failure nothing stays reserved, or the
-    /// error is [`Error::RollbackFailed`] naming what does.
-    pub async fn reserve(&self, plan: &CapacityPlan) -> Result<ReservationSet> {
+    /// each with its reservations in demand order, every one usable. On failure, deadline or
+    /// cancellation nothing stays reserved, or the error is [`Error::RollbackFailed`] naming
+    /// what does.
+    pub async fn reserve_until(
+        &self,
+        plan: &CapacityPlan,
+        cancel: &CancellationToken,
+    ) -> Result<ReservationSet> {
         if !plan.enabled {
             return Err(Error::Disabled {
                 backend: plan.backend,
@@ -176,23 +278,36 @@ impl Engine {
             });
         }
         let test_id = test_id(plan)?;
+        let stop = cancel.child_token();
+        let _deadline = DeadlineGuard::start(stop.clone(), self.reserve_deadline);
         let mut run = ReserveRun {
             engine: self,
             plan,
             test_id,
+            cancel,
+            stop: &stop,
             // A fresh base per call: a rerun after a rollback must not present an earlier
             // call's idempotency token and get its (cancelled) reservation back.
             attempt_base: rand::random(),
             zone_tries: 0,
             held: Vec::new(),
-            prepared: Vec::new(),
             touched: Vec::new(),
         };
         for region in plan.regions.iter().filter(|r| !r.demands.is_empty()) {
+            if stop.is_cancelled() {
+                let error = run.stop_error();
+                return Err(run.abort(error.into()).await);
+            }
             match run.region(region).await {
                 Ok(entry) => run.held.push(entry),
                 Err(failure) => return Err(run.abort(failure).await),
             }
+        }
+        // A stop that came while the last region finished still rolls everything back: the
+        // caller asked for nothing to be left.
+        if stop.is_cancelled() {
+            let error = run.stop_error();
+            return Err(run.abort(error.into()).await);
         }
         Ok(ReservationSet {
             backend: plan.backend,
@@ -235,8 +350,11 @@ impl Engine {
     /// adapter finish each region that held some. Errors as [`Engine::cancel`].
     pub async fn cancel_all_regions(&self, test_id: &str) -> Result<CancelReport> {
         if test_id.is_empty() {
-            return Err(Error::Other(
-                "cancel_all_regions needs a test id: reservations are found by it".into(),
+            return Err(Error::config(
+                "the command line",
+                "test_id",
+                "",
+                "a test id: reservations are found by their TestId tag",
             ));
         }
         let listings = if self.adapter.lists_all_regions() {
@@ -334,10 +452,17 @@ impl Engine {
     }
 
     /// Cancels `reservations` concurrently (bounded): what was released, what was already
-    /// gone, and what is still held.
-    async fn release(&self, reservations: Vec<Reservation>) -> CancelReport {
+    /// gone, and what is still held. A reservation still being created is waited for first
+    /// (clouds refuse to delete one mid-creation: GCE `resourceNotReady`); one whose creation
+    /// fails holds nothing and counts as already gone.
+    async fn release(&self, mut reservations: Vec<Reservation>) -> CancelReport {
+        let mut seen = std::collections::HashSet::new();
+        reservations.retain(|r| seen.insert(r.id.clone()));
         let outcomes: Vec<(Reservation, Result<CancelOutcome>)> = stream::iter(reservations)
             .map(|r| async move {
+                if r.state == ReservationState::Pending && !self.settled(&r).await {
+                    return (r, Ok(CancelOutcome::AlreadyGone));
+                }
                 let outcome = self.retry.run("cancel", || self.adapter.cancel(&r)).await;
                 (r, outcome)
             })
@@ -356,6 +481,7 @@ impl Engine {
                         "cannot cancel reservation"
                     );
                     report.failed.push(Leftover {
+                        kind: LeftoverKind::Reservation,
                         id: r.id.0,
                         region: r.region,
                         zone: r.zone,
@@ -368,8 +494,78 @@ impl Engine {
         report
     }
 
+    /// Waits, up to [`WaitPolicy::settle_timeout`], until a pending reservation is no longer
+    /// being created. `true`: it may hold capacity (usable, or still pending at the
+    /// timeout, or unknown) and must be cancelled; `false`: its creation failed.
+    async fn settled(&self, reservation: &Reservation) -> bool {
+        let deadline = tokio::time::Instant::now() + self.wait.settle_timeout;
+        let mut interval = self.wait.first_interval;
+        loop {
+            match self
+                .retry
+                .run("poll", || self.adapter.poll(reservation))
+                .await
+            {
+                Ok(Readiness::Ready(_)) => return true,
+                Ok(Readiness::Failed(e)) => {
+                    tracing::debug!(id = %reservation.id, error = %e, "creation failed; nothing to cancel");
+                    return false;
+                }
+                Ok(Readiness::Pending { retry_after }) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        tracing::warn!(id = %reservation.id, "still being created; cancelling anyway");
+                        return true;
+                    }
+                    let delay = retry_after.unwrap_or(interval).min(self.wait.max_interval);
+                    tokio::time::sleep(delay).await;
+                    interval = (interval + interval / 2).min(self.wait.max_interval);
+                }
+                Err(e) => {
+                    tracing::warn!(id = %reservation.id, error = %e, "cannot tell whether creation finished; cancelling");
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Lists `region` by the test-id tag and releases every live reservation not in `keep`:
+    /// what creates with an unknown outcome may have left. A listing that fails is reported
+    /// as an unverified leftover, since nobody can tell what the region still holds.
+    async fn sweep(&self, test_id: &str, region: &str, keep: &[Reservation]) -> Vec<Leftover> {
+        match self.find_live(test_id, Some(region)).await {
+            Ok(live) => {
+                let strays: Vec<Reservation> = live
+                    .into_iter()
+                    .filter(|r| !keep.iter().any(|k| k.id == r.id))
+                    .collect();
+                if !strays.is_empty() {
+                    tracing::warn!(
+                        test_id,
+                        region,
+                        count = strays.len(),
+                        "releasing reservations found by tag that this call is not returning"
+                    );
+                }
+                self.release(strays).await.failed
+            }
+            Err(e) => {
+                tracing::error!(region, error = %e, "cannot list the region to release strays");
+                vec![Leftover {
+                    kind: LeftoverKind::Unverified,
+                    id: format!("reservations tagged TestId={test_id}"),
+                    region: region.to_string(),
+                    zone: String::new(),
+                    instance_type: String::new(),
+                    error: format!(
+                        "a create's outcome was unknown and listing the region failed: {e}"
+                    ),
+                }]
+            }
+        }
+    }
+
     /// Lets the adapter finish `regions`; what it could not finish is reported as a
-    /// leftover with id `region-resources:<region>` and no zone or type.
+    /// region-resources leftover.
     async fn finish(&self, test_id: &str, regions: Vec<String>) -> Vec<Leftover> {
         let outcomes: Vec<(String, Result<()>)> = stream::iter(regions)
             .map(|region| async move {
@@ -392,7 +588,8 @@ impl Engine {
                 Err(e) => {
                     tracing::error!(region, error = %e, "cannot finish region");
                     Some(Leftover {
-                        id: format!("region-resources:{region}"),
+                        kind: LeftoverKind::RegionResources,
+                        id: region.clone(),
                         region,
                         zone: String::new(),
                         instance_type: String::new(),
@@ -401,6 +598,24 @@ impl Engine {
                 }
             })
             .collect()
+    }
+}
+
+/// Cancels the reserve's stop token when its deadline passes; stops the timer when dropped.
+struct DeadlineGuard(tokio::task::JoinHandle<()>);
+
+impl DeadlineGuard {
+    fn start(stop: CancellationToken, after: Duration) -> Self {
+        DeadlineGuard(tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            stop.cancel();
+        }))
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -432,10 +647,23 @@ impl From<Error> for Failure {
 
 /// What one zone try gave.
 enum ZoneOutcome {
-    /// Every demand is reserved, in demand order.
+    /// Every demand is reserved and usable, in demand order.
     Reserved(Vec<Reservation>),
-    /// The zone lacks capacity or quota; what it created was released.
+    /// The zone cannot hold every demand; what it created was released.
     Unavailable(ZoneAttempt),
+}
+
+/// What one create, waited on, gave.
+enum CreateOutcome {
+    /// Usable.
+    Ready(Reservation),
+    /// It failed. `reservation` is what the cloud made (to release); `unknown` says the
+    /// cloud may hold one the engine has no id of.
+    Failed {
+        error: Error,
+        reservation: Option<Reservation>,
+        unknown: bool,
+    },
 }
 
 /// The state of one reserve call.
@@ -443,79 +671,150 @@ struct ReserveRun<'a> {
     engine: &'a Engine,
     plan: &'a CapacityPlan,
     test_id: &'a str,
+    /// The caller's token.
+    cancel: &'a CancellationToken,
+    /// Cancelled by the caller's token or by the deadline.
+    stop: &'a CancellationToken,
     attempt_base: u32,
     zone_tries: u32,
     /// The regions reserved (or reused) so far.
     held: Vec<RegionReservations>,
-    /// Regions whose `prepare_region` ran.
-    prepared: Vec<String>,
-    /// Regions changed by this call (prepared, or strays cancelled): finished on rollback.
+    /// Regions changed by this call (prepared, created in, or strays cancelled): swept and
+    /// finished on rollback.
     touched: Vec<String>,
 }
 
 impl ReserveRun<'_> {
-    async fn region(&mut self, rp: &RegionPlan) -> Result<RegionReservations, Failure> {
-        let engine = self.engine;
-        let existing = engine.find_live(self.test_id, Some(&rp.region)).await?;
-        if !existing.is_empty() {
-            let (complete, strays) = complete_set(rp, existing);
-            if !strays.is_empty() {
-                tracing::warn!(
-                    region = rp.region,
-                    count = strays.len(),
-                    "cancelling reservations of an earlier run that are not a complete set"
-                );
-                self.touch(&rp.region);
-                let report = engine.release(strays).await;
-                if !report.failed.is_empty() {
-                    return Err(Failure {
-                        error: Error::Other(format!(
-                            "test {} already held reservations in region {} that are not a \
-                             complete set for the plan, and cancelling them failed",
-                            self.test_id, rp.region
-                        )),
-                        leftovers: report.failed,
-                    });
-                }
+    /// The error a stopped reserve reports.
+    fn stop_error(&self) -> Error {
+        if self.cancel.is_cancelled() {
+            Error::Interrupted {
+                operation: "reserve".into(),
+                reason: "cancelled".into(),
             }
-            if let Some(entry) = complete {
-                tracing::info!(
-                    region = rp.region,
-                    zone = entry.zone,
-                    "reusing the test's existing reservations"
-                );
-                return Ok(entry);
+        } else {
+            Error::DeadlineExceeded {
+                cloud: self.engine.adapter.cloud(),
+                operation: "reserve".into(),
+                after: self.engine.reserve_deadline,
             }
         }
+    }
 
-        let mut tried: Vec<String> = Vec::new();
-        let mut attempts = Vec::new();
-        for zone in &rp.zones {
-            if tried.contains(zone) {
+    async fn region(&mut self, rp: &RegionPlan) -> Result<RegionReservations, Failure> {
+        let engine = self.engine;
+        let stop = Some(self.stop);
+        let types: Vec<String> = rp.demands.iter().map(|d| d.instance_type.clone()).collect();
+        // Independent look-ups, all at once: the configured zones' cloud names, the zones
+        // offering every type, and what the test already holds.
+        let (configured, offered, existing) = tokio::join!(
+            engine.retry.run_until("resolve_zones", stop, || {
+                engine.adapter.resolve_zones(&rp.region, &rp.zones)
+            }),
+            engine
+                .retry
+                .run_until("zones", stop, || engine.adapter.zones(&rp.region, &types)),
+            engine.find_live(self.test_id, Some(&rp.region)),
+        );
+        let (configured, offered, existing) = (configured?, offered?, existing?);
+
+        let mut skipped = Vec::new();
+        let mut candidates: Vec<String> = Vec::new();
+        for zone in &configured {
+            if candidates.contains(zone) {
                 continue;
             }
-            tried.push(zone.clone());
-            match self.zone(rp, zone).await? {
-                ZoneOutcome::Reserved(reservations) => return Ok(entry(rp, zone, reservations)),
-                ZoneOutcome::Unavailable(attempt) => attempts.push(attempt),
+            if offered.contains(zone) {
+                candidates.push(zone.clone());
+            } else {
+                skipped.push(SkippedZone {
+                    zone: zone.clone(),
+                    reason: format!(
+                        "the cloud does not list it among the zones offering {}",
+                        types.join(", ")
+                    ),
+                });
             }
         }
         if rp.zone_fallback {
-            let types: Vec<String> = rp.demands.iter().map(|d| d.instance_type.clone()).collect();
-            let offered = engine
-                .retry
-                .run("zones", || engine.adapter.zones(&rp.region, &types))
-                .await?;
-            for zone in offered {
-                if tried.contains(&zone) {
-                    continue;
+            for zone in &offered {
+                if !candidates.contains(zone) && !configured.contains(zone) {
+                    candidates.push(zone.clone());
                 }
-                tried.push(zone.clone());
-                match self.zone(rp, &zone).await? {
-                    ZoneOutcome::Reserved(reservations) => {
-                        return Ok(entry(rp, &zone, reservations));
+            }
+        }
+        for s in &skipped {
+            tracing::warn!(
+                region = rp.region,
+                zone = s.zone,
+                reason = s.reason,
+                "skipping configured zone"
+            );
+        }
+
+        if !existing.is_empty() {
+            let mut accepted = configured.clone();
+            if rp.zone_fallback {
+                accepted.extend(offered.iter().cloned());
+            }
+            if let Some(entry) = self.reuse(rp, existing, &accepted).await? {
+                return Ok(RegionReservations {
+                    skipped_zones: skipped,
+                    ..entry
+                });
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Error::NoZoneAvailable {
+                cloud: engine.adapter.cloud(),
+                region: rp.region.clone(),
+                attempts: Vec::new(),
+                skipped,
+            }
+            .into());
+        }
+
+        // Touched before the call: a prepare that failed half-way is finished on rollback.
+        self.touch(&rp.region);
+        let request = RegionRequest {
+            test_id: self.test_id.to_string(),
+            region: rp.region.clone(),
+            zones: candidates.clone(),
+            demands: rp.demands.clone(),
+            end_time: self.plan.end_time,
+            tags: self.plan.tags.clone(),
+        };
+        let handle = engine
+            .retry
+            .run_until("prepare_region", stop, || {
+                engine.adapter.prepare_region(&request)
+            })
+            .await?;
+
+        let mut attempts = Vec::new();
+        for zone in &candidates {
+            if self.stop.is_cancelled() {
+                return Err(self.stop_error().into());
+            }
+            match self.zone(rp, zone, &handle).await? {
+                ZoneOutcome::Reserved(reservations) => {
+                    return Ok(RegionReservations {
+                        skipped_zones: skipped,
+                        ..entry(rp, zone, reservations)
+                    });
+                }
+                ZoneOutcome::Unavailable(attempt) => {
+                    if !attempt.error.next_zone_may_help() {
+                        // A regional or account quota: every other zone draws on it too.
+                        let error = Box::new(attempt.error);
+                        return Err(Error::QuotaExhausted {
+                            region: rp.region.clone(),
+                            attempts,
+                            error,
+                        }
+                        .into());
                     }
-                    ZoneOutcome::Unavailable(attempt) => attempts.push(attempt),
+                    attempts.push(attempt);
                 }
             }
         }
@@ -523,26 +822,99 @@ impl ReserveRun<'_> {
             cloud: engine.adapter.cloud(),
             region: rp.region.clone(),
             attempts,
+            skipped,
         }
         .into())
     }
 
-    /// Creates every demand of `rp` in `zone` at once; on any failure releases what was
-    /// created there.
-    async fn zone(&mut self, rp: &RegionPlan, zone: &str) -> Result<ZoneOutcome, Failure> {
+    /// Reuses a complete set the test already holds in the region (waiting for pending
+    /// members to become usable), and cancels everything else found there.
+    async fn reuse(
+        &mut self,
+        rp: &RegionPlan,
+        existing: Vec<Reservation>,
+        accepted_zones: &[String],
+    ) -> Result<Option<RegionReservations>, Failure> {
         let engine = self.engine;
-        if !self.prepared.contains(&rp.region) {
-            self.prepared.push(rp.region.clone());
-            // Touched before the call: a prepare that failed half-way is finished on rollback.
-            self.touch(&rp.region);
-            engine
-                .retry
-                .run("prepare_region", || {
-                    engine.adapter.prepare_region(self.test_id, rp)
-                })
-                .await?;
+        let (complete, mut strays) = complete_set(rp, self.plan, existing, accepted_zones);
+        let mut reused = None;
+        if let Some(set) = complete {
+            // A set still being created counts only once usable; one that fails is a stray.
+            let waited = join_all(set.reservations.iter().map(|r| self.wait_usable(r))).await;
+            let mut ready = Vec::new();
+            let mut failed = None;
+            for (r, outcome) in set.reservations.iter().zip(waited) {
+                match outcome {
+                    Ok(usable) => ready.push(usable),
+                    Err(e) => {
+                        tracing::warn!(id = %r.id, error = %e, "an existing reservation did not become usable");
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            match failed {
+                None => {
+                    reused = Some(RegionReservations {
+                        reused: true,
+                        ..entry(rp, &set.zone, ready)
+                    });
+                }
+                Some(e) if e.kind() == ErrorKind::Interrupted || self.stop.is_cancelled() => {
+                    strays.extend(set.reservations);
+                    self.touch(&rp.region);
+                    let leftovers = engine.release(strays).await.failed;
+                    return Err(Failure {
+                        error: self.stop_error(),
+                        leftovers,
+                    });
+                }
+                Some(_) => strays.extend(set.reservations),
+            }
         }
-        let attempt = self.attempt_base.wrapping_add(self.zone_tries);
+        if !strays.is_empty() {
+            tracing::warn!(
+                region = rp.region,
+                count = strays.len(),
+                "cancelling reservations of an earlier run that do not make a usable set for this plan"
+            );
+            self.touch(&rp.region);
+            let report = engine.release(strays).await;
+            if !report.failed.is_empty() {
+                return Err(Failure {
+                    error: Error::Other(format!(
+                        "test {} already held reservations in {} region {} that do not make a \
+                         usable set for the plan, and cancelling them failed",
+                        self.test_id,
+                        engine.adapter.cloud(),
+                        rp.region
+                    )),
+                    leftovers: report.failed,
+                });
+            }
+        }
+        if let Some(entry) = &reused {
+            tracing::info!(
+                region = rp.region,
+                zone = entry.zone,
+                "reusing the test's existing reservations"
+            );
+        }
+        Ok(reused)
+    }
+
+    /// Creates every demand of `rp` in `zone` at once and waits until all are usable; on any
+    /// failure releases what was created there (and, after an unknown outcome, whatever the
+    /// region holds by the test's tag).
+    async fn zone(
+        &mut self,
+        rp: &RegionPlan,
+        zone: &str,
+        handle: &RegionHandle,
+    ) -> Result<ZoneOutcome, Failure> {
+        let engine = self.engine;
+        let attempt = self
+            .attempt_base
+            .wrapping_add(self.zone_tries.wrapping_mul(16));
         self.zone_tries += 1;
         let requests: Vec<CreateRequest> = rp
             .demands
@@ -553,31 +925,36 @@ impl ReserveRun<'_> {
                 zone: zone.to_string(),
                 demand: demand.clone(),
                 end_time: self.plan.end_time,
-                tags: self.plan.tags.clone(),
+                tags: demand_tags(&self.plan.tags, demand),
                 attempt,
+                region_handle: handle.clone(),
             })
             .collect();
         tracing::info!(region = rp.region, zone, attempt, "reserving in zone");
-        let results = join_all(
-            requests
-                .iter()
-                .map(|req| engine.retry.run("create", || engine.adapter.create(req))),
-        )
-        .await;
+        let outcomes = join_all(requests.iter().map(|req| self.create_usable(req))).await;
 
         let mut created = Vec::new();
+        let mut to_release = Vec::new();
+        let mut unknown = false;
         let mut fatal = None;
         let mut unavailable = None;
-        for (req, result) in requests.iter().zip(results) {
-            match result {
-                Ok(r) => created.push(r),
-                Err(e) if e.kind().is_zone_fallback() => {
-                    if unavailable.is_none() {
-                        unavailable = Some(zone_attempt(engine, req, e));
+        for (req, outcome) in requests.iter().zip(outcomes) {
+            match outcome {
+                CreateOutcome::Ready(r) => created.push(r),
+                CreateOutcome::Failed {
+                    error,
+                    reservation,
+                    unknown: u,
+                } => {
+                    to_release.extend(reservation);
+                    unknown |= u;
+                    if error.kind().is_zone_fallback() && error.cloud_error().is_some() {
+                        if unavailable.is_none() {
+                            unavailable = Some(zone_attempt(engine, req, error));
+                        }
+                    } else {
+                        fatal.get_or_insert(error);
                     }
-                }
-                Err(e) => {
-                    fatal.get_or_insert(e);
                 }
             }
         }
@@ -586,15 +963,20 @@ impl ReserveRun<'_> {
             (Some(e), _) => Err(e),
             (None, Some(attempt)) => Ok(attempt),
         };
-        if !created.is_empty() {
+        to_release.extend(created);
+        if !to_release.is_empty() {
             tracing::warn!(
                 region = rp.region,
                 zone,
-                count = created.len(),
+                count = to_release.len(),
                 "rolling back the zone's reservations"
             );
         }
-        let leftovers = engine.release(created).await.failed;
+        let mut leftovers = engine.release(to_release).await.failed;
+        if unknown {
+            // The region holds nothing this call returns yet: everything tagged is a stray.
+            leftovers.extend(engine.sweep(self.test_id, &rp.region, &[]).await);
+        }
         match failure {
             Ok(attempt) if leftovers.is_empty() => {
                 tracing::warn!(
@@ -613,14 +995,132 @@ impl ReserveRun<'_> {
         }
     }
 
+    /// One create, repeated with a fresh idempotency token when the cloud settled the last
+    /// one as failed or spent, then waited on until usable.
+    async fn create_usable(&self, request: &CreateRequest) -> CreateOutcome {
+        let engine = self.engine;
+        let attempt = AtomicU32::new(request.attempt);
+        let mut fresh_tokens = 0;
+        loop {
+            if self.stop.is_cancelled() {
+                return CreateOutcome::Failed {
+                    error: self.stop_error(),
+                    reservation: None,
+                    unknown: false,
+                };
+            }
+            let created = engine
+                .retry
+                .run_until("create", Some(self.stop), || {
+                    let req = CreateRequest {
+                        attempt: attempt.load(Ordering::SeqCst),
+                        ..request.clone()
+                    };
+                    let attempt = &attempt;
+                    async move {
+                        let result = engine.adapter.create(&req).await;
+                        // The cloud would answer this token with the same failure again.
+                        if result.as_ref().is_err_and(Error::is_settled) {
+                            attempt.fetch_add(1, Ordering::SeqCst);
+                        }
+                        result
+                    }
+                })
+                .await;
+            let reservation = match created {
+                Ok(r) => r,
+                Err(e) => {
+                    let unknown = e.outcome_unknown();
+                    return CreateOutcome::Failed {
+                        error: locate(engine, request, e),
+                        reservation: None,
+                        unknown,
+                    };
+                }
+            };
+            if matches!(
+                reservation.state,
+                ReservationState::Cancelled | ReservationState::Expired | ReservationState::Failed
+            ) {
+                // The token was spent by an earlier create whose reservation is gone.
+                fresh_tokens += 1;
+                if fresh_tokens > MAX_FRESH_TOKENS {
+                    return CreateOutcome::Failed {
+                        error: Error::Other(format!(
+                            "{} kept answering create of {} in {} with ended reservations ({}, {:?})",
+                            engine.adapter.cloud(),
+                            request.demand.instance_type,
+                            request.zone,
+                            reservation.id,
+                            reservation.state
+                        )),
+                        reservation: None,
+                        unknown: false,
+                    };
+                }
+                attempt.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            match self.wait_usable(&reservation).await {
+                Ok(usable) => return CreateOutcome::Ready(usable),
+                Err(e) if e.is_settled() && e.is_retryable() && fresh_tokens < MAX_FRESH_TOKENS => {
+                    // A transient failure of the cloud's own operation: nothing is held, and
+                    // a retry needs a fresh token.
+                    tracing::warn!(id = %reservation.id, error = %e, "creation failed transiently; creating again");
+                    fresh_tokens += 1;
+                    attempt.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    return CreateOutcome::Failed {
+                        error: locate(engine, request, e),
+                        reservation: Some(reservation),
+                        unknown: false,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Polls `reservation` until it is usable, failed, or the call is stopped.
+    async fn wait_usable(&self, reservation: &Reservation) -> Result<Reservation> {
+        if reservation.state == ReservationState::Active {
+            return Ok(reservation.clone());
+        }
+        let engine = self.engine;
+        let mut interval = engine.wait.first_interval;
+        loop {
+            let polled = engine
+                .retry
+                .run_until("poll", Some(self.stop), || engine.adapter.poll(reservation))
+                .await?;
+            match polled {
+                Readiness::Ready(r) => return Ok(r),
+                Readiness::Failed(e) => return Err(settle(e)),
+                Readiness::Pending { retry_after } => {
+                    if self.stop.is_cancelled() {
+                        return Err(self.stop_error());
+                    }
+                    let delay = retry_after
+                        .unwrap_or(interval)
+                        .min(engine.wait.max_interval);
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.stop.cancelled() => {}
+                    }
+                    interval = (interval + interval / 2).min(engine.wait.max_interval);
+                }
+            }
+        }
+    }
+
     fn touch(&mut self, region: &str) {
         if !self.touched.iter().any(|r| r == region) {
             self.touched.push(region.to_string());
         }
     }
 
-    /// Releases everything this call holds, finishes the regions it touched, and returns the
-    /// error to report.
+    /// Releases everything this call holds, sweeps the regions it touched by the test's tag,
+    /// finishes them, and returns the error to report.
     async fn abort(self, failure: Failure) -> Error {
         let Failure {
             error,
@@ -643,9 +1143,21 @@ impl ReserveRun<'_> {
         let regions: Vec<String> = plan_regions(self.plan)
             .into_iter()
             .filter(|r| self.touched.contains(r) || self.held.iter().any(|e| e.region == *r))
+            .collect();
+        // Creates whose answer never came may have been carried out: nothing tagged with the
+        // test in a region this call touched is returned to anyone now.
+        let swept = join_all(
+            regions
+                .iter()
+                .map(|region| self.engine.sweep(self.test_id, region, &[])),
+        )
+        .await;
+        leftovers.extend(swept.into_iter().flatten());
+        let finishable: Vec<String> = regions
+            .into_iter()
             .filter(|r| !leftovers.iter().any(|l| l.region == *r))
             .collect();
-        leftovers.extend(self.engine.finish(self.test_id, regions).await);
+        leftovers.extend(self.engine.finish(self.test_id, finishable).await);
         if leftovers.is_empty() {
             error
         } else {
@@ -655,6 +1167,24 @@ impl ReserveRun<'_> {
             }
         }
     }
+}
+
+/// The error of a failed creation, marked settled: the cloud itself said it failed.
+fn settle(error: Error) -> Error {
+    match error.cloud_error() {
+        Some(e) if !e.settled => Error::from(e.clone().settled()),
+        _ => error,
+    }
+}
+
+/// The tags of one create: the plan's, plus the demand's sizing details when it has any (so
+/// a later run can tell whether an existing reservation matches its plan).
+fn demand_tags(tags: &Tags, demand: &Demand) -> Tags {
+    let mut tags = tags.clone();
+    if let Some((key, value)) = details_tag(&demand.details) {
+        tags.0.insert(key, value);
+    }
+    tags
 }
 
 /// The plan's test id; without one nothing can be found or released again.
@@ -684,6 +1214,19 @@ fn entry(rp: &RegionPlan, zone: &str, reservations: Vec<Reservation>) -> RegionR
         region: rp.region.clone(),
         zone: zone.to_string(),
         reservations,
+        reused: false,
+        skipped_zones: Vec::new(),
+    }
+}
+
+/// `error` with the region, zone and instance type of `req` where the adapter left them out.
+fn locate(engine: &Engine, req: &CreateRequest, error: Error) -> Error {
+    match error.cloud_error() {
+        Some(_) => {
+            let attempt = zone_attempt(engine, req, error);
+            Error::from(attempt.error)
+        }
+        None => error,
     }
 }
 
@@ -699,6 +1242,7 @@ fn zone_attempt(engine: &Engine, req: &CreateRequest, error: Error) -> ZoneAttem
         )
     });
     let location = &mut cloud_error.location;
+    location.cloud.get_or_insert(engine.adapter.cloud());
     location.region.get_or_insert_with(|| req.region.clone());
     location.zone.get_or_insert_with(|| req.zone.clone());
     location
@@ -739,24 +1283,42 @@ fn by_zone(rp: &RegionPlan, mut live: Vec<Reservation>) -> Vec<RegionReservation
         .collect()
 }
 
-/// Splits a region's live reservations into a complete set for `rp` (one reservation of the
-/// demanded type and count per demand, all in one zone the plan accepts) and the strays to
-/// cancel. Without a complete set, everything is a stray.
+/// Whether an existing reservation serves `demand` of `plan`: the type, the count, the
+/// sizing details (recorded in its tags), and an end time no earlier than the plan's (less
+/// a minute of slack for the cloud's rounding).
+fn serves(plan: &CapacityPlan, demand: &Demand, r: &Reservation) -> bool {
+    let details = details_tag(&demand.details);
+    let recorded = r
+        .tags
+        .iter()
+        .find(|(k, _)| k.as_str() == crate::tags::CR_DETAILS)
+        .map(|(k, v)| (k.clone(), v.clone()));
+    let long_enough = r
+        .end_time
+        .is_none_or(|end| end >= plan.end_time - jiff::SignedDuration::from_secs(60));
+    r.instance_type == demand.instance_type
+        && r.count == demand.count
+        && details == recorded
+        && long_enough
+}
+
+/// Splits a region's live reservations into a complete set for `rp` (one reservation
+/// serving each demand, all in one zone the plan accepts) and the strays to cancel. Without
+/// a complete set, everything is a stray.
 fn complete_set(
     rp: &RegionPlan,
+    plan: &CapacityPlan,
     live: Vec<Reservation>,
+    accepted_zones: &[String],
 ) -> (Option<RegionReservations>, Vec<Reservation>) {
     for group in by_zone(rp, live.clone()) {
-        if !rp.zone_fallback && !rp.zones.contains(&group.zone) {
+        if !accepted_zones.contains(&group.zone) {
             continue;
         }
         let mut pool = group.reservations;
         let mut matched = Vec::new();
         for demand in &rp.demands {
-            let Some(i) = pool
-                .iter()
-                .position(|r| r.instance_type == demand.instance_type && r.count == demand.count)
-            else {
+            let Some(i) = pool.iter().position(|r| serves(plan, demand, r)) else {
                 break;
             };
             matched.push(pool.remove(i));

@@ -15,10 +15,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// never on message strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The zone has no capacity for the instance type (stockout): try the next zone.
     CapacityUnavailable,
-    /// An account, project or subscription quota is exhausted: try the next zone.
+    /// The zone does not offer the instance type at all: try the next zone.
+    NotOffered,
+    /// An account, project or subscription quota is exhausted. Its [`QuotaScope`] says
+    /// whether another zone can help.
     QuotaExceeded,
     /// The cloud is rate limiting: retry with backoff.
     Throttled,
@@ -36,8 +40,35 @@ pub enum ErrorKind {
     InvalidConfig,
     /// The backend is not compiled in, unknown, or not implemented yet.
     Unsupported,
-    /// A failure that fits none of the above (e.g. a rollback that failed).
+    /// The caller stopped the operation (a signal, a cancellation token).
+    Interrupted,
+    /// A rollback or cancel could not release everything: reservations are still held.
+    RollbackFailed,
+    /// A failure that fits none of the above.
     Other,
+}
+
+/// How far a quota reaches: whether trying another zone or region can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// One zone (OCI availability-domain limits): the next zone may have room.
+    Zone,
+    /// One region (EC2 vCPU limits, GCE regional quotas, Azure regional vCPU quotas): no
+    /// other zone of the region helps; another region might.
+    Region,
+    /// The whole account, project or subscription: nothing else helps.
+    Account,
+}
+
+impl fmt::Display for QuotaScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QuotaScope::Zone => "zone",
+            QuotaScope::Region => "region",
+            QuotaScope::Account => "account",
+        })
+    }
 }
 
 impl ErrorKind {
@@ -49,11 +80,12 @@ impl ErrorKind {
         )
     }
 
-    /// Whether the engine should move on to the next zone after this failure.
+    /// Whether the engine should move on to the next zone after this failure (for a quota,
+    /// only when its scope is a zone: see [`CloudError::quota_scope`]).
     pub fn is_zone_fallback(self) -> bool {
         matches!(
             self,
-            ErrorKind::CapacityUnavailable | ErrorKind::QuotaExceeded
+            ErrorKind::CapacityUnavailable | ErrorKind::NotOffered | ErrorKind::QuotaExceeded
         )
     }
 
@@ -62,8 +94,11 @@ impl ErrorKind {
             ErrorKind::CapacityUnavailable => {
                 "the cloud has no capacity for this instance type here right now: allow more zones or regions, choose another instance type, or retry later"
             }
+            ErrorKind::NotOffered => {
+                "this zone does not offer the instance type: allow other zones, or choose a type the zone offers"
+            }
             ErrorKind::QuotaExceeded => {
-                "a quota is exhausted: raise the quota for this instance family in this region, or release unused reservations"
+                "a quota is exhausted: raise the quota named here for this region (the cloud console's quota page), or release unused reservations"
             }
             ErrorKind::Throttled => "the cloud is rate limiting requests: retry later",
             ErrorKind::Unauthorized => {
@@ -77,6 +112,8 @@ impl ErrorKind {
             ErrorKind::Transient => "a temporary cloud or network failure: retry",
             ErrorKind::InvalidConfig => "fix the configuration",
             ErrorKind::Unsupported => "see `cr plan` for the backends compiled in",
+            ErrorKind::Interrupted => "",
+            ErrorKind::RollbackFailed => "",
             ErrorKind::Other => "",
         }
     }
@@ -132,6 +169,15 @@ pub struct CloudError {
     pub retry_after: Option<Duration>,
     /// The cloud's request id, for support cases.
     pub request_id: Option<String>,
+    /// For [`ErrorKind::QuotaExceeded`]: how far the quota reaches (`None`: a region).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_scope: Option<QuotaScope>,
+    /// The cloud said the operation finished without effect (a long-running operation that
+    /// ended with this error): nothing was created, and the same idempotency token would
+    /// only get this failure back, so a retry must use a fresh one. `false` for errors whose
+    /// outcome is unknown (timeouts, resets, most 5xx).
+    #[serde(skip)]
+    pub settled: bool,
 }
 
 impl CloudError {
@@ -154,6 +200,33 @@ impl CloudError {
             message: message.into(),
             retry_after: None,
             request_id: None,
+            quota_scope: None,
+            settled: false,
+        }
+    }
+
+    /// Sets the scope of a quota error.
+    pub fn quota_scope(mut self, scope: QuotaScope) -> Self {
+        self.quota_scope = Some(scope);
+        self
+    }
+
+    /// Marks the error as settled: see [`CloudError::settled`].
+    pub fn settled(mut self) -> Self {
+        self.settled = true;
+        self
+    }
+
+    /// The scope of a quota error: a region unless the cloud said otherwise.
+    pub fn scope(&self) -> QuotaScope {
+        self.quota_scope.unwrap_or(QuotaScope::Region)
+    }
+
+    /// Whether the next zone of the same region may succeed after this failure.
+    pub fn next_zone_may_help(&self) -> bool {
+        match self.kind {
+            ErrorKind::QuotaExceeded => self.scope() == QuotaScope::Zone,
+            kind => kind.is_zone_fallback(),
         }
     }
 
@@ -242,16 +315,42 @@ pub struct ZoneAttempt {
     pub error: CloudError,
 }
 
+/// A configured zone the engine did not try.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SkippedZone {
+    /// The zone.
+    pub zone: String,
+    /// Why (e.g. "does not offer i4i.large").
+    pub reason: String,
+}
+
+/// What a [`Leftover`] is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftoverKind {
+    /// A reservation.
+    #[default]
+    Reservation,
+    /// A region resource holding reservations (an Azure capacity reservation group).
+    RegionResources,
+    /// Reservations that may exist but could not be checked: a create's outcome was unknown
+    /// and listing its region failed. `cr cleanup` finds them by the test id.
+    Unverified,
+}
+
 /// A reservation a rollback or cancel could not release: the user must release it by hand.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Leftover {
-    /// The reservation id.
+    /// What it is.
+    #[serde(default)]
+    pub kind: LeftoverKind,
+    /// The reservation id (for region resources: the region, or the resource's id).
     pub id: String,
     /// Region.
     pub region: String,
-    /// Zone.
+    /// Zone (empty for regional reservations and region resources).
     pub zone: String,
-    /// Instance type.
+    /// Instance type (empty for region resources).
     pub instance_type: String,
     /// Why the cancel failed.
     pub error: String,
@@ -264,6 +363,9 @@ pub enum Error {
     /// The zone has no capacity for the instance type.
     #[error("{0}")]
     CapacityUnavailable(Box<CloudError>),
+    /// The zone does not offer the instance type.
+    #[error("{0}")]
+    NotOffered(Box<CloudError>),
     /// A quota is exhausted.
     #[error("{0}")]
     QuotaExceeded(Box<CloudError>),
@@ -305,7 +407,7 @@ pub enum Error {
         reason: String,
     },
     /// No zone of a region could hold every demand.
-    #[error("no capacity in any zone of {cloud} region {region}; zones tried: {} — allow more zones or regions, choose another instance type, raise the quota named above, or retry later", format_attempts(.attempts))]
+    #[error("{}", no_zone_message(*.cloud, .region, .attempts, .skipped))]
     NoZoneAvailable {
         /// The cloud.
         cloud: Cloud,
@@ -313,6 +415,37 @@ pub enum Error {
         region: String,
         /// Every zone tried, in order, with its cloud error.
         attempts: Vec<ZoneAttempt>,
+        /// Configured zones not tried, with why.
+        skipped: Vec<SkippedZone>,
+    },
+    /// A quota that no other zone of the region shares room with is exhausted.
+    #[error("{}", quota_message(.region, .attempts, .error))]
+    QuotaExhausted {
+        /// The region.
+        region: String,
+        /// The zones tried before, in order.
+        attempts: Vec<ZoneAttempt>,
+        /// The quota error.
+        error: Box<CloudError>,
+    },
+    /// The caller stopped the operation (a signal or a cancellation token); what it had
+    /// reserved was released (or the error is [`Error::RollbackFailed`]).
+    #[error("{operation} was interrupted ({reason}); nothing it reserved is held any more")]
+    Interrupted {
+        /// What was interrupted (`reserve`).
+        operation: String,
+        /// Why (`SIGINT`, `cancelled by the caller`).
+        reason: String,
+    },
+    /// The reserve's overall deadline passed; what it had reserved was released.
+    #[error("{operation} on {cloud} did not finish within its deadline of {} s; nothing it reserved is held any more — raise the deadline (`--reserve-timeout`, `CR_RESERVE_TIMEOUT`) or retry later", .after.as_secs())]
+    DeadlineExceeded {
+        /// The cloud.
+        cloud: Cloud,
+        /// What ran out of time (`reserve`).
+        operation: String,
+        /// The deadline.
+        after: Duration,
     },
     /// The operation failed and the rollback that followed could not release everything.
     #[error("{cause}; ROLLBACK FAILED, these reservations are still held and must be cancelled by hand (`cr cleanup`): {}", format_leftovers(.leftovers))]
@@ -327,7 +460,7 @@ pub enum Error {
     UnknownBackend(String),
     /// The backend exists but this operation is not implemented for it yet.
     #[error(
-        "backend {backend} is not implemented yet: {operation} did nothing and reserved nothing"
+        "backend {backend} is not implemented yet in this build of cr: {operation} is not available (nothing was reserved)"
     )]
     NotImplemented {
         /// The backend.
@@ -335,9 +468,80 @@ pub enum Error {
         /// The operation asked for.
         operation: String,
     },
-    /// Anything else (I/O on local files, unexpected responses).
+    /// A classified cloud error of a kind without a variant of its own (its code and
+    /// request id kept, never flattened into text).
+    #[error("{0}")]
+    Cloud(Box<CloudError>),
+    /// Anything else (I/O on local files).
     #[error("{0}")]
     Other(String),
+}
+
+fn no_zone_message(
+    cloud: Cloud,
+    region: &str,
+    attempts: &[ZoneAttempt],
+    skipped: &[SkippedZone],
+) -> String {
+    let mut text = format!(
+        "no zone of {cloud} region {region} could hold every demand; zones tried: {}",
+        format_attempts(attempts)
+    );
+    if !skipped.is_empty() {
+        let s: Vec<String> = skipped
+            .iter()
+            .map(|z| format!("{} ({})", z.zone, z.reason))
+            .collect();
+        text.push_str(&format!("; configured zones skipped: {}", s.join("; ")));
+    }
+    let kinds: Vec<ErrorKind> = attempts.iter().map(|a| a.error.kind).collect();
+    let mut advice = vec![
+        "allow more zones or regions",
+        "choose another instance type",
+    ];
+    if kinds.contains(&ErrorKind::QuotaExceeded) {
+        advice.push("raise the quota named above");
+    }
+    if kinds.contains(&ErrorKind::CapacityUnavailable) || kinds.is_empty() {
+        advice.push("or retry later");
+    }
+    text.push_str(" — ");
+    text.push_str(&advice.join(", "));
+    text
+}
+
+fn quota_message(region: &str, attempts: &[ZoneAttempt], error: &CloudError) -> String {
+    let scope = error.scope();
+    let elsewhere = if scope == QuotaScope::Account {
+        "no other zone or region".to_string()
+    } else {
+        format!("no other zone of region {region}")
+    };
+    let mut text = format!(
+        "quota exhausted: {} {} ({}); the quota covers the whole {scope}, so {elsewhere} was tried",
+        error.operation, error.code, error.message,
+    );
+    if let Some(t) = &error.location.instance_type {
+        text.push_str(&format!("; instance type {t}"));
+    }
+    if let Some(z) = &error.location.zone {
+        text.push_str(&format!(", zone {z}"));
+    }
+    if let Some(id) = &error.request_id {
+        text.push_str(&format!(" [request id {id}]"));
+    }
+    if !attempts.is_empty() {
+        text.push_str(&format!(
+            "; zones tried before: {}",
+            format_attempts(attempts)
+        ));
+    }
+    text.push_str(&format!(
+        " — raise the quota `{}` for this {scope} (the cloud console's quota page, or a support request), release unused reservations, or use another {}",
+        error.code,
+        if scope == QuotaScope::Account { "account" } else { "region" }
+    ));
+    text
 }
 
 fn format_attempts(attempts: &[ZoneAttempt]) -> String {
@@ -385,7 +589,10 @@ impl Error {
             Error::CapacityUnavailable(_) | Error::NoZoneAvailable { .. } => {
                 ErrorKind::CapacityUnavailable
             }
-            Error::QuotaExceeded(_) => ErrorKind::QuotaExceeded,
+            Error::NotOffered(_) => ErrorKind::NotOffered,
+            Error::QuotaExceeded(_) | Error::QuotaExhausted { .. } => ErrorKind::QuotaExceeded,
+            Error::Interrupted { .. } => ErrorKind::Interrupted,
+            Error::DeadlineExceeded { .. } => ErrorKind::Timeout,
             Error::Throttled(_) => ErrorKind::Throttled,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::InvalidRequest(_) => ErrorKind::InvalidRequest,
@@ -396,7 +603,9 @@ impl Error {
                 ErrorKind::InvalidConfig
             }
             Error::UnknownBackend(_) | Error::NotImplemented { .. } => ErrorKind::Unsupported,
-            Error::RollbackFailed { .. } | Error::Other(_) => ErrorKind::Other,
+            Error::RollbackFailed { .. } => ErrorKind::RollbackFailed,
+            Error::Cloud(e) => e.kind,
+            Error::Other(_) => ErrorKind::Other,
         }
     }
 
@@ -405,17 +614,39 @@ impl Error {
         self.kind().is_retryable()
     }
 
+    /// Whether the cloud settled the operation as failed: see [`CloudError::settled`].
+    pub fn is_settled(&self) -> bool {
+        self.cloud_error().is_some_and(|e| e.settled)
+    }
+
+    /// Whether the failed create may have been carried out by the cloud all the same (a
+    /// timeout, a dropped connection, a transient or throttled answer after every retry,
+    /// an interrupted call): the engine must then look for it by tag before giving up.
+    pub fn outcome_unknown(&self) -> bool {
+        !self.is_settled()
+            && matches!(
+                self.kind(),
+                ErrorKind::Timeout
+                    | ErrorKind::Transient
+                    | ErrorKind::Throttled
+                    | ErrorKind::Interrupted
+            )
+    }
+
     /// The classified cloud error inside, if this is one.
     pub fn cloud_error(&self) -> Option<&CloudError> {
         match self {
             Error::CapacityUnavailable(e)
+            | Error::NotOffered(e)
             | Error::QuotaExceeded(e)
+            | Error::QuotaExhausted { error: e, .. }
             | Error::Throttled(e)
             | Error::Unauthorized(e)
             | Error::InvalidRequest(e)
             | Error::NotFound(e)
             | Error::Timeout(e)
-            | Error::Transient(e) => Some(e),
+            | Error::Transient(e)
+            | Error::Cloud(e) => Some(e),
             _ => None,
         }
     }
@@ -446,6 +677,7 @@ impl From<CloudError> for Error {
         let b = Box::new(e);
         match b.kind {
             ErrorKind::CapacityUnavailable => Error::CapacityUnavailable(b),
+            ErrorKind::NotOffered => Error::NotOffered(b),
             ErrorKind::QuotaExceeded => Error::QuotaExceeded(b),
             ErrorKind::Throttled => Error::Throttled(b),
             ErrorKind::Unauthorized => Error::Unauthorized(b),
@@ -453,9 +685,11 @@ impl From<CloudError> for Error {
             ErrorKind::NotFound => Error::NotFound(b),
             ErrorKind::Timeout => Error::Timeout(b),
             ErrorKind::Transient => Error::Transient(b),
-            ErrorKind::InvalidConfig | ErrorKind::Unsupported | ErrorKind::Other => {
-                Error::Other(b.to_string())
-            }
+            ErrorKind::InvalidConfig
+            | ErrorKind::Unsupported
+            | ErrorKind::Interrupted
+            | ErrorKind::RollbackFailed
+            | ErrorKind::Other => Error::Cloud(b),
         }
     }
 }

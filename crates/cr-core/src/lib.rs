@@ -31,3 +31,5 @@ pub use config::Params;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{CancelReport, Reservation, ReservationId, ReservationSet};
 pub use plan::CapacityPlan;
+/// The cancellation token of [`CapacityReservation::reserve_until`] (tokio-util's).
+pub use tokio_util::sync::CancellationToken;

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::Cloud;
-use crate::error::Leftover;
+use crate::error::{Leftover, SkippedZone};
 
 /// A cloud's identifier of one reservation (EC2 `cr-…`, GCE reservation name, Azure resource
 /// id, OCI OCID).
@@ -78,7 +78,8 @@ pub struct Reservation {
     pub extra: BTreeMap<String, String>,
 }
 
-/// The reservations of one region, all in one zone.
+/// The reservations of one region, all in one zone: the zone the test's instances must be
+/// launched in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionReservations {
     /// Region.
@@ -87,6 +88,14 @@ pub struct RegionReservations {
     pub zone: String,
     /// The reservations, one per instance type.
     pub reservations: Vec<Reservation>,
+    /// Whether this call found the set already reserved (by an earlier or a concurrent run
+    /// of the same test) and reused it instead of reserving.
+    #[serde(default)]
+    pub reused: bool,
+    /// Configured zones the engine did not try, with why (e.g. the zone does not offer a
+    /// demanded type).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_zones: Vec<SkippedZone>,
 }
 
 /// Everything reserved for one test.
@@ -115,17 +124,57 @@ impl ReservationSet {
         self.regions.iter().flat_map(|r| r.reservations.iter())
     }
 
-    /// The id of the reservation for `instance_type` in `zone`.
-    pub fn get_id(&self, zone: &str, instance_type: &str) -> Option<&ReservationId> {
-        self.reservations()
-            .find(|r| r.zone == zone && r.instance_type == instance_type)
-            .map(|r| &r.id)
+    /// The id of the reservation for `instance_type` in `zone`: a full zone name, or the
+    /// zone's letter as SCT writes it (`b` for `us-east1-b`). A letter that matches in more
+    /// than one region is an error.
+    pub fn get_id(&self, zone: &str, instance_type: &str) -> crate::Result<Option<&ReservationId>> {
+        Ok(self.find(zone, instance_type)?.map(|r| &r.id))
+    }
+
+    /// The reservation for `instance_type` in `zone` (full name or letter, as
+    /// [`ReservationSet::get_id`]).
+    pub fn find(&self, zone: &str, instance_type: &str) -> crate::Result<Option<&Reservation>> {
+        let typed = || {
+            self.reservations()
+                .filter(|r| r.instance_type == instance_type)
+        };
+        if let Some(r) = typed().find(|r| r.zone == zone) {
+            return Ok(Some(r));
+        }
+        let by_letter: Vec<&Reservation> = typed()
+            .filter(|r| zone_matches_letter(&r.zone, zone))
+            .collect();
+        match by_letter.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => Err(crate::Error::Other(format!(
+                "zone `{zone}` is ambiguous for instance type {instance_type}: the test holds it in {}; name the zone in full",
+                many.iter()
+                    .map(|r| r.zone.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// Whether the set holds nothing.
     pub fn is_empty(&self) -> bool {
         self.reservations().next().is_none()
     }
+}
+
+/// Whether `letter` is the short form of `zone` as SCT writes it: the zone's last letters
+/// after the region (`us-east1-b` → `b`, `eu-west-1a` → `a`, OCI `…-AD-1` → `1`).
+fn zone_matches_letter(zone: &str, letter: &str) -> bool {
+    !letter.is_empty()
+        && letter.len() <= 2
+        && letter.chars().all(|c| c.is_ascii_alphanumeric())
+        && zone.len() > letter.len()
+        && zone.ends_with(letter)
+        && zone[..zone.len() - letter.len()]
+            .chars()
+            .last()
+            .is_some_and(|c| c == '-' || c.is_ascii_digit())
 }
 
 /// What a cancel did.
@@ -160,4 +209,64 @@ pub enum CancelOutcome {
     Cancelled,
     /// It was already gone.
     AlreadyGone,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(zones: &[(&str, &str)]) -> ReservationSet {
+        let regions = zones
+            .iter()
+            .map(|(region, zone)| RegionReservations {
+                region: region.to_string(),
+                zone: zone.to_string(),
+                reservations: vec![Reservation {
+                    id: ReservationId(format!("id-{zone}")),
+                    cloud: Cloud::Gce,
+                    region: region.to_string(),
+                    zone: zone.to_string(),
+                    instance_type: "n2-standard-8".into(),
+                    count: 1,
+                    used: None,
+                    end_time: None,
+                    state: ReservationState::Active,
+                    tags: BTreeMap::new(),
+                    extra: BTreeMap::new(),
+                }],
+                reused: false,
+                skipped_zones: Vec::new(),
+            })
+            .collect();
+        ReservationSet {
+            backend: Cloud::Gce,
+            test_id: "t".into(),
+            regions,
+        }
+    }
+
+    #[test]
+    fn get_id_takes_the_full_zone_or_its_letter() {
+        let s = set(&[("us-east1", "us-east1-b")]);
+        let id = |zone: &str| s.get_id(zone, "n2-standard-8").unwrap().cloned();
+        assert_eq!(
+            id("us-east1-b"),
+            Some(ReservationId("id-us-east1-b".into()))
+        );
+        assert_eq!(id("b"), Some(ReservationId("id-us-east1-b".into())));
+        assert_eq!(id("c"), None);
+        assert_eq!(id("1-b"), None, "only a letter, not any suffix");
+        assert_eq!(s.get_id("b", "other-type").unwrap(), None);
+
+        let aws = set(&[("eu-west-1", "eu-west-1a")]);
+        assert!(aws.get_id("a", "n2-standard-8").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_letter_matching_zones_of_two_regions_is_an_error() {
+        let s = set(&[("us-east1", "us-east1-b"), ("us-west1", "us-west1-b")]);
+        let err = s.get_id("b", "n2-standard-8").unwrap_err();
+        assert!(err.to_string().contains("us-east1-b, us-west1-b"), "{err}");
+        assert!(s.get_id("us-west1-b", "n2-standard-8").unwrap().is_some());
+    }
 }

@@ -233,6 +233,21 @@ impl Counter {
                 format!("at least one {} region", self.cloud),
             ));
         }
+        let mut seen: Vec<&str> = Vec::new();
+        for spec in &self.regions {
+            if seen.contains(&spec.region.as_str()) {
+                return Err(Error::config(
+                    params.source_of(key),
+                    key,
+                    params.display_raw(key),
+                    format!(
+                        "each region once (`{}` is listed twice; one data centre per region)",
+                        spec.region
+                    ),
+                ));
+            }
+            seen.push(&spec.region);
+        }
         if self.simulated {
             return Ok(());
         }
@@ -332,7 +347,19 @@ fn region_plan(
             .find(|d| d.instance_type == instance_type && d.details == details)
         {
             Some(d) => {
-                d.count = d.count.saturating_add(count);
+                d.count = d.count.checked_add(count).ok_or_else(|| {
+                    Error::config(
+                        params.source_of("n_db_nodes"),
+                        "n_db_nodes",
+                        params.display_raw("n_db_nodes"),
+                        format!(
+                            "node counts whose sum for instance type {instance_type} in region {} fits in 32 bits (the roles {:?} and {role:?} add up past {})",
+                            spec.region,
+                            d.roles,
+                            u32::MAX
+                        ),
+                    )
+                })?;
                 if !d.roles.contains(&role) {
                     d.roles.push(role);
                 }
@@ -385,8 +412,10 @@ fn zones(params: &Params, cloud: Cloud, spec: &RegionSpec) -> Result<(Vec<String
         }
         Cloud::Gce => {
             let fallback = params.gce_reservation_type == GceReservationType::Regional;
+            // `gce_datacenter` naming a zone pins the test to it: instances launch there, so a
+            // reservation in another zone would be paid for and unusable.
             if let Some(zone) = &spec.zone {
-                return Ok((vec![zone.clone()], fallback));
+                return Ok((vec![zone.clone()], false));
             }
             let zones = letters(
                 "availability_zone",
@@ -595,4 +624,98 @@ fn oci_demand(shape: &OciShape) -> (String, DemandDetails) {
             nvmes: shape.nvmes,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn plan(vars: &[(&str, &str)]) -> Result<CapacityPlan> {
+        let mut env: BTreeMap<String, String> = [
+            ("SCT_CLUSTER_BACKEND", "aws"),
+            ("SCT_TEST_ID", "t-1"),
+            ("SCT_INSTANCE_PROVISION", "on_demand"),
+            ("SCT_USE_CAPACITY_RESERVATION", "true"),
+            ("SCT_INSTANCE_TYPE_DB", "i4i.large"),
+            ("SCT_INSTANCE_TYPE_LOADER", "c6i.xlarge"),
+            ("SCT_N_LOADERS", "0"),
+            ("SCT_N_MONITOR_NODES", "0"),
+            ("SCT_TEST_DURATION", "60"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in vars {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let params = Params::load(&[], &env)?;
+        build(
+            &params,
+            Cloud::Aws,
+            Timestamp::from_second(1_900_000_000).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_region_listed_twice_is_rejected() {
+        let err = plan(&[
+            ("SCT_REGION_NAME", "us-east-1 eu-west-1 us-east-1"),
+            ("SCT_N_DB_NODES", "1 1 1"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidConfig);
+        let text = err.to_string();
+        assert!(text.contains("region_name"), "{text}");
+        assert!(text.contains("`us-east-1` is listed twice"), "{text}");
+        assert!(
+            plan(&[
+                ("SCT_REGION_NAME", "us-east-1 eu-west-1"),
+                ("SCT_N_DB_NODES", "1 1")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn count_sums_do_not_overflow() {
+        // The db and loader roles share the type: 4294967295 + 5 does not fit in 32 bits.
+        let err = plan(&[
+            ("SCT_REGION_NAME", "us-east-1"),
+            ("SCT_N_DB_NODES", "4294967295"),
+            ("SCT_N_LOADERS", "5"),
+            ("SCT_INSTANCE_TYPE_LOADER", "i4i.large"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidConfig, "{err}");
+        assert!(err.to_string().contains("32 bits"), "{err}");
+    }
+
+    #[test]
+    fn a_gce_datacenter_naming_a_zone_pins_the_reservation_to_it() {
+        let mut env: BTreeMap<String, String> = [
+            ("SCT_CLUSTER_BACKEND", "gce"),
+            ("SCT_TEST_ID", "t-1"),
+            ("SCT_INSTANCE_PROVISION", "on_demand"),
+            ("SCT_GCE_USE_CAPACITY_RESERVATION", "true"),
+            ("SCT_GCE_INSTANCE_TYPE_DB", "n2-highmem-16"),
+            ("SCT_N_DB_NODES", "3"),
+            ("SCT_N_LOADERS", "0"),
+            ("SCT_N_MONITOR_NODES", "0"),
+            ("SCT_TEST_DURATION", "60"),
+            ("SCT_GCE_RESERVATION_TYPE", "regional"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let at = Timestamp::from_second(1_900_000_000).unwrap();
+        env.insert("SCT_GCE_DATACENTER".into(), "us-east1-c".into());
+        let plan = build(&Params::load(&[], &env).unwrap(), Cloud::Gce, at).unwrap();
+        assert_eq!(plan.regions[0].zones, ["us-east1-c"]);
+        assert!(!plan.regions[0].zone_fallback, "a pinned zone is never left");
+        env.insert("SCT_GCE_DATACENTER".into(), "us-east1".into());
+        let plan = build(&Params::load(&[], &env).unwrap(), Cloud::Gce, at).unwrap();
+        assert!(plan.regions[0].zone_fallback, "a regional datacenter may fall back");
+    }
 }

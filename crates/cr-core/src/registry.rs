@@ -22,6 +22,9 @@ pub struct BackendOptions {
     pub ca_bundle: Option<PathBuf>,
     /// Retry policy for throttled and transient failures.
     pub retry: RetryPolicy,
+    /// The overall deadline of one reserve (`None`: the engine's default,
+    /// [`crate::engine::DEFAULT_RESERVE_DEADLINE`]).
+    pub reserve_deadline: Option<std::time::Duration>,
     /// Environment variables that take precedence over the process environment when a
     /// backend reads its credentials and settings (e.g. `GOOGLE_APPLICATION_CREDENTIALS`,
     /// `AWS_ACCESS_KEY_ID`): lets one process point backends at an embedded emulator
@@ -47,6 +50,7 @@ impl fmt::Debug for BackendOptions {
             .field("endpoint", &self.endpoint)
             .field("ca_bundle", &self.ca_bundle)
             .field("retry", &self.retry)
+            .field("reserve_deadline", &self.reserve_deadline)
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .finish()
     }

@@ -1,17 +1,22 @@
 //! Retries of throttled and transient cloud calls: jittered exponential backoff, honouring a
 //! server's Retry-After, bounded in count and in time.
 //!
-//! Every adapter call the engine makes goes through [`RetryPolicy::run`]. Only errors whose
-//! [`ErrorKind::is_retryable`](crate::error::ErrorKind::is_retryable) holds (throttled,
-//! timeout, transient) are retried; the decision never looks at message strings.
+//! Every adapter call the engine makes goes through [`RetryPolicy::run`]. Each attempt is
+//! bounded by [`RetryPolicy::attempt_timeout`] (an attempt that runs past it fails as
+//! [`ErrorKind::Timeout`](crate::error::ErrorKind::Timeout), its outcome unknown). Only errors
+//! whose [`ErrorKind::is_retryable`](crate::error::ErrorKind::is_retryable) holds (throttled,
+//! timeout, transient) are retried; the decision never looks at message strings. A run
+//! given a stop token ([`RetryPolicy::run_until`]) makes no new attempt once it is cancelled
+//! and cuts its backoff sleep short.
 
 use std::future::Future;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
+use crate::error::{CloudError, Error, ErrorKind, Location, Result};
 
 /// How the engine retries retryable failures.
 ///
@@ -34,6 +39,9 @@ pub struct RetryPolicy {
     /// Seed of the jitter's random source, so tests get the same delays every run; `None`
     /// seeds from the operating system.
     pub jitter_seed: Option<u64>,
+    /// The longest one attempt may take; past it the attempt is abandoned and fails as a
+    /// timeout (retryable; for a create, its outcome is unknown).
+    pub attempt_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -45,6 +53,7 @@ impl Default for RetryPolicy {
             max_elapsed: Duration::from_secs(180),
             jitter: true,
             jitter_seed: None,
+            attempt_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -59,6 +68,7 @@ impl RetryPolicy {
             max_elapsed: Duration::from_secs(10),
             jitter: true,
             jitter_seed: None,
+            attempt_timeout: Duration::from_secs(10),
         }
     }
 
@@ -121,10 +131,53 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        self.run_until(operation, None, call).await
+    }
+
+    /// As [`RetryPolicy::run`], but once `stop` is cancelled no further attempt starts and
+    /// a backoff sleep ends early (the attempt in flight finishes: a create abandoned half-way
+    /// could still be carried out).
+    pub async fn run_until<T, F, Fut>(
+        &self,
+        operation: &str,
+        stop: Option<&CancellationToken>,
+        mut call: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let start = Instant::now();
         let mut retries = 0usize;
-        call.retry(self.backoff())
-            .when(Error::is_retryable)
+        let attempt_timeout = self.attempt_timeout;
+        let timed = || {
+            let attempt = call();
+            async move {
+                match tokio::time::timeout(attempt_timeout, attempt).await {
+                    Ok(result) => result,
+                    Err(_) => Err(attempt_timed_out(operation, attempt_timeout)),
+                }
+            }
+        };
+        let stopped = || stop.is_some_and(CancellationToken::is_cancelled);
+        let owned = stop.cloned();
+        timed
+            .retry(self.backoff())
+            .sleep(move |delay: Duration| {
+                let stop = owned.clone();
+                async move {
+                    match stop {
+                        Some(token) => {
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => {}
+                                () = token.cancelled() => {}
+                            }
+                        }
+                        None => tokio::time::sleep(delay).await,
+                    }
+                }
+            })
+            .when(|e: &Error| e.is_retryable() && !stopped())
             .adjust(|error, scheduled| self.next_delay(error, scheduled, start.elapsed()))
             .notify(|error, delay| {
                 retries += 1;
@@ -132,6 +185,24 @@ impl RetryPolicy {
             })
             .await
     }
+}
+
+/// The error of an attempt abandoned after `after`.
+fn attempt_timed_out(operation: &str, after: Duration) -> Error {
+    Error::Timeout(Box::new(CloudError {
+        kind: ErrorKind::Timeout,
+        location: Location::default(),
+        operation: operation.to_string(),
+        code: "attempt_timeout".into(),
+        message: format!(
+            "no answer within {} ms; the call was abandoned (its outcome is unknown)",
+            after.as_millis()
+        ),
+        retry_after: None,
+        request_id: None,
+        quota_scope: None,
+        settled: false,
+    }))
 }
 
 /// One log line per retry: what failed, how, where, and the wait. Classified fields only, so
@@ -183,6 +254,7 @@ mod tests {
             max_elapsed: Duration::from_secs(10),
             jitter: false,
             jitter_seed: None,
+            attempt_timeout: Duration::from_secs(30),
         }
     }
 
@@ -309,5 +381,51 @@ mod tests {
         .await;
         assert_eq!(result.unwrap_err().kind(), ErrorKind::Throttled);
         assert_eq!(calls.load(Ordering::SeqCst), 1 + 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_past_its_timeout_fails_as_a_timeout_and_is_retried() {
+        let calls = AtomicUsize::new(0);
+        let p = RetryPolicy {
+            attempt_timeout: Duration::from_secs(5),
+            ..policy()
+        };
+        let result = p
+            .run("Op", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // A hung call: never answers.
+                    std::future::pending::<()>().await;
+                }
+                Ok(7)
+            })
+            .await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let hung: Result<()> = RetryPolicy {
+            max_retries: 0,
+            ..p
+        }
+        .run("CreateThing", std::future::pending)
+        .await;
+        let e = hung.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.outcome_unknown());
+        assert!(e.to_string().contains("CreateThing"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_run_makes_no_new_attempt() {
+        let calls = AtomicUsize::new(0);
+        let stop = CancellationToken::new();
+        let result: Result<()> = policy()
+            .run_until("Op", Some(&stop), || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                stop.cancel();
+                Err(error(ErrorKind::Throttled, None))
+            })
+            .await;
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Throttled);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

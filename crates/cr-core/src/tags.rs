@@ -27,15 +27,39 @@ pub const CREATED_BY: &str = "CreatedBy";
 /// The value of [`CREATED_BY`].
 pub const CREATED_BY_VALUE: &str = "cr";
 
+/// Tag key holding a reservation's sizing details (e.g. `local_ssds=4`), present only when
+/// its demand has any: a later run reuses the reservation only if its plan asks the same.
+pub const CR_DETAILS: &str = "CrDetails";
+
 /// cr's own tag keys, in rendering order; `cost_tags` may not override them.
-pub const CORE_TAG_KEYS: [&str; 6] = [
+pub const CORE_TAG_KEYS: [&str; 7] = [
     TEST_ID,
     CAPACITY_RESERVATION,
     BACKEND,
     RUN_BY_USER,
     TEST_NAME,
     CREATED_BY,
+    CR_DETAILS,
 ];
+
+/// The [`CR_DETAILS`] tag of a demand's sizing details, or `None` when it has none. The value
+/// is canonical (fixed field order, shortest float form), so equal details give equal tags.
+pub fn details_tag(details: &crate::plan::DemandDetails) -> Option<(String, String)> {
+    let mut parts = Vec::new();
+    if details.local_ssds > 0 {
+        parts.push(format!("local_ssds={}", details.local_ssds));
+    }
+    if let Some(v) = details.ocpus {
+        parts.push(format!("ocpus={v}"));
+    }
+    if let Some(v) = details.memory_gb {
+        parts.push(format!("memory_gb={v}"));
+    }
+    if let Some(v) = details.nvmes {
+        parts.push(format!("nvmes={v}"));
+    }
+    (!parts.is_empty()).then(|| (CR_DETAILS.to_string(), parts.join(",")))
+}
 
 /// Whether `key` is one of cr's own tag keys. Compared without case, because Azure tag
 /// names are case-insensitive.
@@ -283,8 +307,9 @@ mod tests {
             .collect();
         let rendered = sample(&extra).render(Cloud::Aws);
         assert_eq!(rendered.len(), 50);
-        // Core tags always survive the count limit.
-        for k in CORE_TAG_KEYS {
+        // Core tags always survive the count limit (CrDetails is only set on demands with
+        // sizing details).
+        for k in CORE_TAG_KEYS.into_iter().filter(|k| *k != CR_DETAILS) {
             assert!(rendered.contains_key(k), "{k} missing");
         }
         assert_eq!(

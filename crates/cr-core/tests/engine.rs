@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cr_core::adapter::{CreateRequest, MockCloudAdapter};
+use cr_core::adapter::{CreateRequest, MockCloudAdapter, Readiness, RegionHandle};
 use cr_core::engine::Engine;
-use cr_core::error::{CloudError, Error, ErrorKind, Leftover};
+use cr_core::error::{CloudError, Error, ErrorKind, Leftover, LeftoverKind, QuotaScope};
 use cr_core::model::{CancelOutcome, Reservation, ReservationId, ReservationState};
 use cr_core::plan::{CapacityPlan, Demand, DemandDetails, RegionPlan, Role};
 use cr_core::retry::RetryPolicy;
@@ -111,6 +111,19 @@ fn cloud_error(kind: ErrorKind, code: &str) -> Error {
     .into()
 }
 
+/// A quota of one zone (as OCI's availability-domain limits are).
+fn zone_quota(code: &str) -> Error {
+    CloudError::new(
+        ErrorKind::QuotaExceeded,
+        Cloud::Aws,
+        "CreateCapacityReservation",
+        code,
+        "refused",
+    )
+    .quota_scope(QuotaScope::Zone)
+    .into()
+}
+
 fn no_capacity() -> Error {
     cloud_error(
         ErrorKind::CapacityUnavailable,
@@ -123,8 +136,16 @@ fn adapter() -> MockCloudAdapter {
     let mut m = MockCloudAdapter::new();
     m.expect_cloud().return_const(Cloud::Aws);
     m.expect_lists_all_regions().return_const(false);
-    m.expect_prepare_region().returning(|_, _| Ok(()));
+    m.expect_prepare_region()
+        .returning(|_| Ok(RegionHandle::default()));
+    m.expect_resolve_zones().returning(|_, z| Ok(z.to_vec()));
     m
+}
+
+/// The cloud offers every type in zones a, b and c of every region.
+fn offers_abc(m: &mut MockCloudAdapter) {
+    m.expect_zones()
+        .returning(|r, _| Ok(vec![format!("{r}a"), format!("{r}b"), format!("{r}c")]));
 }
 
 fn finds_nothing(m: &mut MockCloudAdapter) {
@@ -191,7 +212,7 @@ fn ids(reservations: &[Reservation]) -> Vec<&str> {
 async fn reserves_in_the_first_zone() {
     let mut m = adapter();
     finds_nothing(&mut m);
-    m.expect_zones().never();
+    offers_abc(&mut m);
     m.expect_cancel().never();
     m.expect_finish_region().never();
     let requests = creates(&mut m, |req| Ok(created(req)));
@@ -273,7 +294,7 @@ async fn falls_back_to_the_next_zone_and_rolls_back_the_first() {
 async fn partial_failure_is_rolled_back() {
     let mut m = adapter();
     finds_nothing(&mut m);
-    m.expect_zones().never();
+    offers_abc(&mut m);
     creates(&mut m, |req| {
         if req.demand.instance_type == "c6i.xlarge" {
             Err(no_capacity())
@@ -295,6 +316,7 @@ async fn partial_failure_is_rolled_back() {
         cloud,
         region,
         attempts,
+        ..
     } = err
     else {
         panic!("expected NoZoneAvailable, got {err}");
@@ -314,7 +336,7 @@ async fn partial_failure_is_rolled_back() {
 async fn unauthorized_stops_at_once() {
     let mut m = adapter();
     finds_nothing(&mut m);
-    m.expect_zones().never();
+    offers_abc(&mut m);
     let requests = creates(&mut m, |req| {
         if req.demand.instance_type == "i4i.large" {
             Err(cloud_error(
@@ -344,6 +366,7 @@ async fn unauthorized_stops_at_once() {
 #[tokio::test(start_paused = true)]
 async fn throttled_create_is_retried_after_the_servers_delay() {
     let mut m = adapter();
+    offers_abc(&mut m);
     finds_nothing(&mut m);
     let retry_after = Duration::from_millis(15);
     let calls = AtomicUsize::new(0);
@@ -393,12 +416,13 @@ async fn a_later_region_failing_rolls_back_the_earlier_ones() {
         .withf(|r, _| r == "us-east-1")
         .times(1)
         .returning(|_, _| Ok(vec!["us-east-1a".into(), "us-east-1b".into()]));
+    m.expect_zones()
+        .withf(|r, _| r == "eu-west-1")
+        .times(1)
+        .returning(|_, _| Ok(vec!["eu-west-1a".into()]));
     creates(&mut m, |req| match req.zone.as_str() {
         "us-east-1a" => Err(no_capacity()),
-        "us-east-1b" => Err(cloud_error(
-            ErrorKind::QuotaExceeded,
-            "ReservationCapacityExceeded",
-        )),
+        "us-east-1b" => Err(zone_quota("ReservationCapacityExceeded")),
         _ => Ok(created(req)),
     });
     expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
@@ -441,6 +465,7 @@ async fn a_later_region_failing_rolls_back_the_earlier_ones() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_rollback_names_what_is_still_held() {
     let mut m = adapter();
+    offers_abc(&mut m);
     finds_nothing(&mut m);
     creates(&mut m, |req| {
         if req.region == "us-east-1" {
@@ -512,8 +537,8 @@ async fn no_zone_lists_every_zone_tried_with_its_code() {
     });
     creates(&mut m, |req| match req.zone.as_str() {
         "eu-west-1a" => Err(no_capacity()),
-        "eu-west-1b" => Err(cloud_error(ErrorKind::QuotaExceeded, "VcpuLimitExceeded")),
-        _ => Err(cloud_error(ErrorKind::CapacityUnavailable, "Unsupported")),
+        "eu-west-1b" => Err(zone_quota("VcpuLimitExceeded")),
+        _ => Err(cloud_error(ErrorKind::NotOffered, "Unsupported")),
     });
     m.expect_cancel().never();
     expect_finish(&mut m, "eu-west-1", 1);
@@ -569,7 +594,7 @@ async fn an_existing_complete_set_is_reused() {
     m.expect_create().never();
     m.expect_prepare_region().never();
     m.expect_cancel().never();
-    m.expect_zones().never();
+    offers_abc(&mut m);
 
     // Zone b was found through fallback by the first run; it is acceptable again.
     let set = engine(m)
@@ -587,6 +612,7 @@ async fn an_existing_complete_set_is_reused() {
 #[tokio::test]
 async fn a_duplicate_beside_a_complete_set_is_cancelled() {
     let mut m = adapter();
+    offers_abc(&mut m);
     // A racing second process created one more i4i.large reservation.
     let mut duplicate = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
     duplicate.id = ReservationId("cr-duplicate".into());
@@ -619,6 +645,7 @@ async fn a_duplicate_beside_a_complete_set_is_cancelled() {
 #[tokio::test]
 async fn an_incomplete_earlier_set_is_cancelled_and_reserved_afresh() {
     let mut m = adapter();
+    offers_abc(&mut m);
     // The earlier run got one of two types, in a different count.
     finds_in(
         &mut m,
@@ -695,7 +722,7 @@ async fn discover_groups_by_region_and_zone() {
         ]
     );
     assert_eq!(
-        set.get_id("eu-west-1c", "i4i.large").unwrap().0,
+        set.get_id("eu-west-1c", "i4i.large").unwrap().unwrap().0,
         "cr-eu-west-1c-i4i.large"
     );
 }
@@ -759,6 +786,7 @@ async fn cancel_reports_cancelled_already_gone_and_failed() {
     assert!(!report.is_complete());
     let [
         Leftover {
+            kind: LeftoverKind::Reservation,
             id,
             region,
             zone,
@@ -882,4 +910,504 @@ async fn cancel_all_regions_uses_one_global_listing_when_the_cloud_has_one() {
 
     assert_eq!(report.cancelled.len(), 3);
     assert!(report.is_complete());
+}
+
+// ---- Engine v2: unknown outcomes, waiting, stopping, fresh tokens, quota scope, reuse ----
+
+fn pending(req: &CreateRequest) -> Reservation {
+    Reservation {
+        state: ReservationState::Pending,
+        ..created(req)
+    }
+}
+
+fn timeout() -> Error {
+    CloudError::new(
+        ErrorKind::Timeout,
+        Cloud::Aws,
+        "CreateCapacityReservation",
+        "timeout",
+        "no answer",
+    )
+    .into()
+}
+
+fn one_type(zones: &[&str], zone_fallback: bool) -> CapacityPlan {
+    plan(vec![region(
+        "eu-west-1",
+        zones,
+        zone_fallback,
+        vec![demand("i4i.large", 3)],
+    )])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_with_an_unknown_outcome_is_found_by_tag_and_released() {
+    let mut m = adapter();
+    offers_abc(&mut m);
+    // The cloud carried out the create, but every answer was lost: the engine never saw
+    // an id. Only the listing by tag finds it.
+    let carried_out = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    let cloud: Arc<Mutex<Vec<Reservation>>> = Arc::default();
+    let listings = Arc::new(AtomicUsize::new(0));
+    let (seen, held) = (listings.clone(), cloud.clone());
+    m.expect_find()
+        .withf(|t, r| t == TEST && r.as_deref() == Some("eu-west-1"))
+        .returning(move |_, _| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(held.lock().unwrap().clone())
+        });
+    let made = cloud.clone();
+    creates(&mut m, move |_| {
+        // Retries carry the same token: the cloud keeps one reservation.
+        let mut held = made.lock().unwrap();
+        if held.is_empty() {
+            held.push(carried_out.clone());
+        }
+        Err(timeout())
+    });
+    let released = cloud.clone();
+    m.expect_cancel()
+        .withf(|r| r.id.0 == id("eu-west-1a", "i4i.large"))
+        .times(1)
+        .returning(move |r| {
+            released.lock().unwrap().retain(|x| x.id != r.id);
+            Ok(CancelOutcome::Cancelled)
+        });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        listings.load(Ordering::SeqCst) >= 2,
+        "the region was listed again"
+    );
+    assert!(cloud.lock().unwrap().is_empty(), "nothing is left");
+}
+
+#[tokio::test]
+async fn a_pending_reservation_is_returned_only_once_usable() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    creates(&mut m, |req| Ok(pending(req)));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    m.expect_poll().returning(move |r| {
+        if counted.fetch_add(1, Ordering::SeqCst) < 2 {
+            Ok(Readiness::Pending { retry_after: None })
+        } else {
+            Ok(Readiness::Ready(Reservation {
+                state: ReservationState::Active,
+                ..r.clone()
+            }))
+        }
+    });
+    m.expect_cancel().never();
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        set.regions[0].reservations[0].state,
+        ReservationState::Active
+    );
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_reservation_failing_while_pending_is_the_zone_failing() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    creates(&mut m, |req| {
+        if req.zone == "eu-west-1a" {
+            Ok(pending(req))
+        } else {
+            Ok(created(req))
+        }
+    });
+    m.expect_poll()
+        .returning(|_| Ok(Readiness::Failed(no_capacity())));
+    // The failed reservation holds nothing: the rollback polls it, finds it failed, and
+    // has nothing to cancel.
+    m.expect_cancel().never();
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    assert_eq!(set.regions[0].zone, "eu-west-1b");
+}
+
+#[tokio::test]
+async fn cancelling_stops_new_creates_and_rolls_back() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel_on_create = token.clone();
+    creates(&mut m, move |req| {
+        // The signal arrives while the first create is in flight.
+        cancel_on_create.cancel();
+        Ok(created(req))
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+    expect_finish(&mut m, "us-east-1", 0);
+    let plan = plan(vec![
+        region(
+            "eu-west-1",
+            &["eu-west-1a"],
+            false,
+            vec![demand("i4i.large", 3)],
+        ),
+        region(
+            "us-east-1",
+            &["us-east-1a"],
+            false,
+            vec![demand("i4i.large", 1)],
+        ),
+    ]);
+
+    let err = engine(m).reserve_until(&plan, &token).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Interrupted, "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reserve_past_its_deadline_is_rolled_back() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    creates(&mut m, |req| Ok(pending(req)));
+    m.expect_poll()
+        .returning(|_| Ok(Readiness::Pending { retry_after: None }));
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .with_reserve_deadline(Duration::from_secs(60))
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap_err();
+
+    let Error::DeadlineExceeded { after, .. } = &err else {
+        panic!("expected DeadlineExceeded, got {err}");
+    };
+    assert_eq!(*after, Duration::from_secs(60));
+}
+
+#[tokio::test]
+async fn a_settled_failure_is_retried_with_a_fresh_token() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let requests = creates(&mut m, move |req| {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The cloud's operation finished with a transient error: a retry with the same
+            // token would get this failure back.
+            Err(CloudError::new(
+                ErrorKind::Transient,
+                Cloud::Gce,
+                "reservations.insert",
+                "INTERNAL_ERROR",
+                "try again",
+            )
+            .settled()
+            .into())
+        } else {
+            Ok(created(req))
+        }
+    });
+
+    engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_ne!(requests[0].attempt, requests[1].attempt);
+}
+
+#[tokio::test]
+async fn an_ended_reservation_behind_a_token_gets_a_fresh_token() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let requests = creates(&mut m, move |req| {
+        let mut r = created(req);
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The token's earlier reservation was cancelled by a rollback.
+            r.state = ReservationState::Cancelled;
+            r.id = ReservationId("cr-old".into());
+        }
+        Ok(r)
+    });
+    m.expect_cancel().never();
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        ["cr-eu-west-1a-i4i.large"]
+    );
+    let requests = requests.lock().unwrap();
+    assert_ne!(requests[0].attempt, requests[1].attempt);
+}
+
+#[tokio::test]
+async fn a_regional_quota_ends_the_region_without_trying_other_zones() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let requests = creates(&mut m, |_| {
+        Err(cloud_error(ErrorKind::QuotaExceeded, "VcpuLimitExceeded"))
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], true))
+        .await
+        .unwrap_err();
+
+    assert_eq!(zones_of(&requests), ["eu-west-1a"], "one zone tried");
+    let Error::QuotaExhausted { error, .. } = &err else {
+        panic!("expected QuotaExhausted, got {err}");
+    };
+    assert_eq!(error.code, "VcpuLimitExceeded");
+    let message = err.to_string();
+    assert!(
+        message.contains("raise the quota `VcpuLimitExceeded`"),
+        "{message}"
+    );
+    assert!(message.contains("region"), "{message}");
+}
+
+#[tokio::test]
+async fn the_raise_quota_hint_appears_only_when_a_quota_was_hit() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    creates(&mut m, |_| Err(no_capacity()));
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap_err();
+
+    assert!(!err.to_string().contains("quota"), "{err}");
+}
+
+#[tokio::test]
+async fn a_configured_zone_not_offering_a_type_is_skipped_and_said() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones()
+        .returning(|_, _| Ok(vec!["eu-west-1b".into(), "eu-west-1c".into()]));
+    let requests = creates(&mut m, |req| Ok(created(req)));
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        zones_of(&requests),
+        ["eu-west-1b"],
+        "eu-west-1a is never tried"
+    );
+    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    let skipped = &set.regions[0].skipped_zones;
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].zone, "eu-west-1a");
+    assert!(skipped[0].reason.contains("i4i.large"), "{skipped:?}");
+}
+
+#[tokio::test]
+async fn a_pinned_zone_not_offering_a_type_fails_without_leaving_it() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    m.expect_zones()
+        .returning(|_, _| Ok(vec!["eu-west-1b".into()]));
+    m.expect_create().never();
+
+    let err = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap_err();
+
+    let Error::NoZoneAvailable { skipped, .. } = &err else {
+        panic!("expected NoZoneAvailable, got {err}");
+    };
+    assert_eq!(skipped[0].zone, "eu-west-1a");
+    assert!(
+        err.to_string().contains("configured zones skipped"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_existing_set_ending_too_early_is_not_reused() {
+    let mut m = adapter();
+    offers_abc(&mut m);
+    let mut short = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    short.id = ReservationId("cr-short".into());
+    short.end_time = Some(end_time() - jiff::SignedDuration::from_hours(1));
+    finds_in(&mut m, "eu-west-1", vec![short]);
+    expect_cancel(&mut m, "cr-short".into(), || Ok(CancelOutcome::Cancelled));
+    let requests = creates(&mut m, |req| Ok(created(req)));
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(requests.lock().unwrap().len(), 1);
+    assert!(!set.regions[0].reused);
+}
+
+#[tokio::test]
+async fn an_existing_set_without_the_demanded_local_ssds_is_not_reused() {
+    let mut m = adapter();
+    offers_abc(&mut m);
+    // Made for a plan without local SSDs.
+    let mut plain = reservation("eu-west-1", "eu-west-1a", "n2-highmem-16", 3);
+    plain.id = ReservationId("cr-plain".into());
+    finds_in(&mut m, "eu-west-1", vec![plain]);
+    expect_cancel(&mut m, "cr-plain".into(), || Ok(CancelOutcome::Cancelled));
+    let requests = creates(&mut m, |req| Ok(created(req)));
+    let mut with_ssds = demand("n2-highmem-16", 3);
+    with_ssds.details.local_ssds = 4;
+    let plan = plan(vec![region(
+        "eu-west-1",
+        &["eu-west-1a"],
+        false,
+        vec![with_ssds],
+    )]);
+
+    let set = engine(m).reserve(&plan).await.unwrap();
+
+    let requests = requests.lock().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0]
+            .tags
+            .0
+            .get(cr_core::tags::CR_DETAILS)
+            .map(String::as_str),
+        Some("local_ssds=4"),
+        "the details are recorded for the next run"
+    );
+    assert!(!set.regions[0].reused);
+}
+
+#[tokio::test]
+async fn a_reused_set_is_marked_reused_and_pending_members_are_waited_for() {
+    let mut m = adapter();
+    offers_abc(&mut m);
+    let mut in_flight = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    in_flight.state = ReservationState::Pending;
+    finds_in(&mut m, "eu-west-1", vec![in_flight]);
+    m.expect_poll().times(1).returning(|r| {
+        Ok(Readiness::Ready(Reservation {
+            state: ReservationState::Active,
+            ..r.clone()
+        }))
+    });
+    m.expect_create().never();
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert!(set.regions[0].reused);
+    assert_eq!(
+        set.regions[0].reservations[0].state,
+        ReservationState::Active
+    );
+}
+
+#[tokio::test]
+async fn an_in_flight_reservation_that_fails_is_not_reused() {
+    let mut m = adapter();
+    offers_abc(&mut m);
+    let mut in_flight = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    in_flight.state = ReservationState::Pending;
+    in_flight.id = ReservationId("cr-in-flight".into());
+    finds_in(&mut m, "eu-west-1", vec![in_flight]);
+    m.expect_poll()
+        .returning(|_| Ok(Readiness::Failed(no_capacity())));
+    m.expect_cancel().never();
+    let requests = creates(&mut m, |req| Ok(created(req)));
+
+    let set = engine(m)
+        .reserve(&one_type(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(requests.lock().unwrap().len(), 1);
+    assert!(!set.regions[0].reused);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_waits_for_a_reservation_still_being_created_before_cancelling() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    creates(&mut m, |req| Ok(pending(req)));
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = token.clone();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    m.expect_poll().returning(move |r| {
+        // The signal comes while the reservation is being created; it stays pending for a
+        // while longer, then is usable: only then may it be cancelled.
+        stop.cancel();
+        if counted.fetch_add(1, Ordering::SeqCst) < 3 {
+            Ok(Readiness::Pending { retry_after: None })
+        } else {
+            Ok(Readiness::Ready(r.clone()))
+        }
+    });
+    let polled = polls.clone();
+    m.expect_cancel()
+        .withf(|r| r.id.0 == id("eu-west-1a", "i4i.large"))
+        .times(1)
+        .returning(move |_| {
+            assert!(
+                polled.load(Ordering::SeqCst) >= 4,
+                "cancelled before it was ready"
+            );
+            Ok(CancelOutcome::Cancelled)
+        });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve_until(&one_type(&["eu-west-1a"], false), &token)
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Interrupted, "{err}");
 }

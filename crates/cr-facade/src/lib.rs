@@ -11,7 +11,7 @@
 //!
 //! let params = Params::load_with_process_env(&["sct.yaml".into()])?;
 //! let backend = cr_facade::backend(&params, BackendOptions::default()).await?;
-//! if backend.is_enabled(&params) {
+//! if backend.is_enabled(&params)? {
 //!     let set = backend.reserve(&params).await?;
 //!     println!("reserved {} reservations", set.reservations().count());
 //!     backend.cancel(&params).await?;

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
-use cr_core::adapter::{CloudAdapter, CreateRequest};
+use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
 use cr_core::tags::TEST_ID;
 use cr_core::{Cloud, Error, ReservationId, Result};
 use jiff::Timestamp;
 
-use crate::client::GceClient;
+use crate::client::{GceClient, operation_error};
 use crate::error::CallSite;
 use crate::naming;
 use crate::wire::{
@@ -27,6 +27,9 @@ const MAX_DESCRIPTION_LEN: usize = 2048;
 
 /// `Reservation.extra` key holding GCE's numeric id.
 pub const EXTRA_ID: &str = "gce_id";
+
+/// `Reservation.extra` key holding the name of the insert Operation of a pending reservation.
+pub const EXTRA_OPERATION: &str = "gce_operation";
 
 /// How reservations are created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,31 +298,121 @@ impl CloudAdapter for GceAdapter {
             &request.demand.instance_type,
             request.attempt,
         );
-        let inserted = match self
+        let operation = match self
             .client
             .insert_reservation(&site, &request.zone, &body, &request_id)
             .await
         {
-            Ok(op) => self.client.wait_operation(&site, &request.zone, op).await,
-            Err(e) => Err(e),
-        };
-        match inserted {
-            Ok(_) => {}
-            // A retry after a lost answer, or a rerun: the reservation is there already.
+            Ok(op) => op,
+            // A retry after a lost answer, a rerun, or a concurrent run of the same test: the
+            // reservation is there already (in whatever state: the engine waits for it).
             Err(e) if is_already_exists(&e) => {
                 return self.adopt_existing(&site, request, &body.name).await;
             }
             Err(e) => return Err(e),
+        };
+        if operation.is_done() {
+            if let Some(e) = operation_error(&site, &operation) {
+                let e: Error = e.into();
+                if is_already_exists(&e) {
+                    return self.adopt_existing(&site, request, &body.name).await;
+                }
+                return Err(e);
+            }
+            let get_site = CallSite {
+                operation: "reservations.get",
+                ..site.clone()
+            };
+            let created = self
+                .client
+                .get_reservation(&get_site, &request.zone, &body.name)
+                .await?;
+            return Ok(to_reservation(&created, Some(&request.zone)));
+        }
+        // The cloud has the name and an Operation: pending until the engine's polls see the
+        // Operation DONE.
+        let mut extra = BTreeMap::new();
+        extra.insert(EXTRA_OPERATION.to_string(), operation.name.clone());
+        Ok(Reservation {
+            id: ReservationId(body.name.clone()),
+            cloud: Cloud::Gce,
+            region: request.region.clone(),
+            zone: request.zone.clone(),
+            instance_type: request.demand.instance_type.clone(),
+            count: request.demand.count,
+            used: None,
+            end_time: Some(request.end_time),
+            state: ReservationState::Pending,
+            tags: request.tags.render(Cloud::Gce),
+            extra,
+        })
+    }
+
+    /// One look at a pending reservation: its insert Operation when known (it carries the
+    /// failure, e.g. `ZONE_RESOURCE_POOL_EXHAUSTED`), otherwise the reservation's status.
+    async fn poll(&self, reservation: &Reservation) -> Result<Readiness> {
+        let site = CallSite::new("reservations.insert")
+            .region(&reservation.region)
+            .zone(&reservation.zone)
+            .instance_type(&reservation.instance_type);
+        if let Some(op_name) = reservation.extra.get(EXTRA_OPERATION) {
+            let operation = self
+                .client
+                .get_operation(&site, &reservation.zone, op_name)
+                .await?;
+            if !operation.is_done() {
+                return Ok(Readiness::Pending { retry_after: None });
+            }
+            if let Some(e) = operation_error(&site, &operation) {
+                let e: Error = e.into();
+                // Made by a concurrent run of the same test: its status decides.
+                if !is_already_exists(&e) {
+                    return Ok(Readiness::Failed(e));
+                }
+            }
         }
         let get_site = CallSite {
             operation: "reservations.get",
             ..site.clone()
         };
-        let created = self
+        let current = match self
             .client
-            .get_reservation(&get_site, &request.zone, &body.name)
-            .await?;
-        Ok(to_reservation(&created, Some(&request.zone)))
+            .get_reservation(&get_site, &reservation.zone, &reservation.id.0)
+            .await
+        {
+            Ok(r) => to_reservation(&r, Some(&reservation.zone)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Readiness::Failed(
+                    site.error(
+                        ErrorKind::Transient,
+                        "reservationGone",
+                        format!(
+                            "reservation {} disappeared while being created",
+                            reservation.id
+                        ),
+                    )
+                    .settled()
+                    .into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match current.state {
+            ReservationState::Active => Readiness::Ready(current),
+            ReservationState::Pending => Readiness::Pending { retry_after: None },
+            ref other => Readiness::Failed(
+                site.error(
+                    ErrorKind::Transient,
+                    "reservationNotReady",
+                    format!(
+                        "reservation {} is {other:?} instead of becoming READY",
+                        reservation.id
+                    ),
+                )
+                .settled()
+                .into(),
+            ),
+        })
     }
 
     async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>> {

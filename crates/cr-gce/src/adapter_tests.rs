@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use cr_core::adapter::{CloudAdapter, CreateRequest};
+use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, ReservationState};
 use cr_core::plan::{Demand, DemandDetails, Role};
@@ -20,7 +20,7 @@ use cr_core::{Cloud, Error};
 use gcp_auth::{Token, TokenProvider};
 use serde_json::{Value, json};
 
-use crate::{COMPUTE_SCOPE, EXTRA_ID, GceAdapter, GceBuilder, naming};
+use crate::{COMPUTE_SCOPE, EXTRA_ID, EXTRA_OPERATION, GceAdapter, GceBuilder, naming};
 
 /// One request the fake received.
 #[derive(Debug, Clone)]
@@ -163,6 +163,7 @@ fn request(test_id: &str, attempt: u32) -> CreateRequest {
             ("RunByUser".to_string(), "ci".to_string()),
         ])),
         attempt,
+        region_handle: Default::default(),
     }
 }
 
@@ -181,7 +182,7 @@ fn op(name: &str, status: &str) -> Value {
 }
 
 #[tokio::test]
-async fn create_sends_the_documented_body_and_waits_until_done() {
+async fn create_sends_the_documented_body_and_polls_until_done() {
     let inserted: Arc<Mutex<Option<Value>>> = Arc::default();
     let waits = Arc::new(Mutex::new(0));
     let (ins, w) = (inserted.clone(), waits.clone());
@@ -192,7 +193,7 @@ async fn create_sends_the_documented_body_and_waits_until_done() {
                 *ins.lock().unwrap() = Some(r.body.clone());
                 (200, op("op-1", "RUNNING"))
             }
-            Method::POST if p.ends_with("/zones/us-east1-b/operations/op-1/wait") => {
+            Method::GET if p.ends_with("/zones/us-east1-b/operations/op-1") => {
                 let mut n = w.lock().unwrap();
                 *n += 1;
                 (200, op("op-1", if *n < 2 { "RUNNING" } else { "DONE" }))
@@ -206,9 +207,23 @@ async fn create_sends_the_documented_body_and_waits_until_done() {
     .await;
     let adapter = server.adapter(Arc::new(FixedToken)).await;
     let req = request("7c86f6de-f87d", 4);
-    let r = adapter.create(&req).await.unwrap();
+    let pending = adapter.create(&req).await.unwrap();
+    // Create returns as soon as the cloud has the name and an Operation.
+    assert_eq!(pending.state, ReservationState::Pending);
+    assert_eq!(
+        pending.extra.get(EXTRA_OPERATION).map(String::as_str),
+        Some("op-1")
+    );
+    assert!(matches!(
+        adapter.poll(&pending).await.unwrap(),
+        Readiness::Pending { .. }
+    ));
+    let Readiness::Ready(r) = adapter.poll(&pending).await.unwrap() else {
+        panic!("the second poll sees the Operation DONE");
+    };
 
     let name = naming::reservation_name("7c86f6de-f87d", "us-east1", "us-east1-b", "n2-highmem-16");
+    assert_eq!(pending.id.0, name);
     assert_eq!(r.id.0, name);
     assert_eq!(r.count, 3);
     assert_eq!(r.used, Some(0));
@@ -218,7 +233,7 @@ async fn create_sends_the_documented_body_and_waits_until_done() {
     assert_eq!(r.end_time, Some(req.end_time));
     assert_eq!(r.tags, req.tags.0);
     assert_eq!(r.extra.get(EXTRA_ID).map(String::as_str), Some("987654321"));
-    assert_eq!(*waits.lock().unwrap(), 2, "waited until DONE");
+    assert_eq!(*waits.lock().unwrap(), 2, "polled until DONE");
 
     let body = inserted.lock().unwrap().clone().unwrap();
     assert_eq!(
@@ -369,16 +384,29 @@ async fn throttling_and_permission_answers_are_classified() {
 }
 
 #[tokio::test]
-async fn waiting_is_bounded() {
-    let server = Server::start(|r| match r.method {
-        Method::POST => (200, op("op-slow", "RUNNING")),
+async fn an_operation_that_fails_is_a_settled_classified_failure() {
+    let server = Server::start(|r| match (&r.method, r.path.as_str()) {
+        (&Method::POST, _) => (200, op("op-late", "RUNNING")),
+        (&Method::GET, p) if p.ends_with("/operations/op-late") => (
+            200,
+            json!({"kind": "compute#operation", "name": "op-late", "status": "DONE",
+                   "error": {"errors": [{"code": "ZONE_RESOURCE_POOL_EXHAUSTED",
+                                         "message": "The zone does not have enough resources"}]}}),
+        ),
         _ => (500, json!({})),
     })
     .await;
     let adapter = server.adapter(Arc::new(FixedToken)).await;
-    let err = adapter.create(&request("t", 0)).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.to_string().contains("op-slow"), "{err}");
+    let pending = adapter.create(&request("t", 0)).await.unwrap();
+    let Readiness::Failed(err) = adapter.poll(&pending).await.unwrap() else {
+        panic!("a failed Operation is a failed reservation");
+    };
+    assert_eq!(err.kind(), ErrorKind::CapacityUnavailable, "{err}");
+    assert!(err.is_settled(), "a retry needs a fresh requestId");
+    assert!(
+        err.to_string().contains("ZONE_RESOURCE_POOL_EXHAUSTED"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

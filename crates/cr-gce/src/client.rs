@@ -291,19 +291,33 @@ impl GceClient {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(err) = &operation.error
-            && (!err.errors.is_empty() || operation.http_error_status_code.is_some())
-        {
-            return Err(classify_operation(
-                site,
-                &operation.name,
-                &err.errors,
-                operation.http_error_status_code,
-                operation.http_error_message.as_deref(),
-            )
-            .into());
+        if let Some(e) = operation_error(site, &operation) {
+            return Err(e.into());
         }
         Ok(operation)
+    }
+
+    /// `zoneOperations.get`: the Operation as it is now (no waiting).
+    pub(crate) async fn get_operation(
+        &self,
+        site: &CallSite,
+        zone: &str,
+        name: &str,
+    ) -> Result<Operation> {
+        let get_site = CallSite {
+            operation: "zoneOperations.get",
+            ..site.clone()
+        };
+        let url = self.zone_url(zone, &format!("operations/{}", segment(name)));
+        self.call(
+            &get_site,
+            Method::GET,
+            &url,
+            &[],
+            None,
+            self.timeouts.request,
+        )
+        .await
     }
 
     /// `zones.list`, every page.
@@ -394,6 +408,29 @@ impl GceClient {
             }
         }
     }
+}
+
+/// The classified error of a finished Operation that failed, marked settled (the cloud
+/// says it is over, and a reused requestId would only return this failure again); `None` if
+/// it succeeded.
+pub(crate) fn operation_error(
+    site: &CallSite,
+    operation: &Operation,
+) -> Option<cr_core::error::CloudError> {
+    let err = operation.error.as_ref()?;
+    if err.errors.is_empty() && operation.http_error_status_code.is_none() {
+        return None;
+    }
+    Some(
+        classify_operation(
+            site,
+            &operation.name,
+            &err.errors,
+            operation.http_error_status_code,
+            operation.http_error_message.as_deref(),
+        )
+        .settled(),
+    )
 }
 
 #[cfg(test)]

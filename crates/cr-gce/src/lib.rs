@@ -62,7 +62,7 @@ use std::sync::Arc;
 use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
 use cr_core::{CapacityReservation, Cloud, EngineBackend, Params, Result};
 
-pub use adapter::{EXTRA_ID, GceAdapter};
+pub use adapter::{EXTRA_ID, EXTRA_OPERATION, GceAdapter};
 pub use builder::{GceBuilder, MIN_CPU_PLATFORM_KEY};
 pub use client::DEFAULT_BASE_URL;
 pub use credential::COMPUTE_SCOPE;
@@ -80,7 +80,7 @@ pub fn construct(
             .build()
             .await?;
         Ok(
-            Box::new(EngineBackend::new(Arc::new(adapter), options.retry))
+            Box::new(EngineBackend::from_options(Arc::new(adapter), &options))
                 as Box<dyn CapacityReservation>,
         )
     })

@@ -11,7 +11,7 @@ pub const PERMISSIONS: &[&str] = &[
     "compute.reservations.get",
     // reservations.aggregatedList (discover, cancel, cleanup)
     "compute.reservations.list",
-    // zoneOperations.wait on every insert and delete
+    // zoneOperations.get while an insert is pending, zoneOperations.wait on every delete
     "compute.zoneOperations.get",
     // zones.list: the candidate zones of a region
     "compute.zones.list",

@@ -86,6 +86,7 @@ pub(crate) fn backend_options(global: &Global, embedded: Option<&Embedded>) -> B
     let mut options = BackendOptions {
         endpoint: global.endpoint.clone(),
         ca_bundle: global.ca_bundle.clone(),
+        reserve_deadline: global.reserve_timeout.map(std::time::Duration::from_secs),
         ..BackendOptions::default()
     };
     if let Some(e) = embedded {

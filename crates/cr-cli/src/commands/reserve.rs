@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cr_core::Result;
+use cr_core::{CancellationToken, Result};
 
 use crate::args::{Global, Output};
 use crate::commands::open_backend;
@@ -15,7 +15,16 @@ pub async fn reserve(
     explicit: Option<&str>,
 ) -> Result<ExitCode> {
     let (params, backend) = open_backend(global, embedded, explicit).await?;
-    let set = backend.reserve(&params).await?;
+    let cancel = CancellationToken::new();
+    let cleanup_hint = format!(
+        "cr cleanup --backend {} --test-id {}",
+        backend.cloud(),
+        params.test_id.as_deref().unwrap_or("<test id>")
+    );
+    let signals = tokio::spawn(stop_on_signals(cancel.clone(), cleanup_hint));
+    let result = backend.reserve_until(&params, cancel).await;
+    signals.abort();
+    let set = result?;
     match global.output {
         Output::Json => output::json(&set),
         Output::Text => output::text(&output::set_text(&set)),
@@ -43,4 +52,45 @@ pub async fn cleanup(
     let (_, backend) = open_backend(global, embedded, Some(backend_name)).await?;
     let report = backend.cancel_all_regions(test_id).await?;
     output::report(global.output, &report)
+}
+
+/// The first SIGINT or SIGTERM cancels the reserve (creates in flight finish, everything is
+/// released, exit 130); a second one exits at once, saying what may be left and how to
+/// remove it.
+async fn stop_on_signals(cancel: CancellationToken, cleanup_hint: String) {
+    let first = next_signal().await;
+    eprintln!(
+        "cr: {first} received: stopping; letting the creates in flight finish and releasing \
+         everything reserved (send it again to exit at once)"
+    );
+    cancel.cancel();
+    let second = next_signal().await;
+    eprintln!(
+        "cr: {second} received again: exiting now; reservations of this test may be left \
+         behind (each ends by itself at its end time); remove them with: {cleanup_hint}"
+    );
+    std::process::exit(130);
+}
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM; names the one that came.
+async fn next_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
