@@ -16,8 +16,9 @@ fn cr(args: &[&str]) -> Output {
         .expect("cr runs")
 }
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sct-configs")
+/// cr-core's SCT-style test fixtures (`crates/cr-core/tests/data/sct`, in the repository).
+fn sct_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../cr-core/tests/data/sct")
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -50,11 +51,11 @@ gce_instance_type_loader: n2-highcpu-8
 ";
 
 #[test]
-fn plan_json_of_the_reference_example_over_the_real_defaults() {
+fn plan_json_of_the_reference_example_over_sct_style_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let overlay = write(dir.path(), "overlay.yaml", REFERENCE_GCE);
-    let defaults = shared().join("defaults/test_default.yaml");
-    let gce = shared().join("defaults/gce_config.yaml");
+    let defaults = sct_fixtures().join("defaults/test_default.yaml");
+    let gce = sct_fixtures().join("defaults/gce_config.yaml");
     let out = cr(&[
         "plan",
         "--output",

@@ -1,17 +1,27 @@
-//! `Params::load` over the real SCT files in `shared/sct-configs` (layered as SCT layers
-//! them), environment overrides, cr's defaults, and one clear message per bad value.
+//! `Params::load` over cr's own SCT-style fixtures (`tests/data/sct`, layered as SCT layers
+//! them), environment overrides, cr's defaults, and one clear message per bad value. The same
+//! kinds of checks over SCT's real files are in `tests/real_sct_configs.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cr_core::config::{GceReservationType, OciShape, Params};
+use cr_core::config::{GceReservationType, OciShape, Params, REDACTED};
 use cr_core::{Error, ErrorKind};
 
-/// The SCT configuration files, beside the checkout (`<checkout>/../shared/sct-configs`).
-const SCT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/sct-configs");
+/// The test data of this crate: `sct/` (valid SCT-style files) and `broken/` (files that do not
+/// load). See `tests/data/README.md`.
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn sct(rel: &str) -> PathBuf {
-    Path::new(SCT).join(rel)
+    Path::new(DATA).join("sct").join(rel)
+}
+
+fn broken(name: &str) -> PathBuf {
+    Path::new(DATA).join("broken").join(name)
+}
+
+fn src(rel: &str) -> String {
+    sct(rel).display().to_string()
 }
 
 fn env(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -32,11 +42,9 @@ fn load_err(files: &[PathBuf], vars: &[(&str, &str)]) -> Error {
     }
 }
 
-/// Messages with the machine-specific parts replaced, for snapshots.
-fn stable(message: &str, tmp: &Path) -> String {
-    message
-        .replace(SCT, "<sct-configs>")
-        .replace(&tmp.display().to_string(), "<tmp>")
+/// Messages with the machine-specific part replaced, for snapshots.
+fn stable(message: &str) -> String {
+    message.replace(DATA, "<data>")
 }
 
 /// A scratch directory of this test process.
@@ -48,7 +56,7 @@ fn scratch(name: &str) -> PathBuf {
 
 fn all_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("read sct-configs")
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
         .collect();
     entries.sort();
@@ -62,10 +70,14 @@ fn all_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn every_real_file_parses_on_its_own() {
+fn every_fixture_file_parses_on_its_own() {
     let mut files = Vec::new();
-    all_yaml_files(Path::new(SCT), &mut files);
-    assert_eq!(files.len(), 12, "the fixture set changed: {files:?}");
+    all_yaml_files(&sct(""), &mut files);
+    assert_eq!(
+        files.len(),
+        28,
+        "the fixture set changed (update tests/data/README.md too): {files:?}"
+    );
     for f in &files {
         let p = Params::load(std::slice::from_ref(f), &BTreeMap::new())
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
@@ -81,31 +93,51 @@ fn every_real_file_parses_on_its_own() {
 #[test]
 fn test_default_keeps_unknown_keys_with_their_source() {
     let p = load(&["defaults/test_default.yaml"], &[]);
-    let src = sct("defaults/test_default.yaml").display().to_string();
+    let src = src("defaults/test_default.yaml");
     // Unknown keys are kept: nested maps, lists, nulls and empty lists intact.
     let v = &p.raw["teardown_validators"];
     assert_eq!(v.source, src);
-    assert_eq!(v.value["scrub"]["timeout"], 1200);
+    assert_eq!(v.value["scrub"]["timeout"], 900);
+    assert_eq!(v.value["scrub"]["keyspace"], "");
+    assert_eq!(v.value["rackaware"]["enabled"], true);
     assert_eq!(p.raw["experimental_features"].value, serde_json::json!([]));
+    assert_eq!(p.raw["stress_image"].value, serde_json::json!({}));
     assert_eq!(
         p.raw["backtrace_decoding_disable_regex"].value,
         serde_json::Value::Null
     );
     assert_eq!(
-        p.raw["scylla_apt_keys"].value.as_array().map(Vec::len),
-        Some(6)
+        p.raw["latency_limits"].value,
+        serde_json::json!({"write": {"P99": 12, "P90": null}}),
+        "`~` is null"
+    );
+    assert_eq!(
+        p.raw["scylla_apt_keys"].value,
+        serde_json::json!(["0123456789ABCDEF", "FEDCBA9876543210", "00FF00FF00FF00FF"]),
+        "comments after list items are not part of them"
     );
     // Secret-looking keys are never stored; empty ones stay empty.
     assert_eq!(p.raw["authenticator_password"].value, "");
-    // Known keys from SCT's defaults.
-    assert_eq!(p.test_duration, 60);
+    assert_eq!(p.raw["alternator_secret_access_key"].value, REDACTED);
+    assert_eq!(p.raw["alternator_secret_access_key"].source, src);
+    assert_eq!(p.raw["cloud_prom_bearer_token"].value, REDACTED);
+    let shown = format!("{p:?}");
+    assert!(
+        !shown.contains("fixture-value-not-a-real-secret") && !shown.contains("fixture-token"),
+        "a secret reached Debug output"
+    );
+    // Known keys, from the file rather than cr's defaults.
+    assert_eq!(p.test_duration, 75);
+    assert_eq!(p.source_of("test_duration"), src);
     assert_eq!(p.db_type, "scylla");
-    assert_eq!(p.nemesis_add_node_cnt, 3);
+    assert_eq!(p.nemesis_add_node_cnt, 2);
     assert_eq!(p.n_monitor_nodes, vec![1]);
-    assert_eq!(p.n_test_oracle_db_nodes, 1);
+    assert_eq!(p.n_test_oracle_db_nodes, 2);
     assert_eq!(p.n_db_zero_token_nodes, vec![0]);
+    assert!(!p.use_zero_nodes);
     assert_eq!(p.zero_token_instance_type_db, None, "'' means not set");
     assert_eq!(p.instance_type_db_oracle, None);
+    assert_eq!(p.instance_provision, "spot");
     assert!(!p.use_capacity_reservation);
     assert_eq!(p.source_of("use_capacity_reservation"), src);
 }
@@ -117,42 +149,54 @@ fn aws_layers_as_sct_does() {
             "defaults/test_default.yaml",
             "defaults/aws_config.yaml",
             "configurations/capacity_reservation.yaml",
-            "test-cases/performance/perf-regression-predefined-throughput-steps.yaml",
+            "test-cases/performance/perf-latency-steps.yaml",
         ],
         &[],
     );
     assert_eq!(p.instance_provision, "on_demand");
     assert_eq!(
         p.source_of("instance_provision"),
-        sct("configurations/capacity_reservation.yaml")
-            .display()
-            .to_string()
+        src("configurations/capacity_reservation.yaml"),
+        "the overlay wins over aws_config.yaml's spot"
     );
     assert!(p.use_capacity_reservation);
-    assert_eq!(p.test_duration, 500);
+    assert_eq!(
+        p.source_of("use_capacity_reservation"),
+        src("test-cases/performance/perf-latency-steps.yaml"),
+        "the last file setting a key is its source"
+    );
+    assert_eq!(p.test_duration, 420);
     assert_eq!(p.n_db_nodes, vec![3]);
-    assert_eq!(p.n_loaders, vec![4]);
+    assert_eq!(p.n_loaders, vec![2]);
     assert_eq!(
         p.nemesis_add_node_cnt, 0,
-        "the test case overrides test_default's 3"
+        "the test case overrides test_default's 2"
     );
-    assert_eq!(p.region_name, vec!["eu-west-1"]);
-    assert_eq!(p.availability_zone, vec!["a"]);
-    assert_eq!(p.aws_instance_types.db.as_deref(), Some("i4i.4xlarge"));
-    assert_eq!(p.aws_instance_types.loader.as_deref(), Some("c7i.8xlarge"));
-    assert_eq!(p.aws_instance_types.monitor.as_deref(), Some("t3.small"));
+    assert_eq!(p.region_name, vec!["us-east-1"]);
+    assert_eq!(p.source_of("region_name"), src("defaults/aws_config.yaml"));
+    assert_eq!(p.availability_zone, vec!["b"]);
+    assert_eq!(p.aws_instance_types.db.as_deref(), Some("i4i.8xlarge"));
+    assert_eq!(p.aws_instance_types.loader.as_deref(), Some("c6i.4xlarge"));
+    assert_eq!(p.aws_instance_types.monitor.as_deref(), Some("t3.large"));
     assert_eq!(
         p.azure_instance_types.db.as_deref(),
-        Some("Standard_L16s_v4")
+        Some("Standard_L32s_v3")
     );
     assert!(p.use_placement_group);
-    assert_eq!(
-        p.user_prefix.as_deref(),
-        Some("perf-regression-predefined-steps")
-    );
+    assert_eq!(p.user_prefix.as_deref(), Some("perf-latency-steps"));
     assert_eq!(p.files.len(), 4);
-    // A nested value of an unknown key.
-    assert_eq!(p.raw["append_scylla_yaml"].value["auto_snapshot"], false);
+    // A nested value of an unknown key: the later map replaces the earlier one whole.
+    let yaml = &p.raw["append_scylla_yaml"];
+    assert_eq!(yaml.value["auto_snapshot"], false);
+    assert_eq!(yaml.value["compaction_static_shares"], 100);
+    assert_eq!(
+        yaml.value.get("enable_tablets"),
+        None,
+        "nested maps are not merged"
+    );
+    // test_default's keys the later files do not set keep their source.
+    assert_eq!(p.db_type, "scylla");
+    assert_eq!(p.source_of("db_type"), src("defaults/test_default.yaml"));
     // cr's own keys fall back to its defaults.
     assert_eq!(p.reservation_buffer_minutes, 60);
     assert_eq!(p.max_reservation_hours, 168);
@@ -166,21 +210,55 @@ fn gce_layers() {
         &[
             "defaults/test_default.yaml",
             "defaults/gce_config.yaml",
-            "configurations/gce/n2-highmem-16.yaml",
-            "test-cases/features/gce-multiple-dc-shutdown-30mins.yaml",
+            "configurations/gce/n2d-highmem-32.yaml",
+            "test-cases/features/gce-multi-dc-counts.yaml",
         ],
         &[],
     );
-    assert_eq!(p.gce_datacenter, vec!["us-east1"]);
-    assert_eq!(p.gce_instance_types.db.as_deref(), Some("n2-highmem-16"));
-    assert_eq!(p.gce_instance_types.loader, None);
-    assert_eq!(p.gce_local_ssds, [4, 0, 0]);
+    assert_eq!(
+        p.gce_datacenter,
+        vec!["us-east1", "us-west1-a"],
+        "a space-separated string of DCs"
+    );
+    assert_eq!(
+        p.source_of("gce_datacenter"),
+        src("test-cases/features/gce-multi-dc-counts.yaml")
+    );
+    assert_eq!(p.gce_instance_types.db.as_deref(), Some("n2d-highmem-32"));
+    assert_eq!(p.gce_instance_types.loader, None, "'' means not set");
+    assert_eq!(p.gce_local_ssds, [8, 0, 0], "the overlay wins over 2");
     assert_eq!(p.gce_project, None, "'' means the default project");
-    assert_eq!(p.test_duration, 45);
-    assert_eq!(p.n_db_nodes, vec![2]);
+    assert_eq!(p.test_duration, 50);
+    assert_eq!(p.n_db_nodes, vec![3, 2], "one count per DC");
+    assert_eq!(p.n_loaders, vec![1, 1]);
+    assert_eq!(p.nemesis_add_node_cnt, 1);
     assert_eq!(p.instance_provision, "spot");
     assert_eq!(p.gce_reservation_type, GceReservationType::Regional);
     assert!(p.gce_reservation_specific);
+}
+
+#[test]
+fn aws_multi_region_counts() {
+    let p = load(
+        &[
+            "defaults/test_default.yaml",
+            "defaults/aws_config.yaml",
+            "test-cases/features/aws-three-regions.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(
+        p.region_name,
+        vec!["us-east-1", "eu-west-1", "ap-south-1"],
+        "a space-separated string replaces aws_config.yaml's list"
+    );
+    assert_eq!(p.n_db_nodes, vec![3, 2], "a list of ints");
+    assert_eq!(p.n_loaders, vec![1], "a single int");
+    assert_eq!(p.availability_zone, vec!["a"]);
+    assert_eq!(
+        p.source_of("availability_zone"),
+        src("test-cases/features/aws-three-regions.yaml")
+    );
 }
 
 #[test]
@@ -189,8 +267,8 @@ fn oci_shapes_are_parsed() {
         &[
             "defaults/test_default.yaml",
             "defaults/oci_config.yaml",
-            "test-cases/longevity/longevity-100gb-4h.yaml",
-            "configurations/oci/longevity-100gb-4h-cql-stress.yaml",
+            "test-cases/longevity/longevity-200gb-4h.yaml",
+            "configurations/oci/longevity-200gb-4h-oci.yaml",
         ],
         &[],
     );
@@ -198,7 +276,7 @@ fn oci_shapes_are_parsed() {
         p.oci_instance_types[0],
         Some(OciShape {
             shape: "VM.DenseIO.E5.Flex".into(),
-            ocpus: Some(8.0),
+            ocpus: Some(16.0),
             memory_gb: None,
             nvmes: None
         })
@@ -206,17 +284,42 @@ fn oci_shapes_are_parsed() {
     assert_eq!(
         p.oci_instance_types[1],
         Some(OciShape {
-            shape: "VM.Standard3.Flex".into(),
-            ocpus: Some(8.0),
-            memory_gb: Some(16.0),
+            shape: "VM.Standard.E5.Flex".into(),
+            ocpus: Some(4.0),
+            memory_gb: Some(32.0),
             nvmes: None
         })
     );
-    assert_eq!(p.oci_instance_types[2], None);
+    assert_eq!(
+        p.oci_instance_types[2],
+        Some(OciShape {
+            shape: "VM.Standard.E4.Flex".into(),
+            ocpus: None,
+            memory_gb: Some(16.0),
+            nvmes: None
+        }),
+        "an empty part leaves that size unset"
+    );
     assert_eq!(p.availability_zone, vec!["a", "b", "c"]);
-    assert_eq!(p.oci_region_name, vec!["us-phoenix-1"]);
+    assert_eq!(p.oci_region_name, vec!["us-ashburn-1"]);
     assert_eq!(p.instance_provision, "on_demand");
-    assert_eq!(p.user_prefix.as_deref(), Some("long-100gb-4h-oci"));
+    assert_eq!(p.user_prefix.as_deref(), Some("longevity-200gb-4h-oci"));
+    assert_eq!(
+        p.source_of("user_prefix"),
+        src("configurations/oci/longevity-200gb-4h-oci.yaml"),
+        "the overlay comes after the test case"
+    );
+    assert_eq!(p.n_db_nodes, vec![4]);
+    // The test case's anchors and merge keys.
+    assert_eq!(
+        p.raw["stress_read_params"].value,
+        serde_json::json!({"threads": 30, "consistency": "QUORUM", "operation": "read"})
+    );
+    assert_eq!(
+        p.raw["stress_write_params"].value,
+        serde_json::json!({"threads": 60, "consistency": "QUORUM", "operation": "write"})
+    );
+    assert_eq!(p.raw["pre_create_schema"].value, true, "YAML's `True`");
     assert_eq!(
         "VM.X:2:32:4".parse::<OciShape>(),
         Ok(OciShape {
@@ -234,28 +337,39 @@ fn azure_layers() {
         &[
             "defaults/test_default.yaml",
             "defaults/azure_config.yaml",
-            "test-cases/longevity/longevity-azure-kms-10gb-3h.yaml",
+            "test-cases/longevity/longevity-azure-3h.yaml",
         ],
         &[],
     );
-    assert_eq!(p.azure_region_name, vec!["eastus"]);
+    assert_eq!(
+        p.azure_region_name,
+        vec!["westeurope"],
+        "a string replaces the defaults' list"
+    );
     assert_eq!(
         p.azure_instance_types.db.as_deref(),
-        Some("Standard_L8s_v3")
+        Some("Standard_L16s_v3")
     );
+    assert_eq!(p.azure_instance_types.loader, None);
     assert_eq!(
         p.availability_zone,
         Vec::<String>::new(),
         "'' means not set"
     );
-    assert_eq!(p.n_db_nodes, vec![6]);
-    assert_eq!(p.test_duration, 255);
+    assert_eq!(p.n_db_nodes, vec![5]);
+    assert_eq!(p.n_loaders, vec![2]);
+    assert_eq!(p.test_duration, 200);
+    assert_eq!(p.nemesis_add_node_cnt, 2, "test_default's");
 }
 
 #[test]
 fn environment_wins_over_every_file() {
     let p = load(
-        &["defaults/test_default.yaml", "defaults/aws_config.yaml"],
+        &[
+            "defaults/test_default.yaml",
+            "defaults/aws_config.yaml",
+            "test-cases/performance/perf-latency-steps.yaml",
+        ],
         &[
             ("SCT_N_DB_NODES", "3 3"),
             ("SCT_N_LOADERS", "[1, 2]"),
@@ -272,15 +386,19 @@ fn environment_wins_over_every_file() {
             ("NOT_SCT", "x"),
         ],
     );
-    assert_eq!(p.n_db_nodes, vec![3, 3]);
+    assert_eq!(p.n_db_nodes, vec![3, 3], "over the test case's 3");
     assert_eq!(p.source_of("n_db_nodes"), "SCT_N_DB_NODES");
-    assert_eq!(p.n_loaders, vec![1, 2]);
+    assert_eq!(p.n_loaders, vec![1, 2], "over the test case's 2");
     assert_eq!(p.region_name, vec!["eu-west-1", "us-east-1"]);
     assert!(p.use_capacity_reservation);
+    assert_eq!(
+        p.source_of("use_capacity_reservation"),
+        "SCT_USE_CAPACITY_RESERVATION"
+    );
     assert_eq!(p.instance_provision, "on_demand");
     assert_eq!(p.test_id.as_deref(), Some("1e5"), "ids are taken verbatim");
     assert_eq!(p.availability_zone, vec!["a", "b"]);
-    assert_eq!(p.test_duration, 90);
+    assert_eq!(p.test_duration, 90, "over the test case's 420");
     assert_eq!(
         p.cost_tags,
         BTreeMap::from([
@@ -297,6 +415,12 @@ fn environment_wins_over_every_file() {
     assert_eq!(p.reuse_cluster, None);
     assert_eq!(p.gce_reservation_type, GceReservationType::Zonal);
     assert!(!p.raw.contains_key("not_sct"));
+    // Keys no variable names keep their file.
+    assert_eq!(p.aws_instance_types.db.as_deref(), Some("i4i.8xlarge"));
+    assert_eq!(
+        p.source_of("instance_type_db"),
+        src("test-cases/performance/perf-latency-steps.yaml")
+    );
 }
 
 #[test]
@@ -304,6 +428,9 @@ fn empty_environment_value_unsets_a_key() {
     let p = load(&["defaults/aws_config.yaml"], &[("SCT_REGION_NAME", "")]);
     assert!(p.region_name.is_empty());
     assert_eq!(p.source_of("region_name"), "SCT_REGION_NAME");
+    // Without the variable the file's value stands.
+    let p = load(&["defaults/aws_config.yaml"], &[]);
+    assert_eq!(p.region_name, vec!["us-east-1"]);
 }
 
 #[test]
@@ -405,7 +532,6 @@ fn yaml_features_of_real_files() {
 
 #[test]
 fn bad_values_each_get_a_clear_message() {
-    let dir = scratch("bad");
     let cases: &[(&str, &str)] = &[
         ("n_db_nodes", "3 x"),
         ("n_loaders", "[1, two]"),
@@ -443,11 +569,15 @@ fn bad_values_each_get_a_clear_message() {
         report.push_str(&format!("{key} = {value}\n  {err}\n"));
     }
 
-    // From a file: the message names the file.
-    let f = dir.join("bad.yaml");
-    std::fs::write(&f, "n_db_nodes: [3, three]\n").expect("write");
+    // From a file: the message names the file and the key.
+    let f = broken("bad-node-count.yaml");
     let err = load_err(std::slice::from_ref(&f), &[]);
-    report.push_str(&format!("file\n  {}\n", stable(&err.to_string(), &dir)));
+    let Error::InvalidConfig(c) = &err else {
+        panic!("not a value error: {err}");
+    };
+    assert_eq!(c.source, f.display().to_string());
+    assert_eq!(c.key, "n_db_nodes");
+    report.push_str(&format!("file\n  {}\n", stable(&err.to_string())));
     let long_id = "x".repeat(257);
     let err = load_err(&[], &[("SCT_TEST_ID", long_id.as_str())]);
     report.push_str(&format!(
@@ -459,26 +589,20 @@ fn bad_values_each_get_a_clear_message() {
 
 #[test]
 fn unreadable_or_unparsable_files() {
-    let dir = scratch("files");
-    let broken = dir.join("broken.yaml");
-    std::fs::write(
-        &broken,
-        "n_db_nodes: 3\nregion_name: [eu-west-1,\nn_loaders: 1\n",
-    )
-    .expect("write");
-    let list = dir.join("list.yaml");
-    std::fs::write(&list, "- n_db_nodes\n- n_loaders\n").expect("write");
-    let tabs = dir.join("tabs.yaml");
-    std::fs::write(&tabs, "a:\n\tb: 1\n").expect("write");
     let mut report = String::new();
-    for f in [dir.join("missing.yaml"), broken, list, tabs] {
+    for f in [
+        broken("missing.yaml"),
+        broken("unclosed-bracket.yaml"),
+        broken("top-level-list.yaml"),
+        broken("tab-indent.yaml"),
+    ] {
         let err = load_err(std::slice::from_ref(&f), &[]);
         let Error::ConfigFile { path, .. } = &err else {
             panic!("{}: not a file error: {err}", f.display());
         };
         assert_eq!(path, &f.display().to_string());
         assert_eq!(err.kind(), ErrorKind::InvalidConfig);
-        report.push_str(&stable(&err.to_string(), &dir));
+        report.push_str(&stable(&err.to_string()));
         report.push('\n');
     }
     insta::assert_snapshot!(report);
