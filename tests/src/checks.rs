@@ -757,3 +757,34 @@ pub async fn a_cancelled_reserve_leaves_nothing(t: &dyn ContractTarget) {
     let live = fx.live(t.cloud());
     assert!(live.is_empty(), "nothing is left: {live:?}");
 }
+
+/// Two processes reserve the same test at once (two backends, each with its own adapter, as
+/// two `cr reserve` runs would have): they converge on one set. Exactly the plan's capacity
+/// is held afterwards, and both are told the same reservation ids.
+pub async fn two_concurrent_reserves_converge_on_one_set(t: &dyn ContractTarget) {
+    let mut scenario = base_scenario();
+    scenario.lro_ms = 300;
+    let fx = Fixture::start(t, scenario, TestConfig::single("2c0c0000-concurrent")).await;
+    let first = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let second = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let (a, b) = tokio::join!(first.reserve(&fx.params), second.reserve(&fx.params));
+    let a = expect_ok("the first reserve", a);
+    let b = expect_ok("the second reserve", b);
+    assert_eq!(ids(&a), ids(&b), "both runs are told the same reservations");
+    let live = fx.live(t.cloud());
+    assert_eq!(
+        audit_demands(&live),
+        fx.demands(fx.region(0)),
+        "exactly the plan's capacity is held, not two sets: {live:?}"
+    );
+    for r in a.reservations() {
+        assert_eq!(r.state, ReservationState::Active, "{r:?}");
+    }
+    cancel_and_check(&first, &fx).await;
+}

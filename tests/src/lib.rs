@@ -377,6 +377,7 @@ macro_rules! contract_suite {
             reserve_returns_only_usable_reservations,
             a_create_failing_late_is_not_a_success,
             a_cancelled_reserve_leaves_nothing,
+            two_concurrent_reserves_converge_on_one_set,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {$(

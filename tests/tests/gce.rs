@@ -66,7 +66,9 @@ impl ContractTarget for GceTarget {
         Layout {
             regions: vec![
                 region("us-east1", &["b", "c", "d"]),
-                region("us-west1", &["a", "b", "c"]),
+                // Zone b first, as in the other regions: with zone fallback the suite
+                // configures regions plus one `availability_zone` letter for all of them.
+                region("us-west1", &["b", "a", "c"]),
                 region("europe-west1", &["b", "c", "d"]),
             ],
             db_type: "n2-highmem-16".into(),
@@ -81,17 +83,34 @@ impl ContractTarget for GceTarget {
             .iter()
             .map(|p| layout.regions[p.region].zones[p.zone].as_str())
             .collect();
+        // A datacenter naming a zone pins the reservation to it; zone fallback needs the
+        // region named, with the configured zone as SCT's `availability_zone` letter.
+        let (datacenter, letter) = if config.zone_fallback {
+            let regions: Vec<&str> = config
+                .placements
+                .iter()
+                .map(|p| layout.regions[p.region].region.as_str())
+                .collect();
+            let letter = &zones[0][zones[0].len() - 1..];
+            assert!(
+                zones.iter().all(|z| z.ends_with(letter)),
+                "one availability_zone letter for every region: {zones:?}"
+            );
+            (regions.join(" "), format!("availability_zone: {letter}\n"))
+        } else {
+            (zones.join(" "), String::new())
+        };
         format!(
             "cluster_backend: gce\n\
              gce_use_capacity_reservation: true\n\
-             gce_datacenter: '{zones}'\n\
+             gce_datacenter: '{datacenter}'\n\
+             {letter}\
              gce_reservation_type: {kind}\n\
              gce_instance_type_db: {db}\n\
              gce_instance_type_loader: {loader}\n\
              gce_n_local_ssd_disk_db: 2\n\
              gce_n_local_ssd_disk_loader: 0\n\
              gce_min_cpu_platform: 'Intel Ice Lake'\n",
-            zones = zones.join(" "),
             kind = if config.zone_fallback {
                 "regional"
             } else {

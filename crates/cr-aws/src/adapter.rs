@@ -26,6 +26,12 @@ pub const EXTRA_ARN: &str = "arn";
 /// `Reservation::extra` key of the placement group ARN the reservation is in.
 pub const EXTRA_PLACEMENT_GROUP_ARN: &str = "placement_group_arn";
 
+/// Tag key holding the first 16 characters of the create's `ClientToken`: EC2 does not show a
+/// reservation's token, and a second run of the same test whose create is refused with
+/// `IdempotentParameterMismatch` (its end time differs by the seconds between the two starts)
+/// finds the first run's reservation by it.
+pub const TOKEN_TAG: &str = "CrToken";
+
 /// What the configuration decides about every reservation of this backend.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Settings {
@@ -227,6 +233,57 @@ impl AwsAdapter {
         Ok(found)
     }
 
+    /// The reservation another run of the same test made with `token` (EC2 refused ours as
+    /// `IdempotentParameterMismatch`: same token, other parameters — the end time differs by
+    /// the seconds between the two runs' starts). A live one serves this create too; if it is
+    /// gone, or the token belongs to something else, the error is settled so the engine
+    /// creates again with a fresh token.
+    async fn adopt_by_token(
+        &self,
+        request: &CreateRequest,
+        token: &str,
+        refused: CloudError,
+    ) -> Result<Reservation> {
+        let instance_type = &request.demand.instance_type;
+        let listed = self
+            .api
+            .describe_capacity_reservations(
+                &request.region,
+                Vec::new(),
+                vec![
+                    filter(&format!("tag:{TEST_ID}"), &[&request.test_id]),
+                    filter(&format!("tag:{TOKEN_TAG}"), &[token_tag(token)]),
+                ],
+            )
+            .await
+            .map_err(|e| with_target(*e, &request.zone, instance_type))?;
+        for cr in &listed {
+            let r = to_reservation("DescribeCapacityReservations", &request.region, cr)?;
+            let ours = r.tags.get(TEST_ID) == Some(&request.test_id)
+                && r.tags.get(TOKEN_TAG).map(String::as_str) == Some(token_tag(token))
+                && r.zone == request.zone
+                && r.instance_type == *instance_type
+                && r.count == request.demand.count;
+            if ours && r.state.is_live() {
+                tracing::info!(id = %r.id, zone = r.zone, "another run of this test made this reservation with the same token; sharing it");
+                return Ok(r);
+            }
+        }
+        Err(with_target(
+            CloudError {
+                kind: ErrorKind::Transient,
+                message: format!(
+                    "{}; no live reservation of this test carries the token, so a fresh one is used",
+                    refused.message
+                ),
+                ..refused
+            }
+            .settled(),
+            &request.zone,
+            instance_type,
+        ))
+    }
+
     /// Whether a cancel that EC2 refused was refused because the reservation is no longer
     /// live (a retried cancel, or one racing its end date).
     async fn is_gone(&self, reservation: &Reservation) -> Result<bool> {
@@ -261,6 +318,11 @@ impl AwsAdapter {
 fn rejects_tag_filter(e: &CloudError) -> bool {
     e.code == "InvalidFilter"
         || (e.code.starts_with("InvalidParameter") && e.message.contains("tag:"))
+}
+
+/// The [`TOKEN_TAG`] value of a `ClientToken`.
+fn token_tag(token: &str) -> &str {
+    &token[..token.len().min(16)]
 }
 
 /// A classified EC2 failure as cr's error.
@@ -353,27 +415,37 @@ impl CloudAdapter for AwsAdapter {
         } else {
             None
         };
+        let token = client_token(
+            &request.test_id,
+            &request.region,
+            &request.zone,
+            instance_type,
+            request.attempt,
+        );
+        let mut tags = request.tags.clone();
+        tags.0
+            .insert(TOKEN_TAG.to_string(), token_tag(&token).to_string());
         let input = CreateInput {
             instance_type: instance_type.clone(),
             platform: self.settings.instance_platform.clone(),
             zone: request.zone.clone(),
             count,
             end_date: to_aws_time(request.end_time),
-            tags: request.tags.render(Cloud::Aws).into_iter().collect(),
-            client_token: client_token(
-                &request.test_id,
-                &request.region,
-                &request.zone,
-                instance_type,
-                request.attempt,
-            ),
+            tags: tags.render(Cloud::Aws).into_iter().collect(),
+            client_token: token.clone(),
             placement_group_arn,
         };
-        let cr = self
+        let cr = match self
             .api
             .create_capacity_reservation(&request.region, input)
             .await
-            .map_err(|e| with_target(*e, &request.zone, instance_type))?;
+        {
+            Ok(cr) => cr,
+            Err(e) if e.code == "IdempotentParameterMismatch" => {
+                return self.adopt_by_token(request, &token, *e).await;
+            }
+            Err(e) => return Err(with_target(*e, &request.zone, instance_type)),
+        };
         let mut r = to_reservation("CreateCapacityReservation", &request.region, &cr)?;
         // A terse reply still describes what was asked for.
         if r.zone.is_empty() {

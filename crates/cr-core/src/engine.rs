@@ -286,9 +286,12 @@ impl Engine {
             test_id,
             cancel,
             stop: &stop,
-            // A fresh base per call: a rerun after a rollback must not present an earlier
-            // call's idempotency token and get its (cancelled) reservation back.
-            attempt_base: rand::random(),
+            // The same base in every process: two runs of one test reserving at once present
+            // the same idempotency tokens, so the cloud gives both the same reservations. A
+            // token an earlier run spent (its reservation since cancelled, or settled as
+            // failed) is answered with that ended reservation or that failure, and the engine
+            // moves on to a fresh one (see `create_usable`).
+            attempt_base: 0,
             zone_tries: 0,
             held: Vec::new(),
             touched: Vec::new(),

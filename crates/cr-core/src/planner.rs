@@ -713,9 +713,15 @@ mod tests {
         env.insert("SCT_GCE_DATACENTER".into(), "us-east1-c".into());
         let plan = build(&Params::load(&[], &env).unwrap(), Cloud::Gce, at).unwrap();
         assert_eq!(plan.regions[0].zones, ["us-east1-c"]);
-        assert!(!plan.regions[0].zone_fallback, "a pinned zone is never left");
+        assert!(
+            !plan.regions[0].zone_fallback,
+            "a pinned zone is never left"
+        );
         env.insert("SCT_GCE_DATACENTER".into(), "us-east1".into());
         let plan = build(&Params::load(&[], &env).unwrap(), Cloud::Gce, at).unwrap();
-        assert!(plan.regions[0].zone_fallback, "a regional datacenter may fall back");
+        assert!(
+            plan.regions[0].zone_fallback,
+            "a regional datacenter may fall back"
+        );
     }
 }

@@ -53,6 +53,11 @@ impl Default for ReservationSettings {
 pub struct GceAdapter {
     client: GceClient,
     settings: ReservationSettings,
+    /// Mixed into every insert's `requestId`: GCE answers a reused requestId with its first
+    /// Operation forever, so one process must never present another run's (a rollback's
+    /// deleted reservation, a failed Operation). Two processes of one test still converge:
+    /// the reservation *name* is deterministic, and the second insert adopts the first's.
+    request_nonce: u32,
 }
 
 impl fmt::Debug for GceAdapter {
@@ -66,7 +71,11 @@ impl fmt::Debug for GceAdapter {
 
 impl GceAdapter {
     pub(crate) fn new(client: GceClient, settings: ReservationSettings) -> Self {
-        GceAdapter { client, settings }
+        GceAdapter {
+            client,
+            settings,
+            request_nonce: uuid::Uuid::new_v4().as_u128() as u32,
+        }
     }
 
     /// The project reservations are made in.
@@ -296,7 +305,7 @@ impl CloudAdapter for GceAdapter {
             &request.region,
             &request.zone,
             &request.demand.instance_type,
-            request.attempt,
+            request.attempt.wrapping_add(self.request_nonce),
         );
         let operation = match self
             .client
@@ -323,11 +332,27 @@ impl CloudAdapter for GceAdapter {
                 operation: "reservations.get",
                 ..site.clone()
             };
-            let created = self
+            return match self
                 .client
                 .get_reservation(&get_site, &request.zone, &body.name)
-                .await?;
-            return Ok(to_reservation(&created, Some(&request.zone)));
+                .await
+            {
+                Ok(created) => Ok(to_reservation(&created, Some(&request.zone))),
+                // The Operation finished, but its reservation is gone (deleted since): the
+                // requestId is spent, and a fresh one is needed.
+                Err(e) if e.kind() == ErrorKind::NotFound => Err(site
+                    .error(
+                        ErrorKind::Transient,
+                        "reservationGone",
+                        format!(
+                            "reservation {} is gone although its insert finished",
+                            body.name
+                        ),
+                    )
+                    .settled()
+                    .into()),
+                Err(e) => Err(e),
+            };
         }
         // The cloud has the name and an Operation: pending until the engine's polls see the
         // Operation DONE.
