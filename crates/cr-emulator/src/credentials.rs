@@ -264,8 +264,9 @@ impl Credentials {
     }
 }
 
-/// Files written by [`write_credentials`].
-#[derive(Debug, Clone)]
+/// Files written by [`write_credentials`]. Its `Debug` shows the paths and the variable
+/// names, and the values of the variables that are not secrets.
+#[derive(Clone)]
 pub struct CredentialFiles {
     /// `DIR/env.sh`: `source` it.
     pub env_sh: PathBuf,
@@ -282,6 +283,38 @@ pub struct CredentialFiles {
     /// Exactly the variables `env.sh` exports (name → value), for callers that pass them
     /// to child processes or backends without parsing the script.
     pub env: BTreeMap<String, String>,
+}
+
+/// The variables of [`CredentialFiles::env`] whose values are secrets.
+const SECRET_VARS: &[&str] = &["AWS_SECRET_ACCESS_KEY", "AZURE_CLIENT_SECRET"];
+
+impl fmt::Debug for CredentialFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Env<'a>(&'a BTreeMap<String, String>);
+        impl fmt::Debug for Env<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| {
+                        let shown = if SECRET_VARS.contains(&k.as_str()) {
+                            "<redacted>"
+                        } else {
+                            v.as_str()
+                        };
+                        (k, shown)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("CredentialFiles")
+            .field("env_sh", &self.env_sh)
+            .field("ca_pem", &self.ca_pem)
+            .field("gce_key", &self.gce_key)
+            .field("aws_credentials", &self.aws_credentials)
+            .field("oci_config", &self.oci_config)
+            .field("oci_key", &self.oci_key)
+            .field("env", &Env(&self.env))
+            .finish()
+    }
 }
 
 fn shell_quote(s: &str) -> String {

@@ -218,6 +218,29 @@ async fn scenario_can_be_replaced_at_runtime_and_reset_clears_everything() {
 }
 
 #[tokio::test]
+async fn credential_files_debug_redacts_the_secrets() {
+    let emu = start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = emu.write_credentials(dir.path()).unwrap();
+    let shown = format!("{files:?}");
+    for secret in [
+        &emu.credentials().aws.secret_access_key,
+        &emu.credentials().azure.client_secret,
+    ] {
+        assert!(!shown.contains(secret.as_str()), "secret in {shown}");
+    }
+    assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+    // What is not secret stays readable.
+    assert!(shown.contains(emu.https_url()), "{shown}");
+    assert!(
+        shown.contains(&emu.credentials().aws.access_key_id),
+        "{shown}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn written_credentials_work_for_every_cloud() {
     let emu = start("").await;
     let dir = tempfile::tempdir().unwrap();
