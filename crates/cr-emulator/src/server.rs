@@ -196,41 +196,74 @@ async fn fallback(req: Request) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
+/// A request on its way through the handler; it is logged when this is dropped. When the
+/// client hangs up (or the emulator shuts down) before the handler answers, hyper drops the
+/// request's future, this middleware included: the request is then logged with status 0 and
+/// its path as the operation, so the log still counts every call.
+struct Unanswered {
+    app: AppState,
+    started: Instant,
+    record: Option<RequestRecord>,
+}
+
+impl Unanswered {
+    /// Completes the record with the answer; dropping `self` then logs it.
+    fn answered(mut self, complete: impl FnOnce(&mut RequestRecord)) {
+        if let Some(record) = self.record.as_mut() {
+            complete(record);
+        }
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            self.app.world.log_request(record);
+        }
+    }
+}
+
 async fn log_requests(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/_emulator") {
         return next.run(req).await;
     }
-    let started = Instant::now();
-    let at = app.world.now();
-    let method = req.method().to_string();
+    let pending = Unanswered {
+        started: Instant::now(),
+        record: Some(RequestRecord {
+            at: app.world.now(),
+            // Which cloud and operation only the handler's answer says.
+            cloud: None,
+            operation: path.clone(),
+            method: req.method().to_string(),
+            path,
+            status: 0,
+            error_code: None,
+            fault: None,
+            latency_ms: 0.0,
+        }),
+        app,
+    };
     let mut response = next.run(req).await;
     let tag = response.extensions().get::<Tag>().cloned();
     if tag.as_ref().and_then(|t| t.fault) == Some(FaultKind::LostReply) {
         // The handler did its work; the client never hears about it.
-        let tag = tag.clone();
         response = drop_connection();
-        if let Some(tag) = tag {
+        if let Some(tag) = tag.clone() {
             response.extensions_mut().insert(tag);
         }
     }
     let dropped = response.extensions().get::<DropConnection>().is_some();
-    app.world.log_request(RequestRecord {
-        at,
-        cloud: tag.as_ref().map(|t| t.cloud),
-        operation: tag
-            .as_ref()
-            .map_or_else(|| path.clone(), |t| t.operation.clone()),
-        method,
-        path,
-        status: if dropped {
-            0
-        } else {
-            response.status().as_u16()
-        },
-        error_code: tag.as_ref().and_then(|t| t.error_code.clone()),
-        fault: tag.as_ref().and_then(|t| t.fault),
-        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    let status = response.status().as_u16();
+    pending.answered(|record| {
+        if let Some(tag) = tag {
+            record.cloud = Some(tag.cloud);
+            record.operation = tag.operation;
+            record.error_code = tag.error_code;
+            record.fault = tag.fault;
+        }
+        record.status = if dropped { 0 } else { status };
     });
     response
 }

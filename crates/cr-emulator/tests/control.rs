@@ -365,6 +365,59 @@ faults:
 }
 
 #[tokio::test]
+async fn a_request_whose_client_hung_up_is_logged_with_status_0() {
+    let emu = start(
+        r#"
+hang_ms: 30000
+faults:
+  - {cloud: aws, operation: DescribeAvailabilityZones, kind: hang, rate: 1.0}
+"#,
+    )
+    .await;
+    let impatient = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(emu.ca_pem().as_bytes()).unwrap()])
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let signer = common::Signer::for_emulator(&emu, "us-east-1");
+    let body = common::form_encode(&[
+        ("Action", "DescribeAvailabilityZones"),
+        ("Version", "2016-11-15"),
+    ]);
+    let host = emu.https_url().trim_start_matches("https://").to_owned();
+    for _ in 0..2 {
+        let mut req = impatient
+            .post(format!("{}/", emu.https_url()))
+            .body(body.clone());
+        for (k, v) in common::sign(&signer, &host, &body) {
+            req = req.header(k, v);
+        }
+        let err = req.send().await.expect_err("the request hangs");
+        assert!(err.is_timeout(), "{err}");
+    }
+    // The server learns of the hang-up when the connection closes: wait for it, well
+    // before the 30 s hang would end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let logged = loop {
+        let logged = emu.requests();
+        if logged.len() >= 2 || std::time::Instant::now() > deadline {
+            break logged;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    for r in &logged {
+        assert_eq!(r.status, 0, "{r:?}");
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/");
+        assert!(r.latency_ms >= 250.0, "{r:?}");
+    }
+    tokio::time::timeout(Duration::from_secs(10), emu.shutdown())
+        .await
+        .expect("shutdown is prompt");
+}
+
+#[tokio::test]
 async fn unknown_paths_get_404_and_both_listeners_serve_control() {
     let emu = start("").await;
     let http = client(&emu);
