@@ -150,12 +150,27 @@ impl SdkEc2 {
     }
 }
 
-/// A filter on `name` with `values` (OR-ed).
+/// A filter on `name` matching exactly one of `values` (OR-ed). The values are literals:
+/// EC2 reads `*` and `?` in a filter value as wildcards and `\` as their escape, so each is
+/// escaped ([`filter_literal`]).
 pub(crate) fn filter(name: &str, values: &[&str]) -> Filter {
     Filter::builder()
         .name(name)
-        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .set_values(Some(values.iter().map(|v| filter_literal(v)).collect()))
         .build()
+}
+
+/// The EC2 filter value that matches exactly `value`: `\`, `*` and `?` backslash-escaped
+/// (EC2's own example: the value `\*amazon\?\\` matches the literal `*amazon?\`).
+fn filter_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '\\' | '*' | '?') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A well-formed reply that lacks something this backend needs.
@@ -299,5 +314,37 @@ impl Ec2Api for SdkEc2 {
             .map_err(|e| classify_boxed("CancelCapacityReservation", region, e))?;
         // An absent `return` element is read as success: the call itself did not fail.
         Ok(out.r#return.unwrap_or(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_values_are_literals() {
+        let table = [
+            (
+                "7c86f6de-f87d-45a8-9e7f-61fe7b7dbe84",
+                "7c86f6de-f87d-45a8-9e7f-61fe7b7dbe84",
+            ),
+            // EC2's documented example.
+            (r"*amazon?\", r"\*amazon\?\\"),
+            (r"ci\run", r"ci\\run"),
+            ("run-*", r"run-\*"),
+            ("run-?", r"run-\?"),
+            (r"\*?", r"\\\*\?"),
+            (
+                r#"quotes "' spaces (and) [brackets] % é"#,
+                r#"quotes "' spaces (and) [brackets] % é"#,
+            ),
+            ("", ""),
+        ];
+        for (value, escaped) in table {
+            assert_eq!(filter_literal(value), escaped, "{value:?}");
+        }
+        let f = filter("tag:TestId", &[r"a\b", "c*"]);
+        assert_eq!(f.name(), Some("tag:TestId"));
+        assert_eq!(f.values(), [r"a\\b", r"c\*"]);
     }
 }
