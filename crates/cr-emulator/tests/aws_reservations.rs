@@ -173,6 +173,53 @@ async fn create_describe_with_tag_filter_and_cancel() {
     emu.shutdown().await;
 }
 
+/// EC2 filter values are patterns: `*` and `?` wildcards, `\` their escape. A test id holding
+/// them matches itself only when escaped — and unescaped may match another test's id.
+#[tokio::test]
+async fn tag_filter_values_honour_wildcards_and_backslash_escapes() {
+    let emu = start("").await;
+    let mut ids = std::collections::BTreeMap::new();
+    for test_id in [r"ci\run-*", "cirun-x", "ab?", "abc"] {
+        let mut p = create_params("us-east-1b", "m5.large", "1");
+        p.extend([
+            ("TagSpecifications.1.ResourceType", "capacity-reservation"),
+            ("TagSpecifications.1.Tag.1.Key", "TestId"),
+            ("TagSpecifications.1.Tag.1.Value", test_id),
+        ]);
+        let created = ec2(&emu, "us-east-1", &p).await;
+        assert_eq!(created.status, 200, "{}", created.body);
+        ids.insert(test_id, created.one("capacityReservationId"));
+    }
+    let found = |value: &'static str| {
+        let emu = &emu;
+        async move {
+            let r = ec2(
+                emu,
+                "us-east-1",
+                &[
+                    ("Action", "DescribeCapacityReservations"),
+                    ("Filter.1.Name", "tag:TestId"),
+                    ("Filter.1.Value.1", value),
+                ],
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let mut got = r.all("capacityReservationId");
+            got.sort();
+            got
+        }
+    };
+    // Escaped, each id finds exactly its own reservation.
+    assert_eq!(found(r"ci\\run-\*").await, [ids[r"ci\run-*"].clone()]);
+    assert_eq!(found(r"ab\?").await, [ids["ab?"].clone()]);
+    // Unescaped, `\r` is a plain `r` and `*`, `?` are wildcards.
+    assert_eq!(found(r"ci\run-*").await, [ids["cirun-x"].clone()]);
+    let mut both = vec![ids["ab?"].clone(), ids["abc"].clone()];
+    both.sort();
+    assert_eq!(found("ab?").await, both);
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn stockout_quota_and_unoffered_types_use_ec2_error_shapes() {
     let emu = start(
