@@ -2,6 +2,7 @@
 //! synchronous HTTP error envelopes, `error.errors[]` of a finished Operation, transport
 //! failures and token failures. The engine decides fallback and retry on the kind alone.
 
+use std::error::Error as StdError;
 use std::time::Duration;
 
 use cr_core::error::{CloudError, ErrorKind};
@@ -228,17 +229,63 @@ pub(crate) fn classify_operation(
 
 /// Classifies a transport failure (no HTTP response).
 pub(crate) fn classify_transport(site: &CallSite, err: &reqwest::Error) -> CloudError {
-    // reqwest's Display can include the URL, which holds no secret (tokens go in headers).
+    let (kind, code, message) = transport_kind(err);
+    site.error(kind, code, message)
+}
+
+/// The kind, code and message of a transport failure. A certificate the client does not
+/// trust is refused again on every retry, so it is not retryable; timeouts, refused or reset
+/// connections and unreadable bodies are.
+fn transport_kind(err: &reqwest::Error) -> (ErrorKind, &'static str, String) {
+    // reqwest's Display can include the URL, which holds no secret (tokens go in headers,
+    // grants in bodies).
     let message = error_chain(err);
-    if err.is_timeout() {
-        site.error(ErrorKind::Timeout, "timeout", message)
+    if untrusted_certificate(err) {
+        (
+            ErrorKind::InvalidRequest,
+            "tls_untrusted",
+            format!("{message}; {TLS_HINT}"),
+        )
+    } else if err.is_timeout() {
+        (ErrorKind::Timeout, "timeout", message)
     } else if err.is_connect() {
-        site.error(ErrorKind::Transient, "connect", message)
+        (ErrorKind::Transient, "connect", message)
     } else if err.is_decode() {
-        site.error(ErrorKind::Transient, "invalid_response", message)
+        (ErrorKind::Transient, "invalid_response", message)
     } else {
-        site.error(ErrorKind::Transient, "transport", message)
+        (ErrorKind::Transient, "transport", message)
     }
+}
+
+const TLS_HINT: &str = "if the endpoint uses a private CA (e.g. the emulator), trust it with \
+                        --ca-bundle or CR_CA_BUNDLE";
+
+/// Whether `err` is rustls refusing the server's certificate (unknown issuer, expired, wrong
+/// name, ...): rustls's `InvalidCertificate` reads `invalid peer certificate: <reason>`.
+/// cr-gce does not link rustls itself, so the chain is matched by that text (cr-aws, which
+/// does, matches the type).
+fn untrusted_certificate(err: &(dyn StdError + 'static)) -> bool {
+    chain(err)
+        .iter()
+        .any(|e| e.to_string().starts_with("invalid peer certificate"))
+}
+
+/// Every error in `err`'s source chain, `err` first. An `io::Error` hides the error it wraps
+/// from `source()` (it returns the wrapped error's source), so it is opened explicitly.
+fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        out.push(e);
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    out
 }
 
 /// Classifies a failure to obtain an access token.
@@ -418,6 +465,51 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert_eq!(e.code, "403");
         assert_eq!(e.message, "denied");
+    }
+
+    /// An error whose Display is fixed (stands in for rustls's and hyper's errors).
+    #[derive(Debug)]
+    struct Text(&'static str, Option<Box<dyn StdError + Send + Sync>>);
+
+    impl std::fmt::Display for Text {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Text {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref().map(|e| e as &(dyn StdError + 'static))
+        }
+    }
+
+    #[test]
+    fn untrusted_certificates_are_found_inside_io_errors() {
+        // The chain reqwest returns when rustls refuses the emulator's certificate:
+        // reqwest::Error > hyper_util Error(Connect) > io::Error(Other) > io::Error(InvalidData)
+        // > rustls::Error::InvalidCertificate(UnknownIssuer).
+        let rustls = Text("invalid peer certificate: UnknownIssuer", None);
+        let io =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, rustls));
+        let err = Text(
+            "error sending request for url (https://127.0.0.1:8443/token)",
+            Some(Box::new(Text("client error (Connect)", Some(Box::new(io))))),
+        );
+        assert!(untrusted_certificate(&err));
+
+        let refused = Text(
+            "error sending request",
+            Some(Box::new(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Connection refused (os error 111)",
+            ))),
+        );
+        assert!(!untrusted_certificate(&refused));
+        let closed = Text(
+            "peer closed connection without sending TLS close_notify",
+            None,
+        );
+        assert!(!untrusted_certificate(&closed));
     }
 
     #[test]
