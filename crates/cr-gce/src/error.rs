@@ -288,8 +288,120 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
     out
 }
 
-/// Classifies a failure to obtain an access token.
+/// A token endpoint's failure, classified like the answer of any other call (a 429 is
+/// throttling, a 5xx transient, a refused grant unauthorized). It travels from cr's token
+/// exchange to [`classify_token`] inside `gcp_auth::Error::Other`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenFailure {
+    pub(crate) kind: ErrorKind,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for TokenFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for TokenFailure {}
+
+impl TokenFailure {
+    pub(crate) fn new(
+        kind: ErrorKind,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        TokenFailure {
+            kind,
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The token request got no answer.
+    pub(crate) fn transport(token_uri: &str, err: &reqwest::Error) -> Self {
+        let (kind, code, message) = transport_kind(err);
+        TokenFailure::new(
+            kind,
+            format!("token_{code}"),
+            format!("token endpoint {token_uri}: {message}"),
+        )
+    }
+
+    /// The token endpoint answered `status` (not a success) with `body`: an OAuth 2.0 error
+    /// (`{"error": "invalid_grant", "error_description": "..."}`, RFC 6749 §5.2) or anything
+    /// else. Only `error` and `error_description` are quoted, and not even those when they
+    /// contain one of `secrets` (the assertion, a refresh token): a server may echo the grant.
+    pub(crate) fn answer(
+        token_uri: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+        secrets: &[&str],
+    ) -> Self {
+        #[derive(Default, Deserialize)]
+        struct OAuthError {
+            #[serde(default)]
+            error: Option<String>,
+            #[serde(default)]
+            error_description: Option<String>,
+        }
+        let reply: OAuthError = serde_json::from_slice(body).unwrap_or_default();
+        let quotable = |s: &String| {
+            !s.is_empty()
+                && !secrets
+                    .iter()
+                    .any(|secret| !secret.is_empty() && s.contains(secret))
+        };
+        let error = reply.error.filter(quotable);
+        let description = reply.error_description.filter(quotable);
+        let kind = match status {
+            429 => ErrorKind::Throttled,
+            408 => ErrorKind::Timeout,
+            s if s >= 500 => ErrorKind::Transient,
+            // A refused grant, an unknown client, a wrong token URI (404): whatever it is,
+            // these credentials yield no token. No other kind fits (NotFound least of all: a
+            // cancel would read it as "already gone").
+            _ => ErrorKind::Unauthorized,
+        };
+        let what = match kind {
+            ErrorKind::Throttled => "is rate limiting token requests",
+            ErrorKind::Unauthorized => "refused the credentials",
+            _ => "failed",
+        };
+        let mut message = format!("token endpoint {token_uri} {what}: HTTP {status}");
+        for part in [&error, &description].into_iter().flatten() {
+            message.push_str(": ");
+            message.push_str(truncate(part, 300));
+        }
+        TokenFailure {
+            kind,
+            code: error.unwrap_or_else(|| status.to_string()),
+            message,
+            retry_after,
+        }
+    }
+}
+
+/// Classifies a failure to obtain an access token. A [`TokenFailure`] (from cr's own token
+/// exchange) keeps its classification; any other provider's failure (an injected provider)
+/// is transient when the provider could not reach its endpoint, unauthorized otherwise.
 pub(crate) fn classify_token(site: &CallSite, err: &gcp_auth::Error) -> CloudError {
+    if let Some(f) = chain(err)
+        .into_iter()
+        .find_map(|e| e.downcast_ref::<TokenFailure>())
+    {
+        return site
+            .error(
+                f.kind,
+                f.code.clone(),
+                format!("cannot obtain an access token: {}", f.message),
+            )
+            .retry_after(f.retry_after);
+    }
     let message = format!("cannot obtain an access token: {}", error_chain(err));
     match err {
         // The token endpoint could not be reached: worth retrying.
@@ -510,6 +622,51 @@ mod tests {
             None,
         );
         assert!(!untrusted_certificate(&closed));
+    }
+
+    #[test]
+    fn a_token_failure_keeps_its_classification() {
+        let failure = TokenFailure {
+            kind: ErrorKind::Throttled,
+            code: "rate_limit_exceeded".into(),
+            message: "token endpoint https://oauth2.example/token is rate limiting".into(),
+            retry_after: Some(Duration::from_secs(9)),
+        };
+        let err = gcp_auth::Error::Other("token request failed", Box::new(failure));
+        let e = classify_token(&site(), &err);
+        assert_eq!(e.kind, ErrorKind::Throttled);
+        assert_eq!(e.code, "rate_limit_exceeded");
+        assert_eq!(e.retry_after, Some(Duration::from_secs(9)));
+        assert!(
+            e.message
+                .starts_with("cannot obtain an access token: token endpoint")
+        );
+        assert_eq!(e.location.zone.as_deref(), Some("us-east1-b"));
+    }
+
+    #[test]
+    fn token_endpoint_statuses_never_read_as_not_found() {
+        for status in [400, 401, 403, 404, 405, 410, 418] {
+            let f = TokenFailure::answer("https://t/token", status, None, b"", &[]);
+            assert_eq!(f.kind, ErrorKind::Unauthorized, "{status}");
+        }
+        assert_eq!(
+            TokenFailure::answer("https://t/token", 429, None, b"", &[]).kind,
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            TokenFailure::answer("https://t/token", 502, None, b"", &[]).kind,
+            ErrorKind::Transient
+        );
+        let f = TokenFailure::answer(
+            "https://t/token",
+            400,
+            None,
+            br#"{"error": "invalid_grant", "error_description": "assertion eyJhbGc.x.y is bad"}"#,
+            &["eyJhbGc.x.y"],
+        );
+        assert_eq!(f.code, "invalid_grant");
+        assert!(!f.message.contains("eyJhbGc"), "{}", f.message);
     }
 
     #[test]
