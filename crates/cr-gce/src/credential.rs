@@ -214,12 +214,26 @@ fn load_key_file(
     })?;
     match (meta.kind.as_deref(), origin) {
         (Some("service_account") | None, _) => service_account(&json, meta, tls_client, path),
-        (Some("authorized_user"), _) => user_credentials(&json, meta, tls_client, path, what),
+        (Some("authorized_user"), Origin::ApplicationDefault) => {
+            user_credentials(&json, meta, tls_client, path, what)
+        }
+        (Some("authorized_user"), Origin::KeyFile) => Err(credential_error(
+            "credentials_unsupported",
+            format!(
+                "{what} file {} holds gcloud user credentials (`\"type\": \"authorized_user\"`), \
+                 not a service-account key: point GOOGLE_APPLICATION_CREDENTIALS at a \
+                 service-account key file (`gcloud iam service-accounts keys create`), or unset \
+                 it to use the application-default credentials of \
+                 `gcloud auth application-default login`",
+                path.display()
+            ),
+        )),
         (Some(other), _) => Err(credential_error(
             "credentials_unsupported",
             format!(
-                "{what} file {} has type `{other}`; cr supports `service_account` and \
-                 `authorized_user`",
+                "{what} file {} has type `{other}`; cr supports service-account keys \
+                 (`service_account`) and, as application-default credentials, gcloud user \
+                 credentials (`authorized_user`)",
                 path.display()
             ),
         )),
@@ -852,6 +866,40 @@ mod tests {
         let third = call(exchange.clone()).await.unwrap_err();
         assert_eq!(classify_token(&site(), &third).kind, ErrorKind::Timeout);
         assert_eq!(endpoint.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn gcloud_user_credentials_as_a_key_file_get_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user.json");
+        std::fs::write(
+            &path,
+            serde_json::json!({"type": "authorized_user", "client_id": "cid",
+                "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN})
+            .to_string(),
+        )
+        .unwrap();
+        let err = load(
+            CredentialSource::ServiceAccountFile(path.clone()),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthorized);
+        let text = err.to_string();
+        for needle in [
+            path.display().to_string().as_str(),
+            "authorized_user",
+            "service-account key",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "gcloud auth application-default login",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from {text}");
+        }
+        assert!(!text.contains("No such file"), "{text}");
+        assert!(!text.contains(REFRESH_TOKEN) && !text.contains(CLIENT_SECRET));
     }
 
     #[tokio::test]
