@@ -195,6 +195,45 @@ mod tests {
         assert_eq!(test_prefix("__"), "cr-x-");
     }
 
+    /// Test ids holding the metacharacters of GCE's filter syntax (quotes, backslash,
+    /// parentheses, spaces) and of RE2 (`.*+?|()[]{}^$\`): the filter stays one valid
+    /// `name eq "<regex>"` term whose regex is literal letters, digits and dashes, and it
+    /// matches the names of that test's reservations.
+    #[test]
+    fn test_ids_with_filter_and_regex_metacharacters_give_a_literal_filter() {
+        let ids = [
+            r#"run "quoted" (1)"#,
+            r"C:\ci\run\42",
+            "a*b?c",
+            "x.y+z|w",
+            "[abc]{2}^$",
+            "name eq \"evil\" OR name ne \"x\"",
+            ") OR (name eq .*",
+            "ünïcödé-テスト-7",
+            "\"\\\"",
+        ];
+        for id in ids {
+            let prefix = test_prefix(id);
+            assert_eq!(name_filter(id), format!("name eq \"{prefix}.*\""), "{id:?}");
+            let literal = prefix.strip_prefix(NAME_PREFIX).unwrap();
+            assert!(
+                literal
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{id:?} gives {prefix:?}"
+            );
+            let name = reservation_name(id, "us-east1", "us-east1-b", "n2-standard-8");
+            assert!(is_valid_name(&name), "{name}");
+            assert!(name.starts_with(&prefix), "{name} vs {prefix}");
+        }
+        assert_eq!(test_prefix(r"C:\ci\run\42"), "cr-ccirun42-");
+        assert_eq!(test_prefix("a*b?c"), "cr-abc-");
+        // Only letters and digits count, so ids differing in punctuation share a prefix:
+        // the description's TestId, not the name, tells them apart.
+        assert_eq!(test_prefix("a*b?c"), test_prefix("abc"));
+        assert_eq!(test_prefix("\"\\\""), "cr-x-");
+    }
+
     fn random_string(rng: &mut StdRng, max: usize) -> String {
         const ALPHABET: &[char] = &[
             'a', 'Z', '0', '9', '-', '_', '.', ' ', '/', 'é', '中', '😀', '\n', '"', 'x', 'q',
