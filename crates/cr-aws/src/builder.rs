@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::types::CapacityReservationInstancePlatform;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
@@ -20,6 +21,8 @@ use cr_core::retry::RetryPolicy;
 use cr_core::{EngineBackend, Error, Params, Result};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tracing::instrument::WithSubscriber as _;
+use tracing::subscriber::NoSubscriber;
 
 use crate::adapter::{AwsAdapter, Settings};
 use crate::client::SdkEc2;
@@ -320,6 +323,7 @@ impl AwsBuilder {
         if let Some(endpoint) = &self.endpoint {
             loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
         }
+        let chain = self.credentials.is_none();
         if let Some(credentials) = self.credentials {
             loader = loader.credentials_provider(credentials);
         }
@@ -337,7 +341,10 @@ impl AwsBuilder {
                 .build_https();
             loader = loader.http_client(client);
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if chain {
+            config = quiet_credentials(config);
+        }
         Ok(AwsAdapter::new(Arc::new(SdkEc2::new(config)), settings))
     }
 
@@ -428,6 +435,49 @@ impl AwsBuilder {
     }
 }
 
+/// The config with its credentials chain wrapped in [`QuietCredentials`].
+fn quiet_credentials(config: SdkConfig) -> SdkConfig {
+    match config.credentials_provider() {
+        Some(chain) => config
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(QuietCredentials(chain)))
+            .build(),
+        None => config,
+    }
+}
+
+/// aws-config's credentials chain, with aws-config's own logging silenced while it runs.
+///
+/// When a source fails (rather than finding nothing), the chain logs a WARN whose text holds
+/// the error's Debug form: for instance metadata, the whole HTTP reply, kilobytes of it. The
+/// failure reaches the user anyway, as the one-line error of the call (it names the sources
+/// tried: see `error::classify`), so the WARN says nothing more. With aws-config's debug
+/// logging on (`CR_LOG=aws_config=debug`) nothing is silenced.
+#[derive(Debug)]
+struct QuietCredentials(SharedCredentialsProvider);
+
+impl ProvideCredentials for QuietCredentials {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(async move {
+            if tracing::enabled!(target: "aws_config", tracing::Level::DEBUG) {
+                self.0.provide_credentials().await
+            } else {
+                self.0
+                    .provide_credentials()
+                    .with_subscriber(NoSubscriber::default())
+                    .await
+            }
+        })
+    }
+
+    fn fallback_on_interrupt(&self) -> Option<Credentials> {
+        self.0.fallback_on_interrupt()
+    }
+}
+
 fn validate_endpoint(endpoint: &str) -> Result<()> {
     let rest = endpoint
         .strip_prefix("https://")
@@ -446,9 +496,156 @@ fn validate_endpoint(endpoint: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_config::imds::credentials::ImdsCredentialsProvider;
+    use aws_config::meta::credentials::CredentialsProviderChain;
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_ec2::error::SdkError;
+    use aws_sdk_ec2::operation::create_capacity_reservation::CreateCapacityReservationError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
     use cr_core::ErrorKind;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
+
+    /// Counts the events a subscriber printing up to `max` would print.
+    struct Counting {
+        max: tracing::Level,
+        events: Arc<AtomicUsize>,
+    }
+
+    impl tracing::Subscriber for Counting {
+        fn register_callsite(
+            &self,
+            _: &'static tracing::Metadata<'static>,
+        ) -> tracing::subscriber::Interest {
+            // Ask `enabled` every time: other tests run other subscribers meanwhile.
+            tracing::subscriber::Interest::sometimes()
+        }
+        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+            *metadata.level() <= self.max
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() <= self.max {
+                self.events.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    const REPLY_MARKER: &str = "proxy-says-no-7f3a";
+
+    /// An instance metadata service that hands out a session token, then answers the
+    /// credentials request with a 403 and a few kilobytes of HTML (as a proxy in front of
+    /// 169.254.169.254 does off EC2).
+    async fn refusing_imds() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let reply = if head.starts_with(b"PUT /latest/api/token") {
+                        "HTTP/1.1 200 OK\r\nx-aws-ec2-metadata-token-ttl-seconds: 21600\r\n\
+                         content-length: 5\r\nconnection: close\r\n\r\ntoken"
+                            .to_string()
+                    } else {
+                        let body = format!(
+                            "<html><body>{}{REPLY_MARKER}</body></html>",
+                            "Access denied by policy. ".repeat(120)
+                        );
+                        format!(
+                            "HTTP/1.1 403 Forbidden\r\ncontent-type: text/html\r\n\
+                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        url
+    }
+
+    fn metadata_chain(url: &str) -> SharedCredentialsProvider {
+        let imds = aws_config::imds::Client::builder()
+            .endpoint(url)
+            .unwrap()
+            .build();
+        SharedCredentialsProvider::new(CredentialsProviderChain::first_try(
+            "Ec2InstanceMetadata",
+            ImdsCredentialsProvider::builder().imds_client(imds).build(),
+        ))
+    }
+
+    async fn events_while(
+        max: tracing::Level,
+        provider: &dyn ProvideCredentials,
+    ) -> (usize, CredentialsError) {
+        let events = Arc::new(AtomicUsize::new(0));
+        let err = provider
+            .provide_credentials()
+            .with_subscriber(Counting {
+                max,
+                events: events.clone(),
+            })
+            .await
+            .unwrap_err();
+        (events.load(Ordering::SeqCst), err)
+    }
+
+    #[tokio::test]
+    async fn a_failing_credentials_source_is_one_line_and_aws_config_warns_nothing() {
+        let url = refusing_imds().await;
+        // aws-config's chain on its own warns, with the reply's Debug dump...
+        let (warnings, _) = events_while(tracing::Level::WARN, &metadata_chain(&url)).await;
+        assert!(
+            warnings >= 1,
+            "the test no longer sees aws-config's warning"
+        );
+        // ...silenced by the wrapper cr installs...
+        let quiet = QuietCredentials(metadata_chain(&url));
+        let (warnings, err) = events_while(tracing::Level::WARN, &quiet).await;
+        assert_eq!(warnings, 0);
+        // ...unless aws-config's debug logging is on.
+        let (events, _) = events_while(tracing::Level::DEBUG, &quiet).await;
+        assert!(events >= 1);
+
+        // The error cr reports says it in one line.
+        let sdk: SdkError<CreateCapacityReservationError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(err), None));
+        let e = crate::error::classify("DescribeRegions", "us-east-1", sdk);
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert!(
+            e.message
+                .contains("instance metadata service answered HTTP 403"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains(REPLY_MARKER), "{}", e.message);
+        assert!(!e.message.contains("Access denied"), "{}", e.message);
+        assert!(
+            !e.message.contains('\n') && e.message.len() < 400,
+            "{}",
+            e.message
+        );
+    }
 
     #[tokio::test]
     async fn rejects_unknown_platform_naming_the_key() {

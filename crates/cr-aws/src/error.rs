@@ -3,6 +3,8 @@
 
 use std::error::Error as StdError;
 
+use aws_config::imds::client::error::ImdsError;
+use aws_config::meta::ProviderChainError;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
@@ -142,6 +144,57 @@ fn describe(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
+/// One line for a credentials failure. When every source of the chain found nothing, each is
+/// named with its reason; when one failed, the chain stopped there and its failure is said.
+/// Never a Debug dump: aws-config's instance-metadata error embeds the HTTP reply's Debug in
+/// its Display, and a provider chain's Display spans lines.
+fn describe_credentials(err: &CredentialsError) -> String {
+    if let Some(chain) = find::<ProviderChainError<CredentialsError>>(err) {
+        let tried: Vec<String> = chain
+            .attempts()
+            .iter()
+            .map(|a| format!("{} ({})", a.name(), reason(a.error())))
+            .collect();
+        return format!("tried {}", tried.join(", "));
+    }
+    format!(
+        "{} (the sources, in order: environment, profile with SSO and credential_process, web \
+         identity, container, instance metadata)",
+        reason(err)
+    )
+}
+
+/// What a credentials provider said, on one line, without its generic wrapper text (`the
+/// credential provider was not enabled`).
+fn reason(err: &CredentialsError) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, e) in chain(err).into_iter().enumerate() {
+        if i == 0 && e.source().is_some() {
+            continue;
+        }
+        let part = match e.downcast_ref::<ImdsError>() {
+            Some(ImdsError::ErrorResponse(reply)) => {
+                parts.push(format!(
+                    "the instance metadata service answered HTTP {}",
+                    reply.response().status().as_u16()
+                ));
+                break;
+            }
+            _ => e.to_string(),
+        };
+        let line = part.lines().next().unwrap_or("").trim();
+        let line = match line.char_indices().nth(200) {
+            Some((cut, _)) => format!("{}…", &line[..cut]),
+            None => line.to_string(),
+        };
+        if line.is_empty() || parts.iter().any(|p| p.contains(&line)) {
+            continue;
+        }
+        parts.push(line);
+    }
+    parts.join(": ")
+}
+
 /// Classifies an SDK failure of `operation` in `region`.
 pub(crate) fn classify<E>(
     operation: &str,
@@ -195,11 +248,7 @@ where
                 (
                     ErrorKind::Unauthorized,
                     "CredentialsError",
-                    format!(
-                        "no usable AWS credentials (environment, profile, SSO, web identity, \
-                         container or instance metadata): {}",
-                        describe(c)
-                    ),
+                    format!("no usable AWS credentials: {}", describe_credentials(c)),
                 )
             } else if find::<rustls::Error>(&err).is_some() {
                 // A certificate the client does not trust will not be trusted on a retry.
@@ -235,6 +284,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use aws_config::meta::credentials::CredentialsProviderChain;
+    use aws_credential_types::provider::{ProvideCredentials, future};
     use aws_sdk_ec2::operation::create_capacity_reservation::CreateCapacityReservationError;
     use aws_smithy_runtime_api::client::result::ConnectorError;
     use aws_smithy_runtime_api::http::StatusCode;
@@ -352,6 +403,42 @@ mod tests {
             !e.message.contains("CredentialsNotLoaded"),
             "no Debug output: {}",
             e.message
+        );
+    }
+
+    #[derive(Debug)]
+    struct Nothing(&'static str);
+
+    impl ProvideCredentials for Nothing {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(self.0)))
+        }
+    }
+
+    #[tokio::test]
+    async fn no_credentials_anywhere_names_every_source_tried_on_one_line() {
+        let chain = CredentialsProviderChain::first_try(
+            "Environment",
+            Nothing("environment variable not set: AWS_ACCESS_KEY_ID"),
+        )
+        .or_else("Profile", Nothing("No profiles were defined"))
+        .or_else(
+            "Ec2InstanceMetadata",
+            Nothing("failed to load IMDS session token\nsecond line"),
+        );
+        let cred = chain.provide_credentials().await.unwrap_err();
+        let err: SdkError<CreateCapacityReservationError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(cred), None));
+        let e = classify("DescribeRegions", "eu-west-1", err);
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert_eq!(
+            e.message,
+            "no usable AWS credentials: tried Environment (environment variable not set: \
+             AWS_ACCESS_KEY_ID), Profile (No profiles were defined), Ec2InstanceMetadata (failed \
+             to load IMDS session token)"
         );
     }
 
