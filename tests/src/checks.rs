@@ -221,15 +221,24 @@ pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
         "the error must name {}: {text}",
         t.quota_code()
     );
-    match &err {
-        Error::NoZoneAvailable { attempts, .. } => {
-            assert!(!attempts.is_empty());
-            for a in attempts {
-                assert_eq!(a.error.kind, ErrorKind::QuotaExceeded, "{a:?}");
-            }
-        }
-        other => assert_eq!(other.kind(), ErrorKind::QuotaExceeded, "{other}"),
-    }
+    // A regional quota: trying the region's other zones is futile, and the message says
+    // which quota to raise, for which scope.
+    let Error::QuotaExhausted {
+        error, attempts, ..
+    } = &err
+    else {
+        panic!("expected QuotaExhausted, got {err}");
+    };
+    assert_eq!(error.kind, ErrorKind::QuotaExceeded, "{error:?}");
+    assert!(attempts.is_empty(), "no other zone was tried: {attempts:?}");
+    assert!(text.contains("raise the quota"), "{text}");
+    assert!(text.contains("region"), "{text}");
+    let zones_tried: BTreeSet<String> =
+        fx.audit(t.cloud()).iter().map(|r| r.zone.clone()).collect();
+    assert!(
+        zones_tried.len() <= 1,
+        "creates reached at most the first zone: {zones_tried:?}"
+    );
     let live = fx.live(t.cloud());
     assert!(
         live.is_empty(),
@@ -787,4 +796,68 @@ pub async fn two_concurrent_reserves_converge_on_one_set(t: &dyn ContractTarget)
         assert_eq!(r.state, ReservationState::Active, "{r:?}");
     }
     cancel_and_check(&first, &fx).await;
+}
+
+/// The configured zone does not offer a demanded type at all: cr does not fail there (the old
+/// tool's behaviour was to filter zones by what they offer), it reserves in the next zone.
+/// Clouds that list offerings per zone (EC2) skip it before creating and say so in the result.
+pub async fn a_zone_not_offering_a_type_is_left_for_the_next(t: &dyn ContractTarget) {
+    let layout = t.layout();
+    let mut scenario = base_scenario();
+    let first = &layout.regions[0];
+    set_capacity(
+        &mut scenario,
+        t.cloud(),
+        &first.region,
+        &first.zones[0],
+        &layout.db_type,
+        -1,
+    );
+    let fx = Fixture::start(t, scenario, TestConfig::single("0ff00000-not-offered")).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    let region = &set.regions[0];
+    assert_ne!(region.zone, fx.zone(0), "{set:?}");
+    let live = fx.live(t.cloud());
+    assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
+    assert!(live.iter().all(|r| r.zone == region.zone), "{live:?}");
+    if t.cloud() == cr_core::Cloud::Aws {
+        assert_eq!(
+            region
+                .skipped_zones
+                .iter()
+                .map(|z| z.zone.as_str())
+                .collect::<Vec<_>>(),
+            [fx.zone(0)],
+            "EC2 lists offerings: the zone is skipped before any create"
+        );
+        assert!(
+            fx.audit(t.cloud()).iter().all(|r| r.zone != fx.zone(0)),
+            "nothing was created in the skipped zone"
+        );
+    }
+    cancel_and_check(&backend, &fx).await;
+}
+
+/// A test id holding the filter languages' metacharacters (EC2's `\` escape and `*` `?`
+/// wildcards, quotes and parentheses of GCE's filter, RE2's `.+[]`) still finds its own
+/// reservations: cancel releases exactly what reserve made.
+pub async fn a_test_id_with_filter_metacharacters_is_found_again(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single(r#"5e7a\x*y?(q) "r".+[s]"#),
+    )
+    .await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    let found = expect_ok("discover", backend.discover(&fx.params).await);
+    assert_eq!(ids(&found), ids(&set), "discover finds them by the test id");
+    cancel_and_check(&backend, &fx).await;
 }

@@ -378,6 +378,8 @@ macro_rules! contract_suite {
             a_create_failing_late_is_not_a_success,
             a_cancelled_reserve_leaves_nothing,
             two_concurrent_reserves_converge_on_one_set,
+            a_zone_not_offering_a_type_is_left_for_the_next,
+            a_test_id_with_filter_metacharacters_is_found_again,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {$(

@@ -66,6 +66,10 @@ const TRANSIENT: &[&str] = &[
 pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
     if CAPACITY.contains(&code) {
         ErrorKind::CapacityUnavailable
+    } else if code == "Unsupported" {
+        // "The instance type is not supported in the requested Availability Zone": the zone
+        // does not offer it; the next one may.
+        ErrorKind::NotOffered
     } else if QUOTA.contains(&code) {
         ErrorKind::QuotaExceeded
     } else if THROTTLED.contains(&code) {
@@ -84,7 +88,6 @@ pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
                 | "UnknownParameter"
                 | "IdempotentParameterMismatch"
                 | "ValidationError"
-                | "Unsupported"
                 | "UnsupportedOperation"
                 | "DryRunOperation"
                 | "IncorrectState"

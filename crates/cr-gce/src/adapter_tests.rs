@@ -262,16 +262,28 @@ async fn create_sends_the_documented_body_and_polls_until_done() {
         insert.path,
         "/compute/v1/projects/proj/zones/us-east1-b/reservations"
     );
-    assert_eq!(
-        insert.query.get("requestId"),
-        Some(&naming::insert_request_id(
+    // A valid UUID, the same for a retry of the same create (so GCE dedupes it), and never
+    // the bare digest another process would use (GCE keeps a requestId's Operation forever).
+    let request_id = insert.query.get("requestId").expect("a requestId").clone();
+    uuid::Uuid::parse_str(&request_id).expect("requestId is a UUID");
+    assert_ne!(
+        request_id,
+        naming::insert_request_id(
             "7c86f6de-f87d",
             "us-east1",
             "us-east1-b",
             "n2-highmem-16",
             4
-        ))
+        )
     );
+    adapter.create(&req).await.unwrap();
+    let again = server.requests();
+    let retried = again
+        .iter()
+        .filter(|r| r.method == Method::POST && r.path.ends_with("/reservations"))
+        .nth(1)
+        .expect("a second insert");
+    assert_eq!(retried.query.get("requestId"), Some(&request_id));
     assert!(
         requests
             .iter()

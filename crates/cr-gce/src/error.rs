@@ -189,7 +189,20 @@ pub(crate) fn classify_http(
             .find_map(|e| e.message.clone())
             .unwrap_or_else(|| format!("HTTP {status}: {}", truncate(body, 300)));
     }
+    // GCE has no code of its own for "this zone does not offer the machine type": an insert
+    // naming one is an `invalid` 400 whose message says so. That is the zone's failure (the
+    // next zone may offer it), not a bad request.
+    let kind = if kind == ErrorKind::InvalidRequest && is_machine_type_not_in_zone(&message) {
+        ErrorKind::NotOffered
+    } else {
+        kind
+    };
     site.error(kind, code, message).retry_after(retry_after)
+}
+
+/// Whether an error message is GCE's "Machine type with name 'x' does not exist in zone 'z'."
+fn is_machine_type_not_in_zone(message: &str) -> bool {
+    message.contains("Machine type with name") && message.contains("does not exist in zone")
 }
 
 /// Classifies the errors of a finished Operation; the first classifiable code wins.
@@ -680,5 +693,18 @@ mod tests {
             &gcp_auth::Error::Other("HTTP request failed", Box::new(io)),
         );
         assert_eq!(e.kind, ErrorKind::Transient);
+    }
+
+    #[test]
+    fn a_machine_type_the_zone_does_not_offer_is_not_offered() {
+        let site = CallSite::new("reservations.insert").zone("us-east1-b");
+        let body = r#"{"error": {"code": 400, "message": "Invalid value for field 'resource.specificReservation.instanceProperties.machineType': 'n9-huge'. Machine type with name 'n9-huge' does not exist in zone 'us-east1-b'.", "errors": [{"reason": "invalid", "message": "Invalid value"}]}}"#;
+        let e = classify_http(&site, 400, body, None);
+        assert_eq!(e.kind, ErrorKind::NotOffered, "{e}");
+        let other = r#"{"error": {"code": 400, "message": "Invalid value for field 'resource.name'", "errors": [{"reason": "invalid"}]}}"#;
+        assert_eq!(
+            classify_http(&site, 400, other, None).kind,
+            ErrorKind::InvalidRequest
+        );
     }
 }
