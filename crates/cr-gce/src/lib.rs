@@ -1,15 +1,19 @@
 //! cr backend for Google Compute Engine zonal reservations.
 //!
-//! Speaks the Compute v1 REST API with reqwest (rustls) and authenticates with gcp_auth. The
-//! adapter ([`GceAdapter`]) creates one reservation per machine type per zone, waits on its
-//! zone Operation, classifies failures, finds a test's reservations with one aggregated list,
-//! and deletes them; the shared engine in cr-core does zone fallback, rollback and retries.
+//! Speaks the Compute v1 REST API with reqwest (rustls); OAuth tokens are exchanged by cr's
+//! own client (classified, with a timeout; gcp_auth signs the service-account JWT). The
+//! adapter ([`GceAdapter`]) inserts one reservation per machine type per zone and returns it
+//! pending with its zone Operation, which the engine's polling loop follows through
+//! [`cr_core::adapter::CloudAdapter::poll`]; it classifies failures, finds a test's
+//! reservations with one aggregated list, and deletes them; the shared engine in cr-core does
+//! zone fallback, rollback, waiting and retries.
 //!
 //! - **Backend names**: `gce`, alias `gcp`. SCT's `gce-siren` is deliberately not an alias:
 //!   its database nodes run in Scylla Cloud's project, which cannot consume reservations made
 //!   in the test's project.
 //! - **Configuration**: `gce_datacenter` (region or zone; the planner resolves zones),
-//!   `gce_reservation_type` (`regional` falls back across the region's `UP` zones),
+//!   `gce_reservation_type` (`regional` falls back across the region's `UP` zones unless
+//!   `gce_datacenter` names a zone),
 //!   `gce_project` (else `GOOGLE_CLOUD_PROJECT`, else the credentials' project),
 //!   `gce_reservation_specific` (`specificReservationRequired`, default true),
 //!   `gce_n_local_ssd_disk_*` (that many 375 GB NVMe local SSDs per instance), and the cr
