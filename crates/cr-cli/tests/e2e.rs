@@ -289,8 +289,10 @@ async fn reserve_then_signal(
 
 #[cfg(all(feature = "gce", unix))]
 fn slow_gce(dir: &Path, test_id: &str) -> (Scenario, String) {
-    let mut scenario = Scenario::default();
-    scenario.lro_ms = 3_000;
+    let scenario = Scenario {
+        lro_ms: 3_000,
+        ..Scenario::default()
+    };
     let config = format!(
         "cluster_backend: gce\ntest_id: {test_id}\ngce_use_capacity_reservation: true\n\
          instance_provision: on_demand\ngce_datacenter: us-east1\navailability_zone: b\n\
