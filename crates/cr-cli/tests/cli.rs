@@ -167,6 +167,29 @@ fn unknown_backend_exits_2_and_lists_compiled_backends() {
     assert!(err.contains("gce"), "{err}");
 }
 
+#[test]
+fn an_unknown_or_empty_cluster_backend_names_its_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, shown) in [("docker", "`docker`"), ("''", "``")] {
+        let file = dir.path().join("backend.yaml");
+        std::fs::write(&file, format!("cluster_backend: {value}\ntest_id: t-1\n")).unwrap();
+        let out = cr(&["status", "--config", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(file.to_str().unwrap()), "{value}: {err}");
+        assert!(err.contains("key `cluster_backend`"), "{value}: {err}");
+        assert!(err.contains(shown), "{value}: {err}");
+    }
+}
+
+#[test]
+fn cleanup_with_an_empty_test_id_is_a_usage_error() {
+    let out = cr(&["cleanup", "--backend", "gce", "--test-id", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must not be empty"), "{err}");
+}
+
 /// `cr emulator --output json`: one line of addresses once it serves, credentials on disk (not
 /// on stdout), and a clean exit on SIGTERM, the way a test harness or service manager stops it.
 #[cfg(unix)]

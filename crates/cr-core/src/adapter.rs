@@ -193,6 +193,13 @@ pub trait CloudAdapter: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The regions where the test still holds region resources (Azure capacity reservation
+    /// groups tagged with its test id), found by the test id even when they hold no
+    /// reservation any more, so `cancel_all_regions` finishes them too. None by default.
+    async fn regions_with_resources(&self, _test_id: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// What a provisioner puts into its create-instance request to consume `reservation`.
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value;
 }

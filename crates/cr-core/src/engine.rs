@@ -350,7 +350,8 @@ impl Engine {
     }
 
     /// Cancels every reservation tagged with `test_id` in every region, then lets the
-    /// adapter finish each region that held some. Errors as [`Engine::cancel`].
+    /// adapter finish each region that held some or still holds region resources of the
+    /// test ([`CloudAdapter::regions_with_resources`]). Errors as [`Engine::cancel`].
     pub async fn cancel_all_regions(&self, test_id: &str) -> Result<CancelReport> {
         if test_id.is_empty() {
             return Err(Error::config(
@@ -373,8 +374,20 @@ impl Engine {
             let regions = self.retry.run("regions", || self.adapter.regions()).await?;
             self.list(test_id, &regions).await
         };
-        self.cancel_listed(test_id, listings, FinishRegions::WithReservations)
-            .await
+        // Region resources left without reservations (a crash between the last cancel and
+        // the group's removal) are finished too.
+        let with_resources = self
+            .retry
+            .run("regions_with_resources", || {
+                self.adapter.regions_with_resources(test_id)
+            })
+            .await?;
+        self.cancel_listed(
+            test_id,
+            listings,
+            FinishRegions::WithReservationsOr(with_resources),
+        )
+        .await
     }
 
     /// The test's live reservations in `region` (or everywhere).
@@ -420,7 +433,7 @@ impl Engine {
         for (region, listing) in listings {
             match listing {
                 Ok(live) => {
-                    if finish == FinishRegions::All || !live.is_empty() {
+                    if matches!(finish, FinishRegions::All) || !live.is_empty() {
                         regions.push(region);
                     }
                     found.extend(live);
@@ -428,6 +441,13 @@ impl Engine {
                 Err(e) => {
                     tracing::error!(region, error = %e, "cannot list the test's reservations");
                     listing_error.get_or_insert(e);
+                }
+            }
+        }
+        if let FinishRegions::WithReservationsOr(more) = finish {
+            for region in more {
+                if !regions.contains(&region) {
+                    regions.push(region);
                 }
             }
         }
@@ -623,13 +643,14 @@ impl Drop for DeadlineGuard {
 }
 
 /// Which regions a cancel finishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum FinishRegions {
     /// Every region listed (the plan's regions may hold region-level resources even when
     /// their reservations are gone).
     All,
-    /// Only regions where reservations were found (an account has many regions).
-    WithReservations,
+    /// Regions where reservations were found (an account has many regions), and these
+    /// regions the adapter says still hold region resources of the test.
+    WithReservationsOr(Vec<String>),
 }
 
 /// Why a region of a reserve call failed: the error, and reservations a rollback inside the

@@ -139,6 +139,8 @@ fn adapter() -> MockCloudAdapter {
     m.expect_prepare_region()
         .returning(|_| Ok(RegionHandle::default()));
     m.expect_resolve_zones().returning(|_, z| Ok(z.to_vec()));
+    m.expect_regions_with_resources()
+        .returning(|_| Ok(Vec::new()));
     m
 }
 
@@ -846,6 +848,8 @@ async fn cancel_all_regions_lists_region_by_region() {
     let mut m = MockCloudAdapter::new();
     m.expect_cloud().return_const(Cloud::Aws);
     m.expect_lists_all_regions().return_const(false);
+    m.expect_regions_with_resources()
+        .returning(|_| Ok(Vec::new()));
     m.expect_regions().times(1).returning(|| {
         Ok(vec![
             "eu-west-1".into(),
@@ -889,6 +893,8 @@ async fn cancel_all_regions_uses_one_global_listing_when_the_cloud_has_one() {
     let mut m = MockCloudAdapter::new();
     m.expect_cloud().return_const(Cloud::Gce);
     m.expect_lists_all_regions().return_const(true);
+    m.expect_regions_with_resources()
+        .returning(|_| Ok(Vec::new()));
     m.expect_regions().never();
     m.expect_find()
         .withf(|t, r| t == TEST && r.is_none())
@@ -1410,4 +1416,22 @@ async fn a_rollback_waits_for_a_reservation_still_being_created_before_cancellin
         .unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Interrupted, "{err}");
+}
+
+#[tokio::test]
+async fn cancel_all_regions_finishes_regions_whose_resources_outlived_their_reservations() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Aws);
+    m.expect_lists_all_regions().return_const(true);
+    m.expect_find().returning(|_, _| Ok(Vec::new()));
+    // A crash after the last cancel left an empty reservation group in us-east-1.
+    m.expect_regions_with_resources()
+        .withf(|t| t == TEST)
+        .returning(|_| Ok(vec!["us-east-1".into()]));
+    expect_finish(&mut m, "us-east-1", 1);
+
+    let report = engine(m).cancel_all_regions(TEST).await.unwrap();
+
+    assert!(report.is_complete());
+    assert!(report.cancelled.is_empty());
 }

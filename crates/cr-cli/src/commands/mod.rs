@@ -62,14 +62,26 @@ pub(crate) fn backend_name(params: &Params, explicit: Option<&str>) -> Result<St
     if let Some(name) = explicit {
         return Ok(name.to_string());
     }
-    params.cluster_backend.clone().ok_or_else(|| {
-        Error::config(
-            "the configuration",
-            "cluster_backend",
-            "",
-            "one of aws, gce, azure, oci (set it in a --config file, SCT_CLUSTER_BACKEND, or pass --backend)",
-        )
-    })
+    params
+        .cluster_backend
+        .clone()
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| {
+            Error::config(
+                cluster_backend_source(params),
+                "cluster_backend",
+                params.display_raw("cluster_backend"),
+                "one of aws, gce, azure, oci (set it in a --config file, SCT_CLUSTER_BACKEND, or pass --backend)",
+            )
+        })
+}
+
+/// Where `cluster_backend` came from, for messages: its file or variable, else the files given.
+fn cluster_backend_source(params: &Params) -> String {
+    match params.raw.get("cluster_backend") {
+        Some(v) => v.source.clone(),
+        None => "the configuration (no --config file or SCT_CLUSTER_BACKEND sets it)".into(),
+    }
 }
 
 /// The cloud of a backend name (canonical name or alias of a compiled-in backend).
@@ -104,6 +116,16 @@ pub(crate) async fn open_backend(
     let params = load_params(global)?;
     let name = backend_name(&params, explicit)?;
     let backend =
-        cr_facade::backend_named(&name, &params, backend_options(global, embedded)).await?;
+        match cr_facade::backend_named(&name, &params, backend_options(global, embedded)).await {
+            // Name where the bad name came from, as every other configuration error does.
+            Err(Error::UnknownBackend(why)) => {
+                let source = match explicit {
+                    Some(_) => "the command line (--backend)".to_string(),
+                    None => cluster_backend_source(&params),
+                };
+                return Err(Error::config(source, "cluster_backend", name, why));
+            }
+            other => other?,
+        };
     Ok((params, backend))
 }
