@@ -260,3 +260,130 @@ impl CapacityReservation for NotImplementedBackend {
         self.fail("instance_target")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::adapter::{MockCloudAdapter, RegionHandle};
+    use crate::error::{CloudError, ErrorKind};
+    use crate::model::{CancelOutcome, Reservation, ReservationState};
+
+    fn params() -> Params {
+        let env: BTreeMap<String, String> = [
+            ("SCT_CLUSTER_BACKEND", "aws"),
+            ("SCT_TEST_ID", "t-1"),
+            ("SCT_INSTANCE_PROVISION", "on_demand"),
+            ("SCT_USE_CAPACITY_RESERVATION", "true"),
+            ("SCT_REGION_NAME", "eu-west-1"),
+            ("SCT_AVAILABILITY_ZONE", "a"),
+            ("SCT_INSTANCE_TYPE_DB", "i4i.large"),
+            ("SCT_N_DB_NODES", "3"),
+            ("SCT_N_LOADERS", "0"),
+            ("SCT_N_MONITOR_NODES", "0"),
+            ("SCT_NEMESIS_ADD_NODE_CNT", "0"),
+            ("SCT_TEST_DURATION", "60"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Params::load(&[], &env).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_cancel_keeps_the_remembered_set() {
+        let mut m = MockCloudAdapter::new();
+        m.expect_cloud().return_const(Cloud::Aws);
+        m.expect_resolve_zones().returning(|_, z| Ok(z.to_vec()));
+        m.expect_zones()
+            .returning(|_, _| Ok(vec!["eu-west-1a".into()]));
+        m.expect_prepare_region()
+            .returning(|_| Ok(RegionHandle::default()));
+        let live: std::sync::Arc<std::sync::Mutex<Vec<Reservation>>> = Default::default();
+        let (made, listed) = (live.clone(), live.clone());
+        m.expect_create().returning(move |req| {
+            let r = Reservation {
+                id: ReservationId("cr-1".into()),
+                cloud: Cloud::Aws,
+                region: req.region.clone(),
+                zone: req.zone.clone(),
+                instance_type: req.demand.instance_type.clone(),
+                count: req.demand.count,
+                used: None,
+                end_time: Some(req.end_time),
+                state: ReservationState::Active,
+                tags: req.tags.0.clone(),
+                extra: BTreeMap::new(),
+            };
+            made.lock().unwrap().push(r.clone());
+            Ok(r)
+        });
+        m.expect_find()
+            .returning(move |_, _| Ok(listed.lock().unwrap().clone()));
+        let refusals = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let refuse = refusals.clone();
+        m.expect_cancel().returning(move |_| {
+            if refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(CloudError::new(
+                    ErrorKind::Unauthorized,
+                    Cloud::Aws,
+                    "CancelCapacityReservation",
+                    "UnauthorizedOperation",
+                    "no",
+                )
+                .into())
+            } else {
+                Ok(CancelOutcome::Cancelled)
+            }
+        });
+        m.expect_finish_region().returning(|_, _| Ok(()));
+        let backend = EngineBackend::new(Arc::new(m), RetryPolicy::none());
+        let params = params();
+
+        backend.reserve(&params).await.unwrap();
+        // SCT asks by the zone's letter.
+        assert_eq!(
+            backend.get_id("a", "i4i.large").unwrap(),
+            Some(ReservationId("cr-1".into()))
+        );
+        let report = backend.cancel(&params).await.unwrap();
+        assert!(!report.is_complete());
+        assert_eq!(
+            backend.get_id("eu-west-1a", "i4i.large").unwrap(),
+            Some(ReservationId("cr-1".into())),
+            "still held, so still known"
+        );
+        refusals.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(backend.cancel(&params).await.unwrap().is_complete());
+        assert_eq!(backend.get_id("eu-west-1a", "i4i.large").unwrap(), None);
+    }
+
+    #[test]
+    fn is_enabled_reports_a_broken_configuration_instead_of_false() {
+        let mut env = BTreeMap::new();
+        env.insert("SCT_CLUSTER_BACKEND".to_string(), "aws".to_string());
+        env.insert("SCT_TEST_ID".to_string(), "t-1".to_string());
+        env.insert(
+            "SCT_INSTANCE_PROVISION".to_string(),
+            "on_demand".to_string(),
+        );
+        env.insert(
+            "SCT_USE_CAPACITY_RESERVATION".to_string(),
+            "true".to_string(),
+        );
+        env.insert(
+            "SCT_REGION_NAME".to_string(),
+            "us-east-1 us-east-1".to_string(),
+        );
+        env.insert("SCT_N_DB_NODES".to_string(), "1 1".to_string());
+        env.insert("SCT_INSTANCE_TYPE_DB".to_string(), "i4i.large".to_string());
+        let mut m = MockCloudAdapter::new();
+        m.expect_cloud().return_const(Cloud::Aws);
+        let backend = EngineBackend::new(Arc::new(m), RetryPolicy::none());
+        let broken = Params::load(&[], &env).unwrap();
+        let err = backend.is_enabled(&broken).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+        assert!(backend.is_enabled(&params()).unwrap());
+    }
+}
