@@ -50,6 +50,8 @@ use crate::model::{
 use crate::plan::{CapacityPlan, Demand, RegionPlan};
 use crate::retry::RetryPolicy;
 use crate::tags::{Tags, details_tag};
+pub use crate::wait::WaitPolicy;
+use crate::wait::{Poll, Waited, poll_until};
 
 /// The default overall deadline of one reserve.
 pub const DEFAULT_RESERVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -57,40 +59,6 @@ pub const DEFAULT_RESERVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// How many times one create is repeated with a fresh idempotency token after the cloud
 /// settled the previous one as failed or spent.
 const MAX_FRESH_TOKENS: u32 = 3;
-
-/// How the engine polls a reservation until it is usable: the first interval, growing by half
-/// each poll up to `max_interval` (a server's Retry-After, when given, is used instead).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WaitPolicy {
-    /// The first pause between two polls.
-    pub first_interval: Duration,
-    /// The longest pause between two polls.
-    pub max_interval: Duration,
-    /// How long a rollback or cancel waits for a reservation still being created to finish
-    /// before cancelling it (clouds refuse to delete one mid-creation).
-    pub settle_timeout: Duration,
-}
-
-impl Default for WaitPolicy {
-    fn default() -> Self {
-        WaitPolicy {
-            first_interval: Duration::from_millis(500),
-            max_interval: Duration::from_secs(10),
-            settle_timeout: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
-impl WaitPolicy {
-    /// A policy for tests: tiny pauses.
-    pub fn fast() -> Self {
-        WaitPolicy {
-            first_interval: Duration::from_millis(5),
-            max_interval: Duration::from_millis(50),
-            settle_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Drives one cloud's adapter.
 ///
@@ -522,31 +490,32 @@ impl Engine {
     /// timeout, or unknown) and must be cancelled; `false`: its creation failed.
     async fn settled(&self, reservation: &Reservation) -> bool {
         let deadline = tokio::time::Instant::now() + self.wait.settle_timeout;
-        let mut interval = self.wait.first_interval;
-        loop {
-            match self
-                .retry
-                .run("poll", || self.adapter.poll(reservation))
-                .await
-            {
-                Ok(Readiness::Ready(_)) => return true,
-                Ok(Readiness::Failed(e)) => {
-                    tracing::debug!(id = %reservation.id, error = %e, "creation failed; nothing to cancel");
-                    return false;
-                }
-                Ok(Readiness::Pending { retry_after }) => {
-                    if tokio::time::Instant::now() >= deadline {
-                        tracing::warn!(id = %reservation.id, "still being created; cancelling anyway");
-                        return true;
+        let waited = poll_until(&self.wait, Some(deadline), None, || async {
+            Ok(
+                match self
+                    .retry
+                    .run("poll", || self.adapter.poll(reservation))
+                    .await?
+                {
+                    Readiness::Ready(_) => Poll::Ready(true),
+                    Readiness::Failed(e) => {
+                        tracing::debug!(id = %reservation.id, error = %e, "creation failed; nothing to cancel");
+                        Poll::Ready(false)
                     }
-                    let delay = retry_after.unwrap_or(interval).min(self.wait.max_interval);
-                    tokio::time::sleep(delay).await;
-                    interval = (interval + interval / 2).min(self.wait.max_interval);
-                }
-                Err(e) => {
-                    tracing::warn!(id = %reservation.id, error = %e, "cannot tell whether creation finished; cancelling");
-                    return true;
-                }
+                    Readiness::Pending { retry_after } => Poll::Pending { retry_after },
+                },
+            )
+        })
+        .await;
+        match waited {
+            Ok(Waited::Ready(holds)) => holds,
+            Ok(Waited::TimedOut | Waited::Stopped) => {
+                tracing::warn!(id = %reservation.id, "still being created; cancelling anyway");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(id = %reservation.id, error = %e, "cannot tell whether creation finished; cancelling");
+                true
             }
         }
     }
@@ -1111,29 +1080,22 @@ impl ReserveRun<'_> {
             return Ok(reservation.clone());
         }
         let engine = self.engine;
-        let mut interval = engine.wait.first_interval;
-        loop {
+        let waited = poll_until(&engine.wait, None, Some(self.stop), || async {
             let polled = engine
                 .retry
                 .run_until("poll", Some(self.stop), || engine.adapter.poll(reservation))
                 .await?;
-            match polled {
-                Readiness::Ready(r) => return Ok(r),
-                Readiness::Failed(e) => return Err(settle(e)),
-                Readiness::Pending { retry_after } => {
-                    if self.stop.is_cancelled() {
-                        return Err(self.stop_error());
-                    }
-                    let delay = retry_after
-                        .unwrap_or(interval)
-                        .min(engine.wait.max_interval);
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = self.stop.cancelled() => {}
-                    }
-                    interval = (interval + interval / 2).min(engine.wait.max_interval);
-                }
-            }
+            Ok(match polled {
+                Readiness::Ready(r) => Poll::Ready(Ok(r)),
+                Readiness::Failed(e) => Poll::Ready(Err(settle(e))),
+                Readiness::Pending { retry_after } => Poll::Pending { retry_after },
+            })
+        })
+        .await?;
+        match waited {
+            Waited::Ready(outcome) => outcome,
+            // The stop token carries the reserve's deadline too.
+            Waited::Stopped | Waited::TimedOut => Err(self.stop_error()),
         }
     }
 

@@ -24,6 +24,7 @@ mod planner;
 pub mod registry;
 pub mod retry;
 pub mod tags;
+pub mod wait;
 
 pub use backend::{CapacityReservation, EngineBackend};
 pub use cloud::Cloud;

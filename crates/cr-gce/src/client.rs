@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use cr_core::Result;
 use cr_core::error::ErrorKind;
+use cr_core::wait::{Poll, WaitPolicy, Waited, poll_until};
 use gcp_auth::TokenProvider;
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, RequestBuilder};
@@ -236,61 +237,78 @@ impl GceClient {
         &self,
         site: &CallSite,
         zone: &str,
-        mut operation: Operation,
+        operation: Operation,
     ) -> Result<Operation> {
         let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.timeouts.operation;
         let wait_site = CallSite {
             operation: "zoneOperations.wait",
             ..site.clone()
         };
-        let mut pause = Duration::from_millis(200);
-        while !operation.is_done() {
-            let elapsed = start.elapsed();
-            if elapsed >= self.timeouts.operation {
+        let name = operation.name.clone();
+        let last_status = std::sync::Mutex::new(operation.status.clone());
+        let mut current = Some(operation);
+        // cr-core's one polling loop; each look is one `operations.wait` call, which itself
+        // blocks server-side for up to two minutes.
+        let policy = WaitPolicy {
+            first_interval: Duration::from_millis(200),
+            max_interval: Duration::from_secs(5),
+            settle_timeout: self.timeouts.operation,
+        };
+        let waited = poll_until(&policy, Some(deadline), None, || {
+            let seen = current.take();
+            let wait_site = &wait_site;
+            let name = &name;
+            let last_status = &last_status;
+            async move {
+                if let Some(op) = seen.filter(Operation::is_done) {
+                    return Ok(Poll::Ready(op));
+                }
+                let remaining = self.timeouts.operation.saturating_sub(start.elapsed());
+                let url = self.zone_url(zone, &format!("operations/{}/wait", segment(name)));
+                let result: Result<Operation> = self
+                    .call(
+                        wait_site,
+                        Method::POST,
+                        &url,
+                        &[],
+                        Some(serde_json::json!({})),
+                        remaining.min(WAIT_CALL_LIMIT).max(Duration::from_secs(1)),
+                    )
+                    .await;
+                match result {
+                    Ok(op) if op.is_done() => Ok(Poll::Ready(op)),
+                    Ok(op) => {
+                        *last_status.lock().unwrap_or_else(|p| p.into_inner()) = op.status;
+                        Ok(Poll::Pending { retry_after: None })
+                    }
+                    // Waiting is read-only: a throttled, transient or timed-out wait is simply
+                    // repeated until the operation's own deadline.
+                    Err(e) if e.is_retryable() => Ok(Poll::Pending {
+                        retry_after: e.retry_after(),
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await?;
+        let operation = match waited {
+            Waited::Ready(op) => op,
+            Waited::TimedOut | Waited::Stopped => {
+                let last_status = last_status.into_inner().unwrap_or_else(|p| p.into_inner());
                 return Err(site
                     .error(
                         ErrorKind::Timeout,
                         "operation_timeout",
                         format!(
-                            "operation {} did not finish within {} s (last status {})",
-                            operation.name,
+                            "operation {name} did not finish within {} s (last status {last_status})",
                             self.timeouts.operation.as_secs(),
-                            operation.status
                         ),
                     )
-                    .request_id(Some(format!("operation {}", operation.name)))
+                    .request_id(Some(format!("operation {name}")))
                     .into());
             }
-            let remaining = self.timeouts.operation - elapsed;
-            let url = self.zone_url(
-                zone,
-                &format!("operations/{}/wait", segment(&operation.name)),
-            );
-            let result: Result<Operation> = self
-                .call(
-                    &wait_site,
-                    Method::POST,
-                    &url,
-                    &[],
-                    Some(serde_json::json!({})),
-                    remaining.min(WAIT_CALL_LIMIT).max(Duration::from_secs(1)),
-                )
-                .await;
-            match result {
-                Ok(op) => {
-                    operation = op;
-                    pause = Duration::from_millis(200);
-                }
-                // Waiting is read-only: a throttled, transient or timed-out wait is simply
-                // repeated until the operation's own deadline.
-                Err(e) if e.is_retryable() => {
-                    let delay = e.retry_after().unwrap_or(pause).min(remaining);
-                    tokio::time::sleep(delay).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        };
         if let Some(e) = operation_error(site, &operation) {
             return Err(e.into());
         }
