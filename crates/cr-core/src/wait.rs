@@ -131,7 +131,7 @@ mod tests {
         };
         let waited = poll_until(&policy, None, None, || async {
             Ok(match looks.fetch_add(1, Ordering::SeqCst) {
-                0 | 1 | 2 => Poll::Pending { retry_after: None },
+                0..=2 => Poll::Pending { retry_after: None },
                 3 => Poll::Pending {
                     retry_after: Some(Duration::from_millis(150)),
                 },
