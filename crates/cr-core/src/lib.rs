@@ -8,6 +8,8 @@
 //! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over
 //!   the small per-cloud [`adapter::CloudAdapter`].
 //! - [`registry`]: the `inventory`-based backend registry.
+//! - [`transport`]: what every cloud crate's client shares (endpoint and CA bundle
+//!   validation, HTTP status kinds, Retry-After).
 //!
 //! Architecture invariant: this crate depends on no cloud SDK.
 #![deny(missing_docs)]
@@ -24,6 +26,7 @@ mod planner;
 pub mod registry;
 pub mod retry;
 pub mod tags;
+pub mod transport;
 pub mod wait;
 
 pub use backend::{CapacityReservation, EngineBackend};

@@ -42,6 +42,28 @@ impl BackendOptions {
             .or_else(|| std::env::var(key).ok())
             .filter(|v| !v.is_empty())
     }
+
+    /// The endpoint override: [`BackendOptions::endpoint`] if set, else `CR_ENDPOINT` as
+    /// [`BackendOptions::var`] sees it (overlay, then process). Blank counts as unset; the
+    /// value is not validated here (see [`crate::transport::validate_endpoint`]).
+    pub fn endpoint(&self) -> Option<String> {
+        self.endpoint
+            .clone()
+            .or_else(|| self.var("CR_ENDPOINT"))
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+    }
+
+    /// The extra CA bundle: [`BackendOptions::ca_bundle`] if set, else `CR_CA_BUNDLE` as
+    /// [`BackendOptions::var`] sees it. Blank counts as unset.
+    pub fn ca_bundle_path(&self) -> Option<PathBuf> {
+        self.ca_bundle.clone().or_else(|| {
+            self.var("CR_CA_BUNDLE")
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        })
+    }
 }
 
 impl fmt::Debug for BackendOptions {
@@ -107,4 +129,39 @@ pub fn find(name: &str) -> Option<&'static BackendRegistration> {
 /// The canonical names of every registered backend, sorted.
 pub fn names() -> Vec<&'static str> {
     registrations().into_iter().map(|r| r.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_and_ca_bundle_prefer_the_field_then_the_overlay() {
+        let mut options = BackendOptions::default();
+        options
+            .env
+            .insert("CR_ENDPOINT".into(), " https://overlay:1 ".into());
+        options
+            .env
+            .insert("CR_CA_BUNDLE".into(), "/overlay/ca.pem".into());
+        assert_eq!(options.endpoint().as_deref(), Some("https://overlay:1"));
+        assert_eq!(
+            options.ca_bundle_path(),
+            Some(PathBuf::from("/overlay/ca.pem"))
+        );
+        options.endpoint = Some("https://explicit:2".into());
+        options.ca_bundle = Some("/explicit/ca.pem".into());
+        assert_eq!(options.endpoint().as_deref(), Some("https://explicit:2"));
+        assert_eq!(
+            options.ca_bundle_path(),
+            Some(PathBuf::from("/explicit/ca.pem"))
+        );
+        // A blank overlay value is unset (and hides nothing of the process's: `var` reads
+        // the overlay's blank as unset too, then the process).
+        let mut blank = BackendOptions::default();
+        blank.env.insert("CR_ENDPOINT".into(), "   ".into());
+        if std::env::var("CR_ENDPOINT").is_err() {
+            assert_eq!(blank.endpoint(), None);
+        }
+    }
 }

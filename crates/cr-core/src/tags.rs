@@ -180,6 +180,18 @@ impl Tags {
     }
 }
 
+/// Whether `tags` carry `TestId=test_id` exactly.
+pub fn is_of_test(tags: &BTreeMap<String, String>, test_id: &str) -> bool {
+    tags.get(TEST_ID).map(String::as_str) == Some(test_id)
+}
+
+/// Keeps only the reservations whose `TestId` tag is exactly `test_id`: the re-check every
+/// adapter makes after listing by the cloud's filter (a filter may match more than asked,
+/// e.g. a name prefix, a case-insensitive or wildcard tag match).
+pub fn retain_test(reservations: &mut Vec<crate::model::Reservation>, test_id: &str) {
+    reservations.retain(|r| is_of_test(&r.tags, test_id));
+}
+
 /// The first `max` characters of `s`.
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
@@ -248,6 +260,36 @@ fn render_key(key: &str, rules: &TagRules) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retain_test_keeps_exact_test_ids_only() {
+        use crate::model::{Reservation, ReservationId, ReservationState};
+        let with = |id: &str, test: Option<&str>| Reservation {
+            id: ReservationId(id.into()),
+            cloud: Cloud::Aws,
+            region: "r".into(),
+            zone: "z".into(),
+            instance_type: "t".into(),
+            count: 1,
+            used: None,
+            end_time: None,
+            state: ReservationState::Active,
+            tags: test
+                .map(|t| BTreeMap::from([(TEST_ID.to_string(), t.to_string())]))
+                .unwrap_or_default(),
+            extra: BTreeMap::new(),
+        };
+        let mut all = vec![
+            with("a", Some("t-1")),
+            with("b", Some("t-10")),
+            with("c", Some("T-1")),
+            with("d", None),
+            with("e", Some("t-1")),
+        ];
+        retain_test(&mut all, "t-1");
+        let ids: Vec<&str> = all.iter().map(|r| r.id.0.as_str()).collect();
+        assert_eq!(ids, ["a", "e"]);
+    }
+
     use super::*;
 
     fn sample(extra: &[(&str, &str)]) -> Tags {
