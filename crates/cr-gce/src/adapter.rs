@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
-use cr_core::tags::TEST_ID;
+use cr_core::tags::{self, TEST_ID};
 use cr_core::{Cloud, Error, ReservationId, Result};
 use jiff::Timestamp;
 
@@ -132,7 +132,7 @@ impl GceAdapter {
             .get_reservation(&get_site, &request.zone, name)
             .await?;
         let reservation = to_reservation(&existing, Some(&request.zone));
-        if reservation.tags.get(TEST_ID).map(String::as_str) != Some(request.test_id.as_str()) {
+        if !tags::is_of_test(&reservation.tags, &request.test_id) {
             return Err(site
                 .error(
                     ErrorKind::InvalidRequest,
@@ -449,12 +449,14 @@ impl CloudAdapter for GceAdapter {
             .client
             .aggregated_reservations(&site, &naming::name_filter(test_id))
             .await?;
-        Ok(listed
+        let mut found: Vec<Reservation> = listed
             .iter()
             .map(|r| to_reservation(r, None))
-            .filter(|r| r.tags.get(TEST_ID).map(String::as_str) == Some(test_id))
             .filter(|r| region.as_deref().is_none_or(|want| r.region == want))
-            .collect())
+            .collect();
+        // The name filter matches a prefix of the test id: the description's TestId decides.
+        tags::retain_test(&mut found, test_id);
+        Ok(found)
     }
 
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cr_core::registry::BackendOptions;
-use cr_core::{Error, Params, Result};
+use cr_core::{Error, Params, Result, transport};
 use gcp_auth::TokenProvider;
 
 use crate::adapter::{GceAdapter, ReservationSettings};
@@ -89,14 +89,8 @@ impl GceBuilder {
     /// environment, their endpoint and CA bundle (else `CR_ENDPOINT` and `CR_CA_BUNDLE`).
     pub fn from_options(options: &BackendOptions) -> Self {
         let mut b = GceBuilder::from_vars(|k| options.var(k));
-        b.endpoint = options
-            .endpoint
-            .clone()
-            .or_else(|| non_empty(options.var("CR_ENDPOINT")));
-        b.ca_bundle = options
-            .ca_bundle
-            .clone()
-            .or_else(|| non_empty(options.var("CR_CA_BUNDLE")).map(PathBuf::from));
+        b.endpoint = options.endpoint();
+        b.ca_bundle = options.ca_bundle_path();
         b
     }
 
@@ -173,38 +167,35 @@ impl GceBuilder {
     /// Validates the configuration, loads the credentials (no network call) and builds the
     /// adapter.
     pub async fn build(self) -> Result<GceAdapter> {
-        let base = base_url(self.endpoint.as_deref());
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .map(transport::validate_endpoint)
+            .transpose()?;
+        let base = base_url(endpoint.as_deref());
         if reqwest::Url::parse(&base).is_err() {
             return Err(Error::config(
-                "options",
+                transport::ENDPOINT_SOURCE,
                 "endpoint",
-                self.endpoint.clone().unwrap_or_default(),
-                "an http:// or https:// URL",
+                endpoint.unwrap_or_default(),
+                "an http:// or https:// URL with a host and no query or fragment, e.g. \
+                 https://127.0.0.1:8443",
             ));
         }
         let mut http = reqwest::Client::builder()
             .connect_timeout(self.timeouts.connect)
             .user_agent(concat!("cr/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &self.ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::config(
-                    "options",
-                    "ca_bundle",
-                    path.display().to_string(),
-                    format!("a readable PEM file of CA certificates ({e})"),
-                )
-            })?;
+            let pem = transport::load_ca_bundle(path)?;
+            let origin = path.display().to_string();
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| {
-                    Error::config(
-                        "options",
-                        "ca_bundle",
-                        path.display().to_string(),
-                        "a PEM file holding at least one CA certificate",
-                    )
-                })?;
+                .map_err(|e| transport::invalid_ca_bundle(&origin, e))?;
+            if certs.is_empty() {
+                return Err(transport::invalid_ca_bundle(
+                    &origin,
+                    "no usable CERTIFICATE block",
+                ));
+            }
             http = http.tls_certs_merge(certs);
         }
         let http = http
@@ -239,5 +230,62 @@ impl GceBuilder {
         })?;
         let client = GceClient::new(http, &base, &project, credential.provider, self.timeouts);
         Ok(GceAdapter::new(client, self.settings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cr_core::ErrorKind;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bad_endpoint_names_the_option_and_the_variable() {
+        for bad in ["127.0.0.1:8443", "https://h?x=1", "ftp://h"] {
+            let err = GceBuilder::new()
+                .with_endpoint(bad)
+                .build()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}");
+            let text = err.to_string();
+            assert!(text.contains(transport::ENDPOINT_SOURCE), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_ca_bundle_names_the_file_and_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for path in [&junk, &missing] {
+            let err = GceBuilder::new()
+                .with_ca_bundle(path)
+                .build()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+            let text = err.to_string();
+            assert!(text.contains(transport::CA_BUNDLE_SOURCE), "{text}");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+        }
+    }
+
+    #[test]
+    fn options_overlay_supplies_endpoint_and_ca_bundle() {
+        let mut options = BackendOptions::default();
+        options
+            .env
+            .insert("CR_ENDPOINT".into(), "http://127.0.0.1:1".into());
+        options
+            .env
+            .insert("CR_CA_BUNDLE".into(), "/overlay/ca.pem".into());
+        let b = GceBuilder::from_options(&options);
+        assert_eq!(b.endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(b.ca_bundle, Some(PathBuf::from("/overlay/ca.pem")));
+        options.endpoint = Some("https://127.0.0.1:2".into());
+        let b = GceBuilder::from_options(&options);
+        assert_eq!(b.endpoint.as_deref(), Some("https://127.0.0.1:2"));
     }
 }

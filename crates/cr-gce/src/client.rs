@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use cr_core::Result;
 use cr_core::error::ErrorKind;
+use cr_core::transport::parse_retry_after;
 use cr_core::wait::{Poll, WaitPolicy, Waited, poll_until};
 use gcp_auth::TokenProvider;
 use reqwest::header::RETRY_AFTER;
@@ -160,8 +161,7 @@ impl GceClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
         let bytes = response
             .bytes()
             .await

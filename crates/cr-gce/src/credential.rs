@@ -526,8 +526,7 @@ impl Endpoint {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| cr_core::transport::parse_retry_after(v, jiff::Timestamp::now()));
         let body = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
             let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -703,6 +702,13 @@ mod tests {
                 Some(2),
             ),
             (answer(500, None, ""), ErrorKind::Transient, "500", None),
+            // An HTTP date already past: retry at once.
+            (
+                answer(503, Some("Wed, 21 Oct 2015 07:28:00 GMT"), ""),
+                ErrorKind::Transient,
+                "503",
+                Some(0),
+            ),
             (answer(408, None, ""), ErrorKind::Timeout, "408", None),
             (
                 answer(

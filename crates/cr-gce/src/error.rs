@@ -128,17 +128,16 @@ pub(crate) fn kind_of_code(code: &str) -> Option<ErrorKind> {
     Some(kind)
 }
 
-/// The kind of an HTTP status when no code decided it.
+/// The kind of an HTTP status when no code decided it: cr-core's mapping
+/// ([`cr_core::transport::kind_of_status`]) with GCE's own meanings of 409 and 410.
 pub(crate) fn kind_of_status(status: u16) -> ErrorKind {
     match status {
-        401 | 403 => ErrorKind::Unauthorized,
-        404 | 410 => ErrorKind::NotFound,
-        408 => ErrorKind::Timeout,
-        429 => ErrorKind::Throttled,
+        410 => ErrorKind::NotFound,
         // A conflicting operation on the same resource: it ends on its own.
         409 => ErrorKind::Transient,
-        s if s >= 500 => ErrorKind::Transient,
-        _ => ErrorKind::InvalidRequest,
+        // Not an error status (an Operation that failed with a code GCE did not fill in).
+        s if s < 400 => ErrorKind::InvalidRequest,
+        s => cr_core::transport::kind_of_status(s),
     }
 }
 
