@@ -156,12 +156,11 @@ mod tests {
             options.ca_bundle_path(),
             Some(PathBuf::from("/explicit/ca.pem"))
         );
-        // A blank overlay value is unset (and hides nothing of the process's: `var` reads
-        // the overlay's blank as unset too, then the process).
+        // A blank overlay value is unset, and masks the process's value.
         let mut blank = BackendOptions::default();
         blank.env.insert("CR_ENDPOINT".into(), "   ".into());
-        if std::env::var("CR_ENDPOINT").is_err() {
-            assert_eq!(blank.endpoint(), None);
-        }
+        blank.env.insert("CR_CA_BUNDLE".into(), String::new());
+        assert_eq!(blank.endpoint(), None);
+        assert_eq!(blank.ca_bundle_path(), None);
     }
 }
