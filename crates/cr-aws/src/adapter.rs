@@ -15,7 +15,7 @@ use aws_smithy_types::DateTime;
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::{CloudError, ErrorKind};
 use cr_core::model::{CancelOutcome, Reservation, ReservationId, ReservationState};
-use cr_core::tags::TEST_ID;
+use cr_core::tags::{self, TEST_ID};
 use cr_core::{Cloud, Error, Result};
 use jiff::Timestamp;
 
@@ -223,13 +223,13 @@ impl AwsAdapter {
             }
             Err(e) => return Err(lift(e)),
         };
-        let mut found = Vec::new();
-        for cr in &listed {
-            let r = to_reservation("DescribeCapacityReservations", region, cr)?;
-            if r.tags.get(TEST_ID).map(String::as_str) == Some(test_id) && r.state.is_live() {
-                found.push(r);
-            }
-        }
+        let mut found = listed
+            .iter()
+            .map(|cr| to_reservation("DescribeCapacityReservations", region, cr))
+            .collect::<Result<Vec<_>>>()?;
+        // The tag filter may be ignored or looser than asked: the TestId tag decides.
+        tags::retain_test(&mut found, test_id);
+        found.retain(|r| r.state.is_live());
         Ok(found)
     }
 
@@ -259,7 +259,7 @@ impl AwsAdapter {
             .map_err(|e| with_target(*e, &request.zone, instance_type))?;
         for cr in &listed {
             let r = to_reservation("DescribeCapacityReservations", &request.region, cr)?;
-            let ours = r.tags.get(TEST_ID) == Some(&request.test_id)
+            let ours = tags::is_of_test(&r.tags, &request.test_id)
                 && r.tags.get(TOKEN_TAG).map(String::as_str) == Some(token_tag(token))
                 && r.zone == request.zone
                 && r.instance_type == *instance_type

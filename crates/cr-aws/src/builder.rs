@@ -7,25 +7,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ec2::config::Region;
 use aws_sdk_ec2::types::CapacityReservationInstancePlatform;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use cr_core::registry::BackendOptions;
 use cr_core::retry::RetryPolicy;
-use cr_core::{EngineBackend, Error, Params, Result};
+use cr_core::{EngineBackend, Error, Params, Result, transport};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tracing::instrument::WithSubscriber as _;
-use tracing::subscriber::NoSubscriber;
 
 use crate::adapter::{AwsAdapter, Settings};
 use crate::client::SdkEc2;
+use crate::credential::CredentialSource;
 
 /// Configuration key choosing the reservations' instance platform (default `Linux/UNIX`).
 pub const INSTANCE_PLATFORM_KEY: &str = "aws_instance_platform";
@@ -77,8 +75,7 @@ pub struct AwsBuilder {
     /// [`AwsBuilder::with_region`] names a region.
     env_region: Option<String>,
     endpoint: Option<String>,
-    credentials: Option<Credentials>,
-    profile: Option<String>,
+    credential: CredentialSource,
     ca_bundle: Option<CaBundle>,
     retry: RetryPolicy,
     instance_platform: Option<Sourced<String>>,
@@ -93,8 +90,7 @@ impl Default for AwsBuilder {
             region: None,
             env_region: None,
             endpoint: None,
-            credentials: None,
-            profile: None,
+            credential: CredentialSource::default(),
             ca_bundle: None,
             retry: RetryPolicy::default(),
             instance_platform: None,
@@ -114,11 +110,7 @@ impl fmt::Debug for AwsBuilder {
             .field("region", &self.region)
             .field("env_region", &self.env_region)
             .field("endpoint", &self.endpoint)
-            .field(
-                "credentials",
-                &self.credentials.as_ref().map(|_| "static (redacted)"),
-            )
-            .field("profile", &self.profile)
+            .field("credential", &self.credential)
             .field(
                 "ca_bundle",
                 &self.ca_bundle.as_ref().map(|c| match c {
@@ -192,13 +184,12 @@ impl AwsBuilder {
     /// environment as [`BackendOptions::var`] sees it (its overlay first, then the process):
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` (static keys),
     /// `AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL_EC2` / `AWS_ENDPOINT_URL`, and
-    /// `AWS_CA_BUNDLE` / `CR_CA_BUNDLE`. An explicit endpoint or CA bundle option wins.
+    /// `AWS_CA_BUNDLE`. cr's own [`BackendOptions::endpoint`] (`--endpoint`, else
+    /// `CR_ENDPOINT`) and [`BackendOptions::ca_bundle_path`] (`--ca-bundle`, else
+    /// `CR_CA_BUNDLE`) win over the AWS variables, as on every cloud.
     pub fn with_options(mut self, options: &BackendOptions) -> Self {
         let overlay = |k: &str| options.var(k).filter(|v| !v.trim().is_empty());
         self = self.with_env(overlay);
-        if let Some(path) = overlay("CR_CA_BUNDLE") {
-            self.ca_bundle = Some(CaBundle::File(path.into()));
-        }
         if let (Some(id), Some(secret)) = (
             overlay("AWS_ACCESS_KEY_ID"),
             overlay("AWS_SECRET_ACCESS_KEY"),
@@ -206,18 +197,18 @@ impl AwsBuilder {
             self = self.with_credentials(id, secret, overlay("AWS_SESSION_TOKEN"));
         }
         if let Some(profile) = overlay("AWS_PROFILE") {
-            self.profile = Some(profile);
+            self.credential.profile = Some(profile);
         }
         if let Some(endpoint) =
             overlay("AWS_ENDPOINT_URL_EC2").or_else(|| overlay("AWS_ENDPOINT_URL"))
         {
             self.endpoint = Some(endpoint);
         }
-        if let Some(endpoint) = &options.endpoint {
-            self.endpoint = Some(endpoint.clone());
+        if let Some(endpoint) = options.endpoint() {
+            self.endpoint = Some(endpoint);
         }
-        if let Some(path) = &options.ca_bundle {
-            self.ca_bundle = Some(CaBundle::File(path.clone()));
+        if let Some(path) = options.ca_bundle_path() {
+            self.ca_bundle = Some(CaBundle::File(path));
         }
         self.retry = options.retry.clone();
         self
@@ -242,7 +233,7 @@ impl AwsBuilder {
         secret_access_key: impl Into<String>,
         session_token: Option<String>,
     ) -> Self {
-        self.credentials = Some(Credentials::new(
+        self.credential.credentials = Some(Credentials::new(
             access_key_id,
             secret_access_key,
             session_token,
@@ -254,7 +245,7 @@ impl AwsBuilder {
 
     /// Uses this profile of the shared config files instead of `AWS_PROFILE`/`default`.
     pub fn with_profile(mut self, profile: impl Into<String>) -> Self {
-        self.profile = Some(profile.into());
+        self.credential.profile = Some(profile.into());
         self
     }
 
@@ -306,9 +297,11 @@ impl AwsBuilder {
     pub async fn build(self) -> Result<AwsAdapter> {
         let settings = self.settings()?;
         let ca_pem = self.ca_pem()?;
-        if let Some(endpoint) = &self.endpoint {
-            validate_endpoint(endpoint)?;
-        }
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .map(transport::validate_endpoint)
+            .transpose()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             // An explicit region keeps aws-config from probing instance metadata for one;
             // each call names its own region anyway.
@@ -320,16 +313,10 @@ impl AwsBuilder {
                     .operation_attempt_timeout(self.attempt_timeout)
                     .build(),
             );
-        if let Some(endpoint) = &self.endpoint {
-            loader = loader.endpoint_url(endpoint.trim_end_matches('/'));
+        if let Some(endpoint) = endpoint {
+            loader = loader.endpoint_url(endpoint);
         }
-        let chain = self.credentials.is_none();
-        if let Some(credentials) = self.credentials {
-            loader = loader.credentials_provider(credentials);
-        }
-        if let Some(profile) = self.profile {
-            loader = loader.profile_name(profile);
-        }
+        loader = self.credential.configure(loader);
         if let Some(pem) = ca_pem {
             let tls = TlsContext::builder()
                 .with_trust_store(TrustStore::default().with_pem_certificate(pem))
@@ -341,10 +328,7 @@ impl AwsBuilder {
                 .build_https();
             loader = loader.http_client(client);
         }
-        let mut config = loader.load().await;
-        if chain {
-            config = quiet_credentials(config);
-        }
+        let config = self.credential.finish(loader.load().await);
         Ok(AwsAdapter::new(Arc::new(SdkEc2::new(config)), settings))
     }
 
@@ -400,32 +384,21 @@ impl AwsBuilder {
     fn ca_pem(&self) -> Result<Option<Vec<u8>>> {
         let (pem, origin) = match &self.ca_bundle {
             None => return Ok(None),
-            Some(CaBundle::Pem(pem)) => (pem.clone(), "the CA certificates given".to_string()),
+            Some(CaBundle::Pem(pem)) => {
+                let origin = "the CA certificates given".to_string();
+                transport::check_ca_pem(pem, &origin)?;
+                (pem.clone(), origin)
+            }
             Some(CaBundle::File(path)) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    Error::config(
-                        "--ca-bundle / AWS_CA_BUNDLE",
-                        "ca_bundle",
-                        path.display().to_string(),
-                        format!("a readable PEM file ({e})"),
-                    )
-                })?;
-                (pem, path.display().to_string())
+                (transport::load_ca_bundle(path)?, path.display().to_string())
             }
         };
-        let bad = |why: String| {
-            Error::config(
-                "--ca-bundle / AWS_CA_BUNDLE",
-                "ca_bundle",
-                origin.clone(),
-                format!("PEM-encoded CA certificates ({why})"),
-            )
-        };
+        let bad = |why: String| transport::invalid_ca_bundle(&origin, why);
         let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
         if certs.is_empty() {
-            return Err(bad("no CERTIFICATE block found".into()));
+            return Err(bad("no usable CERTIFICATE block".into()));
         }
         let mut roots = rustls::RootCertStore::empty();
         for cert in certs {
@@ -435,217 +408,11 @@ impl AwsBuilder {
     }
 }
 
-/// The config with its credentials chain wrapped in [`QuietCredentials`].
-fn quiet_credentials(config: SdkConfig) -> SdkConfig {
-    match config.credentials_provider() {
-        Some(chain) => config
-            .into_builder()
-            .credentials_provider(SharedCredentialsProvider::new(QuietCredentials(chain)))
-            .build(),
-        None => config,
-    }
-}
-
-/// aws-config's credentials chain, with aws-config's own logging silenced while it runs.
-///
-/// When a source fails (rather than finding nothing), the chain logs a WARN whose text holds
-/// the error's Debug form: for instance metadata, the whole HTTP reply, kilobytes of it. The
-/// failure reaches the user anyway, as the one-line error of the call (it names the sources
-/// tried: see `error::classify`), so the WARN says nothing more. With aws-config's debug
-/// logging on (`CR_LOG=aws_config=debug`) nothing is silenced.
-#[derive(Debug)]
-struct QuietCredentials(SharedCredentialsProvider);
-
-impl ProvideCredentials for QuietCredentials {
-    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        provider::future::ProvideCredentials::new(async move {
-            if tracing::enabled!(target: "aws_config", tracing::Level::DEBUG) {
-                self.0.provide_credentials().await
-            } else {
-                self.0
-                    .provide_credentials()
-                    .with_subscriber(NoSubscriber::default())
-                    .await
-            }
-        })
-    }
-
-    fn fallback_on_interrupt(&self) -> Option<Credentials> {
-        self.0.fallback_on_interrupt()
-    }
-}
-
-fn validate_endpoint(endpoint: &str) -> Result<()> {
-    let rest = endpoint
-        .strip_prefix("https://")
-        .or_else(|| endpoint.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    match host {
-        Some(h) if !h.is_empty() && !h.contains(char::is_whitespace) => Ok(()),
-        _ => Err(Error::config(
-            "--endpoint / CR_ENDPOINT",
-            "endpoint",
-            endpoint,
-            "an http:// or https:// URL with a host, e.g. https://127.0.0.1:8443",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use aws_config::imds::credentials::ImdsCredentialsProvider;
-    use aws_config::meta::credentials::CredentialsProviderChain;
-    use aws_credential_types::provider::error::CredentialsError;
-    use aws_sdk_ec2::error::SdkError;
-    use aws_sdk_ec2::operation::create_capacity_reservation::CreateCapacityReservationError;
-    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-    use aws_smithy_runtime_api::client::result::ConnectorError;
     use cr_core::ErrorKind;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::*;
-
-    /// Counts the events a subscriber printing up to `max` would print.
-    struct Counting {
-        max: tracing::Level,
-        events: Arc<AtomicUsize>,
-    }
-
-    impl tracing::Subscriber for Counting {
-        fn register_callsite(
-            &self,
-            _: &'static tracing::Metadata<'static>,
-        ) -> tracing::subscriber::Interest {
-            // Ask `enabled` every time: other tests run other subscribers meanwhile.
-            tracing::subscriber::Interest::sometimes()
-        }
-        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-            *metadata.level() <= self.max
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            if *event.metadata().level() <= self.max {
-                self.events.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
-
-    const REPLY_MARKER: &str = "proxy-says-no-7f3a";
-
-    /// An instance metadata service that hands out a session token, then answers the
-    /// credentials request with a 403 and a few kilobytes of HTML (as a proxy in front of
-    /// 169.254.169.254 does off EC2).
-    async fn refusing_imds() -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut chunk = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let reply = if head.starts_with(b"PUT /latest/api/token") {
-                        "HTTP/1.1 200 OK\r\nx-aws-ec2-metadata-token-ttl-seconds: 21600\r\n\
-                         content-length: 5\r\nconnection: close\r\n\r\ntoken"
-                            .to_string()
-                    } else {
-                        let body = format!(
-                            "<html><body>{}{REPLY_MARKER}</body></html>",
-                            "Access denied by policy. ".repeat(120)
-                        );
-                        format!(
-                            "HTTP/1.1 403 Forbidden\r\ncontent-type: text/html\r\n\
-                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    };
-                    let _ = stream.write_all(reply.as_bytes()).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        url
-    }
-
-    fn metadata_chain(url: &str) -> SharedCredentialsProvider {
-        let imds = aws_config::imds::Client::builder()
-            .endpoint(url)
-            .unwrap()
-            .build();
-        SharedCredentialsProvider::new(CredentialsProviderChain::first_try(
-            "Ec2InstanceMetadata",
-            ImdsCredentialsProvider::builder().imds_client(imds).build(),
-        ))
-    }
-
-    async fn events_while(
-        max: tracing::Level,
-        provider: &dyn ProvideCredentials,
-    ) -> (usize, CredentialsError) {
-        let events = Arc::new(AtomicUsize::new(0));
-        let err = provider
-            .provide_credentials()
-            .with_subscriber(Counting {
-                max,
-                events: events.clone(),
-            })
-            .await
-            .unwrap_err();
-        (events.load(Ordering::SeqCst), err)
-    }
-
-    #[tokio::test]
-    async fn a_failing_credentials_source_is_one_line_and_aws_config_warns_nothing() {
-        let url = refusing_imds().await;
-        // aws-config's chain on its own warns, with the reply's Debug dump...
-        let (warnings, _) = events_while(tracing::Level::WARN, &metadata_chain(&url)).await;
-        assert!(
-            warnings >= 1,
-            "the test no longer sees aws-config's warning"
-        );
-        // ...silenced by the wrapper cr installs...
-        let quiet = QuietCredentials(metadata_chain(&url));
-        let (warnings, err) = events_while(tracing::Level::WARN, &quiet).await;
-        assert_eq!(warnings, 0);
-        // ...unless aws-config's debug logging is on.
-        let (events, _) = events_while(tracing::Level::DEBUG, &quiet).await;
-        assert!(events >= 1);
-
-        // The error cr reports says it in one line.
-        let sdk: SdkError<CreateCapacityReservationError, HttpResponse> =
-            SdkError::dispatch_failure(ConnectorError::other(Box::new(err), None));
-        let e = crate::error::classify("DescribeRegions", "us-east-1", sdk);
-        assert_eq!(e.kind, ErrorKind::Unauthorized);
-        assert!(
-            e.message
-                .contains("instance metadata service answered HTTP 403"),
-            "{}",
-            e.message
-        );
-        assert!(!e.message.contains(REPLY_MARKER), "{}", e.message);
-        assert!(!e.message.contains("Access denied"), "{}", e.message);
-        assert!(
-            !e.message.contains('\n') && e.message.len() < 400,
-            "{}",
-            e.message
-        );
-    }
 
     #[tokio::test]
     async fn rejects_unknown_platform_naming_the_key() {
@@ -668,7 +435,10 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig);
-        assert!(err.to_string().contains("endpoint"));
+        assert!(
+            err.to_string().contains(transport::ENDPOINT_SOURCE),
+            "{err}"
+        );
 
         let err = AwsBuilder::new()
             .with_ca_pem(b"not a certificate".to_vec())
@@ -684,6 +454,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig);
         assert!(err.to_string().contains("/nonexistent/cr-aws-ca.pem"));
+        assert!(
+            err.to_string().contains(transport::CA_BUNDLE_SOURCE),
+            "{err}"
+        );
     }
 
     #[test]
@@ -697,6 +471,9 @@ mod tests {
     #[test]
     fn options_overlay_wins_and_explicit_options_win_over_it() {
         let mut options = BackendOptions::default();
+        // Empty overlay values mask the process's (a CI job may export the emulator's).
+        options.env.insert("CR_ENDPOINT".into(), String::new());
+        options.env.insert("CR_CA_BUNDLE".into(), String::new());
         options
             .env
             .insert("AWS_ACCESS_KEY_ID".into(), "AKIDOVERLAY".into());
@@ -710,7 +487,7 @@ mod tests {
         let b = AwsBuilder::new().with_options(&options);
         assert_eq!(b.endpoint.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(
-            b.credentials.as_ref().map(|c| c.access_key_id()),
+            b.credential.credentials.as_ref().map(|c| c.access_key_id()),
             Some("AKIDOVERLAY")
         );
         assert_eq!(b.settings().unwrap().home_region, "eu-north-1");
@@ -721,6 +498,64 @@ mod tests {
         options.endpoint = Some("https://127.0.0.1:2".into());
         let b = AwsBuilder::new().with_options(&options);
         assert_eq!(b.endpoint.as_deref(), Some("https://127.0.0.1:2"));
+    }
+
+    #[test]
+    fn cr_endpoint_and_cr_ca_bundle_in_the_overlay_are_honoured() {
+        let mut options = BackendOptions::default();
+        options
+            .env
+            .insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:1".into());
+        options
+            .env
+            .insert("CR_ENDPOINT".into(), "https://127.0.0.1:3".into());
+        options
+            .env
+            .insert("AWS_CA_BUNDLE".into(), "/aws/ca.pem".into());
+        options
+            .env
+            .insert("CR_CA_BUNDLE".into(), "/cr/ca.pem".into());
+        let b = AwsBuilder::new().with_options(&options);
+        // cr's own variable wins over the AWS-wide one, as on every cloud.
+        assert_eq!(b.endpoint.as_deref(), Some("https://127.0.0.1:3"));
+        assert!(
+            matches!(&b.ca_bundle, Some(CaBundle::File(p)) if p == std::path::Path::new("/cr/ca.pem"))
+        );
+        // Only CR_ENDPOINT: AWS used to ignore it.
+        let mut options = BackendOptions::default();
+        options
+            .env
+            .insert("CR_ENDPOINT".into(), "https://127.0.0.1:4/".into());
+        let b = AwsBuilder::new().with_options(&options);
+        assert_eq!(b.endpoint.as_deref(), Some("https://127.0.0.1:4/"));
+    }
+
+    #[tokio::test]
+    async fn endpoint_and_ca_errors_read_as_on_gce() {
+        // The same text as cr-gce's: both come from cr_core::transport.
+        let err = AwsBuilder::new()
+            .with_endpoint("https://h?x=1")
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            transport::validate_endpoint("https://h?x=1")
+                .unwrap_err()
+                .to_string()
+        );
+        let path = std::env::temp_dir().join(format!("cr-aws-junk-{}.pem", std::process::id()));
+        std::fs::write(&path, "not a certificate").unwrap();
+        let err = AwsBuilder::new()
+            .with_ca_bundle(&path)
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            transport::load_ca_bundle(&path).unwrap_err().to_string()
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -3,14 +3,15 @@
 
 use std::error::Error as StdError;
 
-use aws_config::imds::client::error::ImdsError;
-use aws_config::meta::ProviderChainError;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use cr_core::Cloud;
 use cr_core::error::{CloudError, ErrorKind};
+use cr_core::transport::{kind_of_status, parse_retry_after};
+
+use crate::credential;
 
 /// Stockouts: the engine moves on to the next zone.
 const CAPACITY: &[&str] = &[
@@ -95,21 +96,13 @@ pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
     {
         ErrorKind::InvalidRequest
     } else {
-        match status {
-            Some(429) => ErrorKind::Throttled,
-            Some(401 | 403) => ErrorKind::Unauthorized,
-            Some(404) => ErrorKind::NotFound,
-            Some(408) => ErrorKind::Timeout,
-            Some(s) if s >= 500 => ErrorKind::Transient,
-            Some(s) if s >= 400 => ErrorKind::InvalidRequest,
-            _ => ErrorKind::Other,
-        }
+        status.map_or(ErrorKind::Other, kind_of_status)
     }
 }
 
 /// Every error in `err`'s source chain, `err` first. An `io::Error` hides the error it wraps
 /// from `source()` (it returns the wrapped error's source), so it is opened explicitly.
-fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+pub(crate) fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
     let mut out = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
@@ -126,7 +119,7 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
 }
 
 /// The first error of type `T` in `err`'s chain.
-fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+pub(crate) fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
     chain(err).into_iter().find_map(|e| e.downcast_ref::<T>())
 }
 
@@ -147,57 +140,6 @@ fn describe(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
-/// One line for a credentials failure. When every source of the chain found nothing, each is
-/// named with its reason; when one failed, the chain stopped there and its failure is said.
-/// Never a Debug dump: aws-config's instance-metadata error embeds the HTTP reply's Debug in
-/// its Display, and a provider chain's Display spans lines.
-fn describe_credentials(err: &CredentialsError) -> String {
-    if let Some(chain) = find::<ProviderChainError<CredentialsError>>(err) {
-        let tried: Vec<String> = chain
-            .attempts()
-            .iter()
-            .map(|a| format!("{} ({})", a.name(), reason(a.error())))
-            .collect();
-        return format!("tried {}", tried.join(", "));
-    }
-    format!(
-        "{} (the sources, in order: environment, profile with SSO and credential_process, web \
-         identity, container, instance metadata)",
-        reason(err)
-    )
-}
-
-/// What a credentials provider said, on one line, without its generic wrapper text (`the
-/// credential provider was not enabled`).
-fn reason(err: &CredentialsError) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for (i, e) in chain(err).into_iter().enumerate() {
-        if i == 0 && e.source().is_some() {
-            continue;
-        }
-        let part = match e.downcast_ref::<ImdsError>() {
-            Some(ImdsError::ErrorResponse(reply)) => {
-                parts.push(format!(
-                    "the instance metadata service answered HTTP {}",
-                    reply.response().status().as_u16()
-                ));
-                break;
-            }
-            _ => e.to_string(),
-        };
-        let line = part.lines().next().unwrap_or("").trim();
-        let line = match line.char_indices().nth(200) {
-            Some((cut, _)) => format!("{}…", &line[..cut]),
-            None => line.to_string(),
-        };
-        if line.is_empty() || parts.iter().any(|p| p.contains(&line)) {
-            continue;
-        }
-        parts.push(line);
-    }
-    parts.join(": ")
-}
-
 /// Classifies an SDK failure of `operation` in `region`.
 pub(crate) fn classify<E>(
     operation: &str,
@@ -208,6 +150,10 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     let header_request_id = err.request_id().map(str::to_string);
+    let retry_after = err
+        .raw_response()
+        .and_then(|r| r.headers().get("retry-after"))
+        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
     let (kind, code, message, request_id) = match &err {
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
@@ -251,7 +197,10 @@ where
                 (
                     ErrorKind::Unauthorized,
                     "CredentialsError",
-                    format!("no usable AWS credentials: {}", describe_credentials(c)),
+                    format!(
+                        "no usable AWS credentials: {}",
+                        credential::describe_failure(c)
+                    ),
                 )
             } else if find::<rustls::Error>(&err).is_some() {
                 // A certificate the client does not trust will not be trusted on a retry.
@@ -283,6 +232,7 @@ where
     CloudError::new(kind, Cloud::Aws, operation, code, message)
         .region(region)
         .request_id(request_id)
+        .retry_after(retry_after)
 }
 
 #[cfg(test)]
@@ -294,6 +244,8 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+
+    use std::time::Duration;
 
     use super::*;
 
@@ -376,6 +328,30 @@ mod tests {
         assert_eq!(e.location.cloud, Some(Cloud::Aws));
         assert_eq!(e.location.region.as_deref(), Some("us-east-1"));
         assert_eq!(e.request_id.as_deref(), Some("req-from-header"));
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_as_an_http_date() {
+        let meta = ErrorMetadata::builder()
+            .code("RequestLimitExceeded")
+            .build();
+        for (value, want) in [
+            ("4", Some(Duration::from_secs(4))),
+            // A date already past: retry at once.
+            ("Wed, 21 Oct 2015 07:28:00 GMT", Some(Duration::ZERO)),
+            ("later", None),
+        ] {
+            let mut raw = response(503);
+            raw.headers_mut().insert("retry-after", value);
+            let err =
+                SdkError::service_error(CreateCapacityReservationError::generic(meta.clone()), raw);
+            let e = classify("CreateCapacityReservation", "us-east-1", err);
+            assert_eq!(e.kind, ErrorKind::Throttled);
+            assert_eq!(e.retry_after, want, "{value}");
+        }
+        let err =
+            SdkError::service_error(CreateCapacityReservationError::generic(meta), response(503));
+        assert_eq!(classify("X", "r", err).retry_after, None);
     }
 
     #[test]

@@ -39,6 +39,7 @@
 mod adapter;
 pub mod builder;
 mod client;
+mod credential;
 mod error;
 pub mod permissions;
 
