@@ -350,7 +350,7 @@ async fn permissions_cover_every_action_called() {
         .filter(|r| r.cloud == Some(cloud_kind(Cloud::Aws)))
         .map(|r| format!("ec2:{}", r.operation))
         .collect();
-    let policy = cr_aws::permissions::policy();
+    let policy = cr_aws::permissions();
     let granted: BTreeSet<String> = policy["Statement"][0]["Action"]
         .as_array()
         .expect("a list of actions")

@@ -142,6 +142,12 @@ impl AwsBuilder {
         Self::new().with_env(|k| std::env::var(k).ok())
     }
 
+    /// A builder from the registry's options: [`AwsBuilder::from_env`], then
+    /// [`AwsBuilder::with_options`] (as `GceBuilder::from_options`).
+    pub fn from_options(options: &BackendOptions) -> Self {
+        Self::from_env().with_options(options)
+    }
+
     /// Reads `AWS_REGION`/`AWS_DEFAULT_REGION` and `AWS_CA_BUNDLE` through `var`.
     fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Self {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());

@@ -8,7 +8,7 @@
 //!   (letters; candidates are the region's available zones offering every demanded type,
 //!   configured ones first), `use_placement_group` (reserve in the placement group tagged
 //!   with the test id; none found is a configuration error), and `aws_instance_platform`
-//!   (default `Linux/UNIX`, see [`builder::INSTANCE_PLATFORM_KEY`]).
+//!   (default `Linux/UNIX`, see [`INSTANCE_PLATFORM_KEY`]).
 //! - **Credentials**: aws-config's standard chain (environment, profiles, SSO, web identity,
 //!   container and instance metadata), or static keys from the options' environment overlay.
 //!   `--endpoint`, `AWS_ENDPOINT_URL_EC2` or `AWS_ENDPOINT_URL` redirect every call (e.g. to
@@ -19,8 +19,12 @@
 //!   retried call never reserves twice.
 //! - **Find** lists by `tag:TestId` and state `active`/`pending` (checking the tags again
 //!   client-side); **cancel** treats a reservation that is already gone as such.
-//! - **Permissions**: [`permissions::policy`] is the IAM policy (`cr permissions --backend
-//!   aws`).
+//! - **Permissions**: [`permissions()`] (also [`policy`]) is the IAM policy (`cr permissions
+//!   --backend aws`).
+//! - **Modules**, as in every cloud crate: `builder`, `credential`, `client`, `adapter`,
+//!   `error`, `permissions`; what is not cloud-specific (endpoint and CA bundle checks, HTTP
+//!   status kinds, Retry-After, the TestId re-check) is `cr_core::transport` /
+//!   `cr_core::tags`.
 //!
 //! ```no_run
 //! # async fn demo(params: cr_core::Params) -> cr_core::Result<()> {
@@ -37,40 +41,52 @@
 #![deny(missing_docs)]
 
 mod adapter;
-pub mod builder;
+mod builder;
 mod client;
 mod credential;
 mod error;
-pub mod permissions;
+mod permissions;
+
+use std::sync::Arc;
 
 use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
 use cr_core::{CapacityReservation, Cloud, EngineBackend, Params, Result};
 
 pub use adapter::{AwsAdapter, EXTRA_ARN, EXTRA_PLACEMENT_GROUP_ARN};
-pub use builder::AwsBuilder;
+pub use builder::{
+    AwsBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_INSTANCE_PLATFORM,
+    DEFAULT_REGION, INSTANCE_PLATFORM_KEY,
+};
+pub use permissions::{ACTIONS, permissions, policy};
 
 /// `cluster_backend` values besides `aws` that select this backend.
 pub const ALIASES: &[&str] = &["ec2"];
 
+/// Builds the `aws` backend: the adapter from `params` and `options`, driven by the engine.
 fn construct(
     params: Params,
     options: BackendOptions,
 ) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
     Box::pin(async move {
-        let adapter = AwsBuilder::from_env()
+        let adapter = AwsBuilder::from_options(&options)
             .with_params(&params)
-            .with_options(&options)
             .build()
             .await?;
-        let backend = EngineBackend::from_options(std::sync::Arc::new(adapter), &options);
+        let backend = EngineBackend::from_options(Arc::new(adapter), &options);
         Ok(Box::new(backend) as Box<dyn CapacityReservation>)
     })
 }
 
-fn permissions() -> Result<serde_json::Value> {
-    Ok(permissions::policy())
+fn permissions_document() -> Result<serde_json::Value> {
+    Ok(permissions())
 }
 
 inventory::submit! {
-    BackendRegistration { name: "aws", cloud: Cloud::Aws, aliases: ALIASES, construct, permissions }
+    BackendRegistration {
+        name: "aws",
+        cloud: Cloud::Aws,
+        aliases: ALIASES,
+        construct,
+        permissions: permissions_document,
+    }
 }

@@ -27,6 +27,12 @@ pub fn policy() -> serde_json::Value {
     })
 }
 
+/// The permissions document of this backend (every cloud crate has this function): the
+/// IAM [`policy`].
+pub fn permissions() -> serde_json::Value {
+    policy()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

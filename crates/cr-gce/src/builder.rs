@@ -74,24 +74,48 @@ impl GceBuilder {
 
     /// As [`GceBuilder::from_env`], with variables looked up through `var`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let mut b = GceBuilder::new();
-        if let Some(path) = non_empty(var("GOOGLE_APPLICATION_CREDENTIALS")) {
-            b.credentials = CredentialSource::ServiceAccountFile(PathBuf::from(path));
-        }
-        b.env_project = non_empty(var("GOOGLE_CLOUD_PROJECT"))
-            .or_else(|| non_empty(var("CLOUDSDK_CORE_PROJECT")));
-        b.home = non_empty(var("HOME")).map(PathBuf::from);
-        b.cloudsdk_config = non_empty(var("CLOUDSDK_CONFIG")).map(PathBuf::from);
-        b
+        GceBuilder::new().with_vars(var)
     }
 
-    /// A builder from the registry's options: their environment overlay over the process
-    /// environment, their endpoint and CA bundle (else `CR_ENDPOINT` and `CR_CA_BUNDLE`).
+    /// Takes what `var` sets of `GOOGLE_APPLICATION_CREDENTIALS`, `GOOGLE_CLOUD_PROJECT` /
+    /// `CLOUDSDK_CORE_PROJECT`, `HOME` and `CLOUDSDK_CONFIG`; unset ones change nothing.
+    fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(path) = non_empty(var("GOOGLE_APPLICATION_CREDENTIALS")) {
+            self.credentials = CredentialSource::ServiceAccountFile(PathBuf::from(path));
+        }
+        if let Some(project) = non_empty(var("GOOGLE_CLOUD_PROJECT"))
+            .or_else(|| non_empty(var("CLOUDSDK_CORE_PROJECT")))
+        {
+            self.env_project = Some(project);
+        }
+        if let Some(home) = non_empty(var("HOME")) {
+            self.home = Some(PathBuf::from(home));
+        }
+        if let Some(dir) = non_empty(var("CLOUDSDK_CONFIG")) {
+            self.cloudsdk_config = Some(PathBuf::from(dir));
+        }
+        self
+    }
+
+    /// A builder from the registry's options: [`GceBuilder::new`], then
+    /// [`GceBuilder::with_options`] (as `AwsBuilder::from_options`).
     pub fn from_options(options: &BackendOptions) -> Self {
-        let mut b = GceBuilder::from_vars(|k| options.var(k));
-        b.endpoint = options.endpoint();
-        b.ca_bundle = options.ca_bundle_path();
-        b
+        GceBuilder::new().with_options(options)
+    }
+
+    /// Applies the registry's options: the environment as [`BackendOptions::var`] sees it
+    /// (overlay, then process; see [`GceBuilder::from_env`] for the variables read), and
+    /// [`BackendOptions::endpoint`] / [`BackendOptions::ca_bundle_path`] (`--endpoint` else
+    /// `CR_ENDPOINT`, `--ca-bundle` else `CR_CA_BUNDLE`), which win when set.
+    pub fn with_options(mut self, options: &BackendOptions) -> Self {
+        self = self.with_vars(|k| options.var(k));
+        if let Some(endpoint) = options.endpoint() {
+            self.endpoint = Some(endpoint);
+        }
+        if let Some(path) = options.ca_bundle_path() {
+            self.ca_bundle = Some(path);
+        }
+        self
     }
 
     /// Takes `gce_project`, `gce_reservation_specific` and `gce_min_cpu_platform` from the

@@ -33,7 +33,12 @@
 //!   type, attempt); an `alreadyExists` answer for a reservation of the same test is adopted.
 //! - **Expiry**: `deleteAtTime` is the plan's end time, so a crashed run cannot hold capacity
 //!   past it.
-//! - **Permissions**: [`role_definition`] (`cr permissions --backend gce`).
+//! - **Permissions**: [`permissions()`] (also [`role_definition`]) is the custom-role
+//!   definition (`cr permissions --backend gce`).
+//! - **Modules**, as in every cloud crate: `builder`, `credential`, `client`, `adapter`,
+//!   `error`, `permissions`, plus GCE's `naming` and `wire`; what is not cloud-specific
+//!   (endpoint and CA bundle checks, HTTP status kinds, Retry-After, the TestId re-check) is
+//!   `cr_core::transport` / `cr_core::tags`.
 //!
 //! ```no_run
 //! # async fn demo() -> cr_core::Result<()> {
@@ -71,10 +76,13 @@ pub use builder::{GceBuilder, MIN_CPU_PLATFORM_KEY};
 pub use client::DEFAULT_BASE_URL;
 pub use credential::COMPUTE_SCOPE;
 pub use naming::{is_valid_name, name_filter, reservation_name, test_prefix};
-pub use permissions::{PERMISSIONS, role_definition};
+pub use permissions::{PERMISSIONS, permissions, role_definition};
+
+/// `cluster_backend` values besides `gce` that select this backend.
+pub const ALIASES: &[&str] = &["gcp"];
 
 /// Builds the `gce` backend: the adapter from `params` and `options`, driven by the engine.
-pub fn construct(
+fn construct(
     params: Params,
     options: BackendOptions,
 ) -> BoxFuture<'static, Result<Box<dyn CapacityReservation>>> {
@@ -90,16 +98,16 @@ pub fn construct(
     })
 }
 
-fn permissions() -> Result<serde_json::Value> {
-    Ok(role_definition())
+fn permissions_document() -> Result<serde_json::Value> {
+    Ok(permissions())
 }
 
 inventory::submit! {
     BackendRegistration {
         name: "gce",
         cloud: Cloud::Gce,
-        aliases: &["gcp"],
+        aliases: ALIASES,
         construct,
-        permissions,
+        permissions: permissions_document,
     }
 }

@@ -29,6 +29,12 @@ pub fn role_definition() -> serde_json::Value {
     })
 }
 
+/// The permissions document of this backend (every cloud crate has this function): the
+/// custom-role [`role_definition`].
+pub fn permissions() -> serde_json::Value {
+    role_definition()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
