@@ -90,10 +90,14 @@ pub async fn happy_path(t: &dyn ContractTarget) {
     assert_eq!(set.regions.len(), 1, "{set:?}");
     let region = &set.regions[0];
     assert_eq!(region.region, fx.region(0));
-    assert_eq!(region.zone, fx.zone(0), "the configured zone has capacity");
+    assert_eq!(
+        region.zone.as_deref(),
+        Some(fx.zone(0)),
+        "the configured zone has capacity"
+    );
     assert_eq!(sorted_demands(&set, fx.region(0)), fx.demands(fx.region(0)));
     for r in &region.reservations {
-        assert_eq!(r.zone, fx.zone(0));
+        assert_eq!(r.zone.as_deref(), Some(fx.zone(0)));
         assert_eq!(r.region, fx.region(0));
         assert_eq!(
             r.state,
@@ -101,12 +105,15 @@ pub async fn happy_path(t: &dyn ContractTarget) {
             "reserve returns usable reservations only: {r:?}"
         );
         assert_eq!(
-            expect_ok("get_id", backend.get_id(&r.zone, &r.instance_type)),
+            expect_ok(
+                "get_id",
+                backend.get_id(r.zone.as_deref().unwrap_or_default(), &r.instance_type)
+            ),
             Some(r.id.clone())
         );
         let target = expect_ok(
             "instance_target",
-            backend.instance_target(&r.zone, &r.instance_type),
+            backend.instance_target(r.zone.as_deref().unwrap_or_default(), &r.instance_type),
         )
         .expect("an instance target for a held reservation");
         assert!(
@@ -169,8 +176,8 @@ pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
 
     let region = &set.regions[0];
     assert_ne!(
-        region.zone,
-        fx.zone(0),
+        region.zone.as_deref(),
+        Some(fx.zone(0)),
         "the stocked-out zone cannot hold the set"
     );
     assert_eq!(sorted_demands(&set, fx.region(0)), fx.demands(fx.region(0)));
@@ -190,7 +197,11 @@ pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
     );
     let live = fx.live(t.cloud());
     assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
-    assert!(live.iter().all(|r| r.zone == region.zone), "{live:?}");
+    assert!(
+        live.iter()
+            .all(|r| region.zone.as_deref() == Some(r.zone.as_str())),
+        "{live:?}"
+    );
     cancel_and_check(&backend, &fx).await;
 }
 
@@ -262,7 +273,7 @@ pub async fn throttling_then_success(t: &dyn ContractTarget) {
         fx.backend(t, Credentials::Valid).await,
     );
     let set = reserve(&backend, &fx).await;
-    assert_eq!(set.regions[0].zone, fx.zone(0));
+    assert_eq!(set.regions[0].zone.as_deref(), Some(fx.zone(0)));
     assert_eq!(audit_demands(&fx.live(t.cloud())), fx.demands(fx.region(0)));
     let throttled = fx
         .emulator
@@ -450,7 +461,7 @@ pub async fn discover_after_restart(t: &dyn ContractTarget) {
             .reservations()
             .map(|r| {
                 (
-                    r.zone.clone(),
+                    r.zone.clone().unwrap_or_default(),
                     r.instance_type.clone(),
                     r.id.0.clone(),
                     r.count,
@@ -494,7 +505,7 @@ async fn retried_create_is_not_doubled(t: &dyn ContractTarget, fault: FaultKind,
         fx.backend(t, Credentials::Valid).await,
     );
     let set = reserve(&backend, &fx).await;
-    assert_eq!(set.regions[0].zone, fx.zone(0));
+    assert_eq!(set.regions[0].zone.as_deref(), Some(fx.zone(0)));
     // A hung request is abandoned by the client before the emulator logs it; the others are
     // logged with their fault.
     if fault != FaultKind::Hang {
@@ -619,7 +630,7 @@ pub async fn registry_backend_reserves_and_cancels(t: &dyn ContractTarget) {
         (registration.construct)(fx.params.clone(), options).await,
     );
     let set = expect_ok("reserve", backend.reserve(&fx.params).await);
-    assert_eq!(set.regions[0].zone, fx.zone(0));
+    assert_eq!(set.regions[0].zone.as_deref(), Some(fx.zone(0)));
     assert_eq!(audit_demands(&fx.live(t.cloud())), fx.demands(fx.region(0)));
     cancel_and_check(backend.as_ref(), &fx).await;
     let policy = expect_ok("permissions", (registration.permissions)());
@@ -820,10 +831,14 @@ pub async fn a_zone_not_offering_a_type_is_left_for_the_next(t: &dyn ContractTar
     );
     let set = reserve(&backend, &fx).await;
     let region = &set.regions[0];
-    assert_ne!(region.zone, fx.zone(0), "{set:?}");
+    assert_ne!(region.zone.as_deref(), Some(fx.zone(0)), "{set:?}");
     let live = fx.live(t.cloud());
     assert_eq!(audit_demands(&live), fx.demands(fx.region(0)));
-    assert!(live.iter().all(|r| r.zone == region.zone), "{live:?}");
+    assert!(
+        live.iter()
+            .all(|r| region.zone.as_deref() == Some(r.zone.as_str())),
+        "{live:?}"
+    );
     if t.cloud() == cr_core::Cloud::Aws {
         assert_eq!(
             region

@@ -271,7 +271,7 @@ async fn insert_carries_every_field() {
     let url = format!(
         "{}/compute/v1/projects/{project}/zones/{}/reservations/{}",
         fx.emulator.http_url(),
-        db.zone,
+        db.zone.as_deref().expect("a zonal reservation"),
         db.id
     );
     let got: serde_json::Value = reqwest::Client::new()
@@ -315,9 +315,13 @@ async fn insert_carries_every_field() {
         Some("b0d1e500-fields")
     );
 
-    let target = cr_core::CapacityReservation::instance_target(&set, &db.zone, &db.instance_type)
-        .expect("instance_target")
-        .expect("a target");
+    let target = cr_core::CapacityReservation::instance_target(
+        &set,
+        db.zone.as_deref().expect("a zone"),
+        &db.instance_type,
+    )
+    .expect("instance_target")
+    .expect("a target");
     assert_eq!(
         target,
         serde_json::json!({"reservationAffinity": {
@@ -468,7 +472,7 @@ async fn synchronous_errors_403_throttles_and_slow_operations() {
     let set = cr_core::CapacityReservation::reserve(&backend, &fx.params)
         .await
         .expect("reserve falls back past the synchronous stockout");
-    assert_eq!(set.regions[0].zone, "us-east1-c");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("us-east1-c"));
     let audit = fx.audit(Cloud::Gce);
     assert!(
         audit

@@ -128,7 +128,10 @@ fn to_reservation(operation: &str, region: &str, cr: &CapacityReservation) -> Re
         id: ReservationId(id.to_string()),
         cloud: Cloud::Aws,
         region: region.to_string(),
-        zone: cr.availability_zone().unwrap_or_default().to_string(),
+        zone: cr
+            .availability_zone()
+            .filter(|z| !z.is_empty())
+            .map(str::to_string),
         instance_type: cr.instance_type().unwrap_or_default().to_string(),
         count: total,
         used,
@@ -261,7 +264,7 @@ impl AwsAdapter {
             let r = to_reservation("DescribeCapacityReservations", &request.region, cr)?;
             let ours = tags::is_of_test(&r.tags, &request.test_id)
                 && r.tags.get(TOKEN_TAG).map(String::as_str) == Some(token_tag(token))
-                && r.zone == request.zone
+                && r.zone.as_deref() == Some(request.zone.as_str())
                 && r.instance_type == *instance_type
                 && r.count == request.demand.count;
             if ours && r.state.is_live() {
@@ -337,6 +340,15 @@ fn lift(e: Box<CloudError>) -> Error {
 /// As [`lift`], naming the zone and instance type the call was about.
 fn with_target(e: CloudError, zone: &str, instance_type: &str) -> Error {
     e.zone(zone).instance_type(instance_type).into()
+}
+
+/// As [`with_target`], for a reservation whose zone may be unknown.
+fn at_reservation(e: CloudError, reservation: &Reservation) -> Error {
+    let e = match &reservation.zone {
+        Some(zone) => e.zone(zone),
+        None => e,
+    };
+    e.instance_type(&reservation.instance_type).into()
 }
 
 #[async_trait]
@@ -448,8 +460,8 @@ impl CloudAdapter for AwsAdapter {
         };
         let mut r = to_reservation("CreateCapacityReservation", &request.region, &cr)?;
         // A terse reply still describes what was asked for.
-        if r.zone.is_empty() {
-            r.zone = request.zone.clone();
+        if r.zone.is_none() {
+            r.zone = Some(request.zone.clone());
         }
         if r.instance_type.is_empty() {
             r.instance_type = instance_type.clone();
@@ -478,7 +490,7 @@ impl CloudAdapter for AwsAdapter {
                 Vec::new(),
             )
             .await
-            .map_err(|e| with_target(*e, &reservation.zone, &reservation.instance_type))?;
+            .map_err(|e| at_reservation(*e, reservation))?;
         let Some(cr) = listed
             .iter()
             .find(|cr| cr.capacity_reservation_id() == Some(reservation.id.0.as_str()))
@@ -489,14 +501,12 @@ impl CloudAdapter for AwsAdapter {
         };
         let current = to_reservation("DescribeCapacityReservations", &reservation.region, cr)?;
         let failed = |kind: ErrorKind, code: &str, message: String| {
-            Readiness::Failed(
+            Readiness::Failed(at_reservation(
                 CloudError::new(kind, Cloud::Aws, "CreateCapacityReservation", code, message)
                     .region(&reservation.region)
-                    .zone(&reservation.zone)
-                    .instance_type(&reservation.instance_type)
-                    .settled()
-                    .into(),
-            )
+                    .settled(),
+                reservation,
+            ))
         };
         Ok(match current.state {
             ReservationState::Active => Readiness::Ready(current),
@@ -537,8 +547,7 @@ impl CloudAdapter for AwsAdapter {
     }
 
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {
-        let target =
-            |e: Box<CloudError>| with_target(*e, &reservation.zone, &reservation.instance_type);
+        let target = |e: Box<CloudError>| at_reservation(*e, reservation);
         match self
             .api
             .cancel_capacity_reservation(&reservation.region, &reservation.id.0)

@@ -225,8 +225,8 @@ async fn create_sends_targeted_limited_tagged_idempotent_request() {
     assert_eq!(r.id.0, "cr-0123456789abcdef0");
     assert_eq!(r.cloud, Cloud::Aws);
     assert_eq!(
-        (r.region.as_str(), r.zone.as_str()),
-        ("us-east-1", "us-east-1b")
+        (r.region.as_str(), r.zone.as_deref()),
+        ("us-east-1", Some("us-east-1b"))
     );
     assert_eq!(r.instance_type, "i4i.large");
     assert_eq!((r.count, r.used), (3, Some(1)));

@@ -127,7 +127,7 @@ pub fn set_text(set: &ReservationSet) -> String {
     for r in set.reservations() {
         t.add_row(vec![
             r.region.clone(),
-            r.zone.clone(),
+            zone_label(&r.zone).to_string(),
             r.instance_type.clone(),
             r.count.to_string(),
             r.id.to_string(),
@@ -143,11 +143,18 @@ pub fn set_text(set: &ReservationSet) -> String {
         } else {
             "reserved"
         };
-        let _ = writeln!(
-            s,
-            "{}: launch the test's instances in zone {} ({how})",
-            region.region, region.zone
-        );
+        let _ = match &region.zone {
+            Some(zone) => writeln!(
+                s,
+                "{}: launch the test's instances in zone {zone} ({how})",
+                region.region
+            ),
+            None => writeln!(
+                s,
+                "{}: regional reservations: any zone of the region ({how})",
+                region.region
+            ),
+        };
         for skipped in &region.skipped_zones {
             let _ = writeln!(
                 s,
@@ -184,7 +191,7 @@ pub fn status_text(set: &ReservationSet) -> String {
         t.add_row(vec![
             r.id.to_string(),
             r.region.clone(),
-            r.zone.clone(),
+            zone_label(&r.zone).to_string(),
             r.instance_type.clone(),
             r.count.to_string(),
             usage,
@@ -210,21 +217,31 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
                 let _ = writeln!(
                     s,
                     "cancelled     {} ({} × {} in {}/{})",
-                    r.id, r.count, r.instance_type, r.region, r.zone
+                    r.id,
+                    r.count,
+                    r.instance_type,
+                    r.region,
+                    zone_label(&r.zone)
                 );
             }
             for r in &report.already_gone {
                 let _ = writeln!(
                     s,
                     "already gone  {} ({} in {}/{})",
-                    r.id, r.instance_type, r.region, r.zone
+                    r.id,
+                    r.instance_type,
+                    r.region,
+                    zone_label(&r.zone)
                 );
             }
             for l in &report.failed {
                 let _ = writeln!(
                     s,
-                    "FAILED        {} ({} in {}/{}): {}",
-                    l.id, l.instance_type, l.region, l.zone, l.error
+                    "FAILED        {} ({} in {}): {}",
+                    l.id,
+                    l.instance_type,
+                    l.place(),
+                    l.error
                 );
             }
             if s.is_empty() {
@@ -243,4 +260,9 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
         // The documented code of "still held" (as a failed rollback).
         Ok(ExitCode::from(5))
     }
+}
+
+/// A reservation's zone for people: regional ones have none.
+fn zone_label(zone: &Option<String>) -> &str {
+    zone.as_deref().unwrap_or("(regional)")
 }

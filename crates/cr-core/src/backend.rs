@@ -307,7 +307,7 @@ mod tests {
                 id: ReservationId("cr-1".into()),
                 cloud: Cloud::Aws,
                 region: req.region.clone(),
-                zone: req.zone.clone(),
+                zone: Some(req.zone.clone()),
                 instance_type: req.demand.instance_type.clone(),
                 count: req.demand.count,
                 used: None,

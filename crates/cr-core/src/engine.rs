@@ -97,7 +97,7 @@ const MAX_FRESH_TOKENS: u32 = 3;
 ///         }
 ///         let r = Reservation {
 ///             id: ReservationId(format!("cr-{}", req.demand.instance_type)),
-///             cloud: Cloud::Aws, region: req.region.clone(), zone: req.zone.clone(),
+///             cloud: Cloud::Aws, region: req.region.clone(), zone: Some(req.zone.clone()),
 ///             instance_type: req.demand.instance_type.clone(), count: req.demand.count,
 ///             used: None, end_time: Some(req.end_time), state: ReservationState::Active,
 ///             tags: req.tags.0.clone(), extra: Default::default(),
@@ -144,7 +144,7 @@ const MAX_FRESH_TOKENS: u32 = 3;
 /// };
 /// let engine = Engine::new(Arc::new(Toy::default()), RetryPolicy::fast());
 /// let set = engine.reserve(&plan).await?;
-/// assert_eq!(set.regions[0].zone, "eu-west-1b");
+/// assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1b"));
 ///
 /// let report = engine.cancel(&plan).await?;
 /// assert_eq!(report.cancelled.len(), 1);
@@ -546,7 +546,7 @@ impl Engine {
                     kind: LeftoverKind::Unverified,
                     id: format!("reservations tagged TestId={test_id}"),
                     region: region.to_string(),
-                    zone: String::new(),
+                    zone: None,
                     instance_type: String::new(),
                     error: format!(
                         "a create's outcome was unknown and listing the region failed: {e}"
@@ -583,7 +583,7 @@ impl Engine {
                         kind: LeftoverKind::RegionResources,
                         id: region.clone(),
                         region,
-                        zone: String::new(),
+                        zone: None,
                         instance_type: String::new(),
                         error: e.to_string(),
                     })
@@ -793,7 +793,7 @@ impl ReserveRun<'_> {
                 ZoneOutcome::Reserved(reservations) => {
                     return Ok(RegionReservations {
                         skipped_zones: skipped,
-                        ..entry(rp, zone, reservations)
+                        ..entry(rp, Some(zone.clone()), reservations)
                     });
                 }
                 ZoneOutcome::Unavailable(attempt) => {
@@ -849,7 +849,7 @@ impl ReserveRun<'_> {
                 None => {
                     reused = Some(RegionReservations {
                         reused: true,
-                        ..entry(rp, &set.zone, ready)
+                        ..entry(rp, set.zone.clone(), ready)
                     });
                 }
                 Some(e) if e.kind() == ErrorKind::Interrupted || self.stop.is_cancelled() => {
@@ -1195,10 +1195,14 @@ fn plan_regions(plan: &CapacityPlan) -> Vec<String> {
     regions
 }
 
-fn entry(rp: &RegionPlan, zone: &str, reservations: Vec<Reservation>) -> RegionReservations {
+fn entry(
+    rp: &RegionPlan,
+    zone: Option<String>,
+    reservations: Vec<Reservation>,
+) -> RegionReservations {
     RegionReservations {
         region: rp.region.clone(),
-        zone: zone.to_string(),
+        zone,
         reservations,
         reused: false,
         skipped_zones: Vec::new(),
@@ -1249,14 +1253,15 @@ fn by_zone(rp: &RegionPlan, mut live: Vec<Reservation>) -> Vec<RegionReservation
             .position(|d| d.instance_type == r.instance_type)
             .unwrap_or(usize::MAX)
     });
-    let mut zones: Vec<&str> = Vec::new();
+    let mut zones: Vec<Option<String>> = Vec::new();
     for zone in rp
         .zones
         .iter()
-        .filter(|z| live.iter().any(|r| r.zone == **z))
-        .chain(live.iter().map(|r| &r.zone))
+        .filter(|z| live.iter().any(|r| r.zone.as_ref() == Some(*z)))
+        .map(|z| Some(z.clone()))
+        .chain(live.iter().map(|r| r.zone.clone()))
     {
-        if !zones.contains(&zone.as_str()) {
+        if !zones.contains(&zone) {
             zones.push(zone);
         }
     }
@@ -1298,7 +1303,12 @@ fn complete_set(
     accepted_zones: &[String],
 ) -> (Option<RegionReservations>, Vec<Reservation>) {
     for group in by_zone(rp, live.clone()) {
-        if !accepted_zones.contains(&group.zone) {
+        // A regional reservation (no zone) serves every zone of the region.
+        if group
+            .zone
+            .as_ref()
+            .is_some_and(|z| !accepted_zones.contains(z))
+        {
             continue;
         }
         let mut pool = group.reservations;
@@ -1314,7 +1324,7 @@ fn complete_set(
                 .into_iter()
                 .filter(|r| !matched.iter().any(|m| m.id == r.id))
                 .collect();
-            return (Some(entry(rp, &group.zone, matched)), strays);
+            return (Some(entry(rp, group.zone.clone(), matched)), strays);
         }
     }
     (None, live)

@@ -348,12 +348,22 @@ pub struct Leftover {
     pub id: String,
     /// Region.
     pub region: String,
-    /// Zone (empty for regional reservations and region resources).
-    pub zone: String,
+    /// Zone (`None` for regional reservations and region resources).
+    pub zone: Option<String>,
     /// Instance type (empty for region resources).
     pub instance_type: String,
     /// Why the cancel failed.
     pub error: String,
+}
+
+impl Leftover {
+    /// `region/zone`, or just the region when there is no zone.
+    pub fn place(&self) -> String {
+        match &self.zone {
+            Some(zone) => format!("{}/{zone}", self.region),
+            None => self.region.clone(),
+        }
+    }
 }
 
 /// Every error cr returns.
@@ -573,10 +583,12 @@ fn format_leftovers(leftovers: &[Leftover]) -> String {
     leftovers
         .iter()
         .map(|l| {
-            format!(
-                "{} ({} in {}/{}: {})",
-                l.id, l.instance_type, l.region, l.zone, l.error
-            )
+            let what = match l.kind {
+                LeftoverKind::Reservation => l.instance_type.clone(),
+                LeftoverKind::RegionResources => "region resources".to_string(),
+                LeftoverKind::Unverified => "unverified".to_string(),
+            };
+            format!("{} ({what} in {}: {})", l.id, l.place(), l.error)
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -57,8 +57,9 @@ pub struct Reservation {
     pub cloud: Cloud,
     /// Region.
     pub region: String,
-    /// Zone (availability zone / domain).
-    pub zone: String,
+    /// Zone (availability zone / domain); `None` for a regional reservation (Azure without
+    /// zones), which instances in any zone of the region consume.
+    pub zone: Option<String>,
     /// Instance type (machine type, VM size, shape).
     pub instance_type: String,
     /// Instances reserved.
@@ -84,8 +85,8 @@ pub struct Reservation {
 pub struct RegionReservations {
     /// Region.
     pub region: String,
-    /// The zone every reservation of this region is in.
-    pub zone: String,
+    /// The zone every reservation of this region is in (`None`: they are regional).
+    pub zone: Option<String>,
     /// The reservations, one per instance type.
     pub reservations: Vec<Reservation>,
     /// Whether this call found the set already reserved (by an earlier or a concurrent run
@@ -138,19 +139,37 @@ impl ReservationSet {
             self.reservations()
                 .filter(|r| r.instance_type == instance_type)
         };
-        if let Some(r) = typed().find(|r| r.zone == zone) {
+        if let Some(r) = typed().find(|r| r.zone.as_deref() == Some(zone)) {
             return Ok(Some(r));
         }
         let by_letter: Vec<&Reservation> = typed()
-            .filter(|r| zone_matches_letter(&r.zone, zone))
+            .filter(|r| {
+                r.zone
+                    .as_deref()
+                    .is_some_and(|z| zone_matches_letter(z, zone))
+            })
             .collect();
         match by_letter.as_slice() {
-            [] => Ok(None),
+            // A regional reservation (no zone) serves every zone of its region.
+            [] => {
+                let regional: Vec<&Reservation> = typed().filter(|r| r.zone.is_none()).collect();
+                match regional.as_slice() {
+                    [] => Ok(None),
+                    [one] => Ok(Some(one)),
+                    many => Err(crate::Error::Other(format!(
+                        "instance type {instance_type} has regional reservations in {}; look it up by its region's zone in full",
+                        many.iter()
+                            .map(|r| r.region.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))),
+                }
+            }
             [one] => Ok(Some(one)),
             many => Err(crate::Error::Other(format!(
                 "zone `{zone}` is ambiguous for instance type {instance_type}: the test holds it in {}; name the zone in full",
                 many.iter()
-                    .map(|r| r.zone.as_str())
+                    .filter_map(|r| r.zone.as_deref())
                     .collect::<Vec<_>>()
                     .join(", ")
             ))),
@@ -220,12 +239,12 @@ mod tests {
             .iter()
             .map(|(region, zone)| RegionReservations {
                 region: region.to_string(),
-                zone: zone.to_string(),
+                zone: Some(zone.to_string()),
                 reservations: vec![Reservation {
                     id: ReservationId(format!("id-{zone}")),
                     cloud: Cloud::Gce,
                     region: region.to_string(),
-                    zone: zone.to_string(),
+                    zone: Some(zone.to_string()),
                     instance_type: "n2-standard-8".into(),
                     count: 1,
                     used: None,
@@ -260,6 +279,16 @@ mod tests {
 
         let aws = set(&[("eu-west-1", "eu-west-1a")]);
         assert!(aws.get_id("a", "n2-standard-8").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_regional_reservation_serves_any_zone() {
+        let mut s = set(&[("westeurope", "westeurope-1")]);
+        s.regions[0].zone = None;
+        s.regions[0].reservations[0].zone = None;
+        assert!(s.get_id("2", "n2-standard-8").unwrap().is_some());
+        assert!(s.get_id("", "n2-standard-8").unwrap().is_some());
+        assert!(s.get_id("2", "other").unwrap().is_none());
     }
 
     #[test]

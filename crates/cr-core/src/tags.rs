@@ -267,7 +267,7 @@ mod tests {
             id: ReservationId(id.into()),
             cloud: Cloud::Aws,
             region: "r".into(),
-            zone: "z".into(),
+            zone: Some("z".into()),
             instance_type: "t".into(),
             count: 1,
             used: None,

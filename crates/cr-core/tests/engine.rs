@@ -75,7 +75,7 @@ fn reservation(region: &str, zone: &str, instance_type: &str, count: u32) -> Res
         id: ReservationId(id(zone, instance_type)),
         cloud: Cloud::Aws,
         region: region.into(),
-        zone: zone.into(),
+        zone: Some(zone.into()),
         instance_type: instance_type.into(),
         count,
         used: None,
@@ -228,7 +228,7 @@ async fn reserves_in_the_first_zone() {
     assert_eq!(set.test_id, TEST);
     assert_eq!(set.regions.len(), 1);
     assert_eq!(set.regions[0].region, "eu-west-1");
-    assert_eq!(set.regions[0].zone, "eu-west-1a");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1a"));
     assert_eq!(
         ids(&set.regions[0].reservations),
         ["cr-eu-west-1a-i4i.large", "cr-eu-west-1a-c6i.xlarge"]
@@ -276,7 +276,7 @@ async fn falls_back_to_the_next_zone_and_rolls_back_the_first() {
         .await
         .unwrap();
 
-    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1b"));
     assert_eq!(
         ids(&set.regions[0].reservations),
         ["cr-eu-west-1b-i4i.large", "cr-eu-west-1b-c6i.xlarge"]
@@ -399,7 +399,7 @@ async fn throttled_create_is_retried_after_the_servers_delay() {
     let start = tokio::time::Instant::now();
     let set = engine(m).reserve(&plan).await.unwrap();
 
-    assert_eq!(set.regions[0].zone, "eu-west-1a");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1a"));
     let requests = requests.lock().unwrap();
     assert_eq!(requests.len(), 2);
     assert_eq!(
@@ -520,7 +520,7 @@ async fn a_failed_rollback_names_what_is_still_held() {
     assert_eq!(leftovers.len(), 1);
     assert_eq!(leftovers[0].id, "cr-eu-west-1a-i4i.large");
     assert_eq!(leftovers[0].region, "eu-west-1");
-    assert_eq!(leftovers[0].zone, "eu-west-1a");
+    assert_eq!(leftovers[0].zone.as_deref(), Some("eu-west-1a"));
     assert_eq!(leftovers[0].instance_type, "i4i.large");
     assert!(leftovers[0].error.contains("InternalError"));
     assert!(err.to_string().contains("cr-eu-west-1a-i4i.large"));
@@ -604,7 +604,7 @@ async fn an_existing_complete_set_is_reused() {
         .await
         .unwrap();
 
-    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1b"));
     assert_eq!(
         ids(&set.regions[0].reservations),
         ["cr-eu-west-1b-i4i.large", "cr-eu-west-1b-c6i.xlarge"]
@@ -710,7 +710,13 @@ async fn discover_groups_by_region_and_zone() {
     let entries: Vec<(&str, &str, Vec<&str>)> = set
         .regions
         .iter()
-        .map(|e| (e.region.as_str(), e.zone.as_str(), ids(&e.reservations)))
+        .map(|e| {
+            (
+                e.region.as_str(),
+                e.zone.as_deref().unwrap_or_default(),
+                ids(&e.reservations),
+            )
+        })
         .collect();
     assert_eq!(
         entries,
@@ -801,8 +807,8 @@ async fn cancel_reports_cancelled_already_gone_and_failed() {
     };
     assert_eq!(id, "cr-us-east-1a-i4i.large");
     assert_eq!(
-        (region.as_str(), zone.as_str(), instance_type.as_str()),
-        ("us-east-1", "us-east-1a", "i4i.large")
+        (region.as_str(), zone.as_deref(), instance_type.as_str()),
+        ("us-east-1", Some("us-east-1a"), "i4i.large")
     );
     assert!(error.contains("UnauthorizedOperation"), "{error}");
 }
@@ -1050,7 +1056,7 @@ async fn a_reservation_failing_while_pending_is_the_zone_failing() {
         .await
         .unwrap();
 
-    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1b"));
 }
 
 #[tokio::test]
@@ -1243,7 +1249,7 @@ async fn a_configured_zone_not_offering_a_type_is_skipped_and_said() {
         ["eu-west-1b"],
         "eu-west-1a is never tried"
     );
-    assert_eq!(set.regions[0].zone, "eu-west-1b");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1b"));
     let skipped = &set.regions[0].skipped_zones;
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].zone, "eu-west-1a");

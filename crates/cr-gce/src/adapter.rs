@@ -257,8 +257,25 @@ pub(crate) fn to_reservation(r: &ReservationResource, zone_hint: Option<&str>) -
         state: state_of(r.status.as_deref()),
         tags: tags_of(r.description.as_deref()),
         extra,
-        zone,
+        zone: (!zone.is_empty()).then_some(zone),
     }
+}
+
+/// The zone of a GCE reservation: every GCE reservation cr makes or finds is zonal.
+fn zone_of(reservation: &Reservation) -> Result<&str> {
+    reservation.zone.as_deref().ok_or_else(|| {
+        CallSite::new("reservations.get")
+            .region(&reservation.region)
+            .error(
+                ErrorKind::InvalidRequest,
+                "noZone",
+                format!(
+                    "reservation {} has no zone; Compute Engine reservations are zonal",
+                    reservation.id
+                ),
+            )
+            .into()
+    })
 }
 
 #[async_trait]
@@ -362,7 +379,7 @@ impl CloudAdapter for GceAdapter {
             id: ReservationId(body.name.clone()),
             cloud: Cloud::Gce,
             region: request.region.clone(),
-            zone: request.zone.clone(),
+            zone: Some(request.zone.clone()),
             instance_type: request.demand.instance_type.clone(),
             count: request.demand.count,
             used: None,
@@ -376,15 +393,13 @@ impl CloudAdapter for GceAdapter {
     /// One look at a pending reservation: its insert Operation when known (it carries the
     /// failure, e.g. `ZONE_RESOURCE_POOL_EXHAUSTED`), otherwise the reservation's status.
     async fn poll(&self, reservation: &Reservation) -> Result<Readiness> {
+        let zone = zone_of(reservation)?;
         let site = CallSite::new("reservations.insert")
             .region(&reservation.region)
-            .zone(&reservation.zone)
+            .zone(zone)
             .instance_type(&reservation.instance_type);
         if let Some(op_name) = reservation.extra.get(EXTRA_OPERATION) {
-            let operation = self
-                .client
-                .get_operation(&site, &reservation.zone, op_name)
-                .await?;
+            let operation = self.client.get_operation(&site, zone, op_name).await?;
             if !operation.is_done() {
                 return Ok(Readiness::Pending { retry_after: None });
             }
@@ -402,10 +417,10 @@ impl CloudAdapter for GceAdapter {
         };
         let current = match self
             .client
-            .get_reservation(&get_site, &reservation.zone, &reservation.id.0)
+            .get_reservation(&get_site, zone, &reservation.id.0)
             .await
         {
-            Ok(r) => to_reservation(&r, Some(&reservation.zone)),
+            Ok(r) => to_reservation(&r, Some(zone)),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Readiness::Failed(
                     site.error(
@@ -460,9 +475,10 @@ impl CloudAdapter for GceAdapter {
     }
 
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {
+        let zone = zone_of(reservation)?;
         let site = CallSite::new("reservations.delete")
             .region(&reservation.region)
-            .zone(&reservation.zone)
+            .zone(zone)
             .instance_type(&reservation.instance_type);
         let name = reservation.id.0.as_str();
         // Look first: a delete's requestId is reused on purpose (below), and GCE answers a
@@ -472,11 +488,7 @@ impl CloudAdapter for GceAdapter {
             operation: "reservations.get",
             ..site.clone()
         };
-        let current = match self
-            .client
-            .get_reservation(&get_site, &reservation.zone, name)
-            .await
-        {
+        let current = match self.client.get_reservation(&get_site, zone, name).await {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::AlreadyGone),
             Err(e) => return Err(e),
@@ -492,14 +504,10 @@ impl CloudAdapter for GceAdapter {
         let request_id = naming::delete_request_id(name, numeric_id);
         let deleted = match self
             .client
-            .delete_reservation(&site, &reservation.zone, name, &request_id)
+            .delete_reservation(&site, zone, name, &request_id)
             .await
         {
-            Ok(op) => {
-                self.client
-                    .wait_operation(&site, &reservation.zone, op)
-                    .await
-            }
+            Ok(op) => self.client.wait_operation(&site, zone, op).await,
             Err(e) => Err(e),
         };
         match deleted {
@@ -558,7 +566,7 @@ mod tests {
         .unwrap();
         let m = to_reservation(&r, None);
         assert_eq!(m.id.0, "cr-t-b-n2-standard-8-0a1b2c3d");
-        assert_eq!(m.zone, "us-east1-b");
+        assert_eq!(m.zone.as_deref(), Some("us-east1-b"));
         assert_eq!(m.region, "us-east1");
         assert_eq!(m.instance_type, "n2-standard-8");
         assert_eq!(m.count, 3);

@@ -228,7 +228,7 @@ async fn create_sends_the_documented_body_and_polls_until_done() {
     assert_eq!(r.count, 3);
     assert_eq!(r.used, Some(0));
     assert_eq!(r.state, ReservationState::Active);
-    assert_eq!(r.zone, "us-east1-b");
+    assert_eq!(r.zone.as_deref(), Some("us-east1-b"));
     assert_eq!(r.region, "us-east1");
     assert_eq!(r.end_time, Some(req.end_time));
     assert_eq!(r.tags, req.tags.0);
@@ -447,7 +447,7 @@ async fn cancel_deletes_waits_and_treats_missing_as_gone() {
         id: cr_core::ReservationId("cr-here".into()),
         cloud: Cloud::Gce,
         region: "us-east1".into(),
-        zone: "us-east1-c".into(),
+        zone: Some("us-east1-c".into()),
         instance_type: "n2-standard-8".into(),
         count: 1,
         used: None,
