@@ -133,6 +133,18 @@ fn features() -> Vec<Step> {
             b,
         ]));
     }
+    // A slim `cr` without the emulator builds, and says how to get it (GCE alone: no
+    // aws-sdk-ec2 build).
+    steps.push(step(&[
+        "test",
+        "-p",
+        "cr-cli",
+        "--no-default-features",
+        "--features",
+        "gce",
+        "--test",
+        "cli",
+    ]));
     steps
 }
 

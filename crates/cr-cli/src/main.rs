@@ -7,6 +7,10 @@
 
 mod args;
 mod commands;
+#[cfg(feature = "emulator")]
+mod embedded;
+#[cfg(not(feature = "emulator"))]
+#[path = "no_emulator.rs"]
 mod embedded;
 mod output;
 

@@ -190,9 +190,18 @@ fn cleanup_with_an_empty_test_id_is_a_usage_error() {
     assert!(err.contains("must not be empty"), "{err}");
 }
 
+#[cfg(not(feature = "emulator"))]
+#[test]
+fn a_build_without_the_emulator_says_how_to_get_it() {
+    let out = cr(&["emulator", "--port", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cargo feature `emulator`"), "{err}");
+}
+
 /// `cr emulator --output json`: one line of addresses once it serves, credentials on disk (not
 /// on stdout), and a clean exit on SIGTERM, the way a test harness or service manager stops it.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "emulator"))]
 #[test]
 fn emulator_prints_its_addresses_as_json_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader, Read, Write};

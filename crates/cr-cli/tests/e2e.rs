@@ -155,7 +155,7 @@ instance_type_loader: c7i.2xlarge
     reserve_status_cancel(CloudKind::Aws, config, "us-east-1b").await;
 }
 
-#[cfg(feature = "gce")]
+#[cfg(all(feature = "gce", feature = "emulator"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_emulator_runs_the_readme_demo() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");

@@ -1,6 +1,19 @@
 //! The subcommands.
 
+#[cfg(feature = "emulator")]
 mod emulator;
+#[cfg(not(feature = "emulator"))]
+mod emulator {
+    use std::process::ExitCode;
+
+    use cr_core::Result;
+
+    use crate::args::{EmulatorArgs, Output};
+
+    pub async fn run(_output: Output, _args: EmulatorArgs) -> Result<ExitCode> {
+        Err(crate::embedded::not_built())
+    }
+}
 mod inspect;
 mod plan;
 mod reserve;
