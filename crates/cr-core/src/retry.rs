@@ -165,17 +165,7 @@ impl RetryPolicy {
             .retry(self.backoff())
             .sleep(move |delay: Duration| {
                 let stop = owned.clone();
-                async move {
-                    match stop {
-                        Some(token) => {
-                            tokio::select! {
-                                () = tokio::time::sleep(delay) => {}
-                                () = token.cancelled() => {}
-                            }
-                        }
-                        None => tokio::time::sleep(delay).await,
-                    }
-                }
+                async move { crate::wait::pause(delay, stop.as_ref()).await }
             })
             .when(|e: &Error| e.is_retryable() && !stopped())
             .adjust(|error, scheduled| self.next_delay(error, scheduled, start.elapsed()))

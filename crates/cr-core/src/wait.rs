@@ -99,18 +99,23 @@ where
                 if let Some(d) = deadline {
                     delay = delay.min(d - now);
                 }
-                match stop {
-                    Some(token) => {
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = token.cancelled() => {}
-                        }
-                    }
-                    None => tokio::time::sleep(delay).await,
-                }
+                pause(delay, stop).await;
                 interval = (interval + interval / 2).min(policy.max_interval);
             }
         }
+    }
+}
+
+/// Sleeps for `delay`, or less if `stop` is cancelled meanwhile.
+pub async fn pause(delay: Duration, stop: Option<&CancellationToken>) {
+    match stop {
+        Some(token) => {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = token.cancelled() => {}
+            }
+        }
+        None => tokio::time::sleep(delay).await,
     }
 }
 
