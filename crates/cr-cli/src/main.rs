@@ -14,7 +14,6 @@ mod embedded;
 mod embedded;
 mod output;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,7 +29,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(output::stderr_colour())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,11 +41,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json_output = cli.global.output == args::Output::Json;
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
+            let code = exit_code(&e);
             eprintln!("error: {e}");
-            ExitCode::from(exit_code(&e))
+            // Scripts get the failure as a document too (docs/json.md), on stdout.
+            if json_output {
+                output::json(&output::error_json(&e, code));
+            }
+            ExitCode::from(code)
         }
     }
 }

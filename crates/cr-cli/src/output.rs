@@ -4,9 +4,17 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use cr_core::{CancelReport, CapacityPlan, ReservationSet, Result};
+use std::ffi::OsStr;
+use std::io::IsTerminal;
+
+use comfy_table::{
+    Table,
+    presets::{ASCII_FULL_CONDENSED, UTF8_FULL_CONDENSED},
+};
+use cr_core::error::{CloudError, Error, Leftover};
+use cr_core::{CancelReport, CapacityPlan, CapacityReservation, ReservationSet, Result};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::args::Output;
 
@@ -114,11 +122,146 @@ pub fn plan_text(plan: &CapacityPlan) -> String {
     s
 }
 
+/// The version of every JSON document cr prints (docs/json.md).
+pub const SCHEMA: u32 = 1;
+
+/// A table: UTF-8 box drawing on a terminal, plain ASCII into pipes and files.
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
+    if std::io::stdout().is_terminal() {
+        t.load_style(UTF8_FULL_CONDENSED);
+    } else {
+        t.load_style(ASCII_FULL_CONDENSED);
+    }
     t.set_header(header.to_vec());
     t
+}
+
+/// Whether log lines on stderr may use colour: only on a terminal, never with `NO_COLOR`
+/// (any non-empty value), always with `CLICOLOR_FORCE` (non-empty, not `0`).
+pub fn stderr_colour() -> bool {
+    colour(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("CLICOLOR_FORCE").as_deref(),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+/// The colour rule of [`stderr_colour`] (<https://no-color.org>, `CLICOLOR_FORCE`).
+fn colour(no_color: Option<&OsStr>, force: Option<&OsStr>, terminal: bool) -> bool {
+    if no_color.is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    force.is_some_and(|v| !v.is_empty() && v != "0") || terminal
+}
+
+/// The reservation set as JSON for programs: the set, with `schema` and, for every
+/// reservation, the `instance_target` snippet a provisioner puts into its create-instance
+/// request (so no library is needed to consume it).
+pub fn set_json(set: &ReservationSet, backend: &dyn CapacityReservation) -> Value {
+    let mut v = serde_json::to_value(set).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("schema".into(), json!(SCHEMA));
+        obj.insert("ok".into(), json!(true));
+    }
+    if let Some(regions) = v.get_mut("regions").and_then(Value::as_array_mut) {
+        for region in regions {
+            let Some(reservations) = region.get_mut("reservations").and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for r in reservations {
+                let zone = r
+                    .get("zone")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let instance_type = r
+                    .get("instance_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let target = backend
+                    .instance_target(&zone, &instance_type)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Value::Null);
+                if let Some(obj) = r.as_object_mut() {
+                    obj.insert("instance_target".into(), target);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// A failure as JSON for programs (docs/json.md): what failed, where, the cloud's own code,
+/// the zones tried, and what is still held.
+pub fn error_json(e: &Error, exit_code: u8) -> Value {
+    let cloud = |c: &CloudError| {
+        json!({
+            "kind": c.kind,
+            "cloud": c.location.cloud,
+            "region": c.location.region,
+            "zone": c.location.zone,
+            "instance_type": c.location.instance_type,
+            "operation": c.operation,
+            "code": c.code,
+            "message": c.message,
+            "request_id": c.request_id,
+            "quota_scope": c.quota_scope.map(|_| c.scope()),
+        })
+    };
+    let mut error = json!({
+        "kind": e.kind(),
+        "message": e.to_string(),
+    });
+    let obj = error.as_object_mut().expect("an object");
+    if let Some(c) = e.cloud_error() {
+        obj.insert("cloud_error".into(), cloud(c));
+    }
+    let mut cause = e;
+    let mut leftovers: &[Leftover] = &[];
+    if let Error::RollbackFailed {
+        cause: c,
+        leftovers: l,
+    } = e
+    {
+        cause = c;
+        leftovers = l;
+        obj.insert("cause".into(), error_json(c, exit_code)["error"].clone());
+    }
+    match cause {
+        Error::NoZoneAvailable {
+            attempts, skipped, ..
+        } => {
+            obj.insert(
+                "attempts".into(),
+                attempts
+                    .iter()
+                    .map(|a| json!({"zone": a.zone, "error": cloud(&a.error)}))
+                    .collect(),
+            );
+            obj.insert("skipped_zones".into(), json!(skipped));
+        }
+        Error::QuotaExhausted { attempts, .. } => {
+            obj.insert(
+                "attempts".into(),
+                attempts
+                    .iter()
+                    .map(|a| json!({"zone": a.zone, "error": cloud(&a.error)}))
+                    .collect(),
+            );
+        }
+        Error::InvalidConfig(c) => {
+            obj.insert("config".into(), json!(c));
+        }
+        _ => {}
+    }
+    if !leftovers.is_empty() {
+        obj.insert("still_held".into(), json!(leftovers));
+    }
+    json!({"schema": SCHEMA, "ok": false, "exit_code": exit_code, "error": error})
 }
 
 pub fn set_text(set: &ReservationSet) -> String {
@@ -265,4 +408,24 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
 /// A reservation's zone for people: regional ones have none.
 fn zone_label(zone: &Option<String>) -> &str {
     zone.as_deref().unwrap_or("(regional)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_follows_no_color_and_clicolor_force() {
+        let v = |s: &'static str| Some(OsStr::new(s));
+        assert!(colour(None, None, true), "a terminal gets colour");
+        assert!(!colour(None, None, false), "a pipe does not");
+        assert!(!colour(v("1"), None, true), "NO_COLOR wins");
+        assert!(
+            !colour(v("1"), v("1"), true),
+            "NO_COLOR wins over CLICOLOR_FORCE"
+        );
+        assert!(colour(v(""), None, true), "an empty NO_COLOR is unset");
+        assert!(colour(None, v("1"), false), "CLICOLOR_FORCE colours a pipe");
+        assert!(!colour(None, v("0"), false), "CLICOLOR_FORCE=0 does not");
+    }
 }

@@ -168,6 +168,59 @@ fn unknown_backend_exits_2_and_lists_compiled_backends() {
 }
 
 #[test]
+fn reserve_on_a_disabled_configuration_reserves_nothing_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = write(
+        dir.path(),
+        "overlay.yaml",
+        "cluster_backend: aws\nregion_name: us-east-1\ninstance_type_db: i4i.large\nn_db_nodes: 3\n",
+    );
+    // No credentials anywhere: a disabled configuration never needs them.
+    let out = cr(&["reserve", "--output", "json", "--config", &overlay]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = stdout_json(&out);
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["reserved"], false);
+    assert!(
+        doc["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("use_capacity_reservation"),
+        "{doc}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing reserved"), "{err}");
+}
+
+#[test]
+fn errors_are_json_documents_under_output_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "cluster_backend: gce\nn_db_nodes: three\n",
+    );
+    let out = cr(&["plan", "--output", "json", "--config", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc = stdout_json(&out);
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exit_code"], 2);
+    assert_eq!(doc["error"]["kind"], "invalid_config");
+    assert_eq!(doc["error"]["config"]["key"], "n_db_nodes");
+    assert_eq!(doc["error"]["config"]["source"], bad.as_str());
+    // Text output keeps stdout empty on failure.
+    let out = cr(&["plan", "--config", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn an_unknown_or_empty_cluster_backend_names_its_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     for (value, shown) in [("docker", "`docker`"), ("''", "``")] {

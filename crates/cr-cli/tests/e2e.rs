@@ -175,7 +175,37 @@ async fn embedded_emulator_runs_the_readme_demo() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let set = json(&run);
     assert_eq!(set["backend"], "gce");
+    assert_eq!(set["schema"], 1);
     assert_eq!(set["regions"][0]["zone"], "us-east1-c", "{}", run.stdout);
+    // Every reservation carries what a provisioner puts into its create-instance request.
+    for r in set["regions"][0]["reservations"].as_array().unwrap() {
+        assert_eq!(
+            r["instance_target"]["reservationAffinity"]["values"][0], r["id"],
+            "{}",
+            run.stdout
+        );
+    }
+
+    // Into a pipe, the table is plain ASCII, and the zone to launch in is said.
+    let run = cr(
+        &BTreeMap::new(),
+        &[
+            "--emulator",
+            "--config",
+            config.to_str().unwrap(),
+            "reserve",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stdout.contains('─'), "{}", run.stdout);
+    assert!(run.stdout.contains("+-"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("launch the test's instances in zone us-east1-c"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[cfg(feature = "gce")]

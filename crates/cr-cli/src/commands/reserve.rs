@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use cr_core::{CancellationToken, Result};
+use cr_core::{CancellationToken, CapacityPlan, Result};
 
 use crate::args::{Global, Output};
-use crate::commands::open_backend;
+use crate::commands::{backend_name, cloud_of, load_params, open_backend};
 use crate::embedded::Embedded;
 use crate::output;
 
@@ -14,6 +14,26 @@ pub async fn reserve(
     embedded: Option<&Embedded>,
     explicit: Option<&str>,
 ) -> Result<ExitCode> {
+    // Switched off is not a failure: pipelines call `cr reserve` unconditionally, as SCT calls
+    // its own reservation code, and carry on without reservations. Decided offline, before
+    // any credential is read.
+    let params = load_params(global)?;
+    let cloud = cloud_of(&backend_name(&params, explicit)?)?;
+    let plan = CapacityPlan::build(&params, cloud, jiff::Timestamp::now())?;
+    if let Some(reason) = &plan.disabled_reason {
+        eprintln!(
+            "cr: nothing reserved: capacity reservation is disabled for backend {cloud}: {reason}"
+        );
+        if global.output == Output::Json {
+            output::json(&serde_json::json!({
+                "schema": output::SCHEMA,
+                "ok": true,
+                "reserved": false,
+                "disabled_reason": reason,
+            }));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (params, backend) = open_backend(global, embedded, explicit).await?;
     let cancel = CancellationToken::new();
     let cleanup_hint = format!(
@@ -26,7 +46,7 @@ pub async fn reserve(
     signals.abort();
     let set = result?;
     match global.output {
-        Output::Json => output::json(&set),
+        Output::Json => output::json(&output::set_json(&set, backend.as_ref())),
         Output::Text => output::text(&output::set_text(&set)),
     }
     Ok(ExitCode::SUCCESS)
