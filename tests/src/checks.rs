@@ -8,7 +8,7 @@ use cr_core::adapter::CreateRequest;
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
 use cr_core::{CapacityReservation, Error, ReservationSet};
-use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind};
+use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind, Scenario};
 
 use crate::{
     ContractTarget, Credentials, Fixture, Placement, TestConfig, base_scenario, cloud_kind,
@@ -153,20 +153,28 @@ pub async fn happy_path(t: &dyn ContractTarget) {
     cancel_and_check(&backend, &fx).await;
 }
 
-/// The configured zone is out of one type: the zone's partial reservations are cancelled
-/// (proven by the audit) and the whole set lands in another zone of the region.
-pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
+/// The base scenario with `available` instances of `instance_type` in the first zone of the
+/// first region (0: out of stock; negative: not offered there).
+fn first_zone_with(t: &dyn ContractTarget, instance_type: &str, available: i64) -> Scenario {
     let layout = t.layout();
-    let mut scenario = base_scenario();
     let first = &layout.regions[0];
+    let mut scenario = base_scenario();
     set_capacity(
         &mut scenario,
         t.cloud(),
         &first.region,
         &first.zones[0],
-        &layout.loader_type,
-        0,
+        instance_type,
+        available,
     );
+    scenario
+}
+
+/// The configured zone is out of one type: the zone's partial reservations are cancelled
+/// (proven by the audit) and the whole set lands in another zone of the region.
+pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
+    let layout = t.layout();
+    let scenario = first_zone_with(t, &layout.loader_type, 0);
     let fx = Fixture::start(t, scenario, TestConfig::single("5c0ff1e0-stockout")).await;
     let backend = expect_ok(
         "building the backend",
@@ -491,14 +499,7 @@ pub async fn discover_after_restart(t: &dyn ContractTarget) {
 }
 
 async fn retried_create_is_not_doubled(t: &dyn ContractTarget, fault: FaultKind, test_id: &str) {
-    let mut scenario = base_scenario();
-    scenario.faults.push(Fault {
-        cloud: cloud_kind(t.cloud()),
-        operation: t.create_operation().to_string(),
-        kind: fault,
-        rate: 1.0,
-        limit: Some(1),
-    });
+    let scenario = with_create_fault(t, fault, Some(1));
     let fx = Fixture::start(t, scenario, TestConfig::single(test_id)).await;
     let backend = expect_ok(
         "building the backend",
@@ -814,16 +815,7 @@ pub async fn two_concurrent_reserves_converge_on_one_set(t: &dyn ContractTarget)
 /// Clouds that list offerings per zone (EC2) skip it before creating and say so in the result.
 pub async fn a_zone_not_offering_a_type_is_left_for_the_next(t: &dyn ContractTarget) {
     let layout = t.layout();
-    let mut scenario = base_scenario();
-    let first = &layout.regions[0];
-    set_capacity(
-        &mut scenario,
-        t.cloud(),
-        &first.region,
-        &first.zones[0],
-        &layout.db_type,
-        -1,
-    );
+    let scenario = first_zone_with(t, &layout.db_type, -1);
     let fx = Fixture::start(t, scenario, TestConfig::single("0ff00000-not-offered")).await;
     let backend = expect_ok(
         "building the backend",

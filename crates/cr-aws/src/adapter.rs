@@ -19,7 +19,7 @@ use cr_core::tags::{self, TEST_ID};
 use cr_core::{Cloud, Error, Result};
 use jiff::Timestamp;
 
-use crate::client::{CreateInput, Ec2Api, bad_reply, filter};
+use crate::client::{ApiResult, CreateInput, Ec2Api, bad_reply, filter};
 
 /// `Reservation::extra` key of the reservation's ARN.
 pub const EXTRA_ARN: &str = "arn";
@@ -290,6 +290,26 @@ impl AwsAdapter {
     /// Whether a cancel that EC2 refused was refused because the reservation is no longer
     /// live (a retried cancel, or one racing its end date).
     async fn is_gone(&self, reservation: &Reservation) -> Result<bool> {
+        match self.describe_one(reservation).await {
+            Ok(None) => Ok(true),
+            Ok(Some(cr)) => Ok(matches!(
+                cr.state(),
+                Some(
+                    CapacityReservationState::Cancelled
+                        | CapacityReservationState::Expired
+                        | CapacityReservationState::Failed
+                )
+            )),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(lift(e)),
+        }
+    }
+
+    /// EC2's description of `reservation`, by id (`None`: not listed).
+    async fn describe_one(
+        &self,
+        reservation: &Reservation,
+    ) -> ApiResult<Option<CapacityReservation>> {
         let listed = self
             .api
             .describe_capacity_reservations(
@@ -297,24 +317,10 @@ impl AwsAdapter {
                 vec![reservation.id.0.clone()],
                 Vec::new(),
             )
-            .await;
-        match listed {
-            Ok(list) => Ok(list
-                .iter()
-                .filter(|cr| cr.capacity_reservation_id() == Some(reservation.id.0.as_str()))
-                .all(|cr| {
-                    matches!(
-                        cr.state(),
-                        Some(
-                            CapacityReservationState::Cancelled
-                                | CapacityReservationState::Expired
-                                | CapacityReservationState::Failed
-                        )
-                    )
-                })),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(true),
-            Err(e) => Err(lift(e)),
-        }
+            .await?;
+        Ok(listed
+            .into_iter()
+            .find(|cr| cr.capacity_reservation_id() == Some(reservation.id.0.as_str())))
     }
 }
 
@@ -482,24 +488,16 @@ impl CloudAdapter for AwsAdapter {
     /// not yet (instances cannot launch into it), `failed` is EC2 refusing it late (capacity
     /// or limits: EC2 gives no reason), and a cancelled or expired one holds nothing.
     async fn poll(&self, reservation: &Reservation) -> Result<Readiness> {
-        let listed = self
-            .api
-            .describe_capacity_reservations(
-                &reservation.region,
-                vec![reservation.id.0.clone()],
-                Vec::new(),
-            )
+        let Some(cr) = self
+            .describe_one(reservation)
             .await
-            .map_err(|e| at_reservation(*e, reservation))?;
-        let Some(cr) = listed
-            .iter()
-            .find(|cr| cr.capacity_reservation_id() == Some(reservation.id.0.as_str()))
+            .map_err(|e| at_reservation(*e, reservation))?
         else {
             // Describe is eventually consistent: a reservation just created may not be
             // listed yet.
             return Ok(Readiness::Pending { retry_after: None });
         };
-        let current = to_reservation("DescribeCapacityReservations", &reservation.region, cr)?;
+        let current = to_reservation("DescribeCapacityReservations", &reservation.region, &cr)?;
         let failed = |kind: ErrorKind, code: &str, message: String| {
             Readiness::Failed(at_reservation(
                 CloudError::new(kind, Cloud::Aws, "CreateCapacityReservation", code, message)

@@ -9,6 +9,8 @@ use aws_sdk_ec2::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use cr_core::Cloud;
 use cr_core::error::{CloudError, ErrorKind};
+pub(crate) use cr_core::transport::error_sources as chain;
+use cr_core::transport::error_text;
 use cr_core::transport::{kind_of_status, parse_retry_after};
 
 use crate::credential;
@@ -100,44 +102,9 @@ pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
     }
 }
 
-/// Every error in `err`'s source chain, `err` first. An `io::Error` hides the error it wraps
-/// from `source()` (it returns the wrapped error's source), so it is opened explicitly.
-pub(crate) fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
-    let mut out = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        out.push(e);
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
-        };
-    }
-    out
-}
-
 /// The first error of type `T` in `err`'s chain.
 pub(crate) fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
     chain(err).into_iter().find_map(|e| e.downcast_ref::<T>())
-}
-
-/// The Display texts of `err`'s chain joined by `: `, each said once (layers often repeat
-/// the text of the error they wrap). No Debug output: it is long and may hold request data.
-fn describe(err: &(dyn StdError + 'static)) -> String {
-    let mut text = String::new();
-    for e in chain(err) {
-        let part = e.to_string();
-        if part.is_empty() || text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
 }
 
 /// Classifies an SDK failure of `operation` in `region`.
@@ -176,20 +143,20 @@ where
             (
                 kind,
                 format!("UnreadableResponse(HTTP {status})"),
-                describe(&err),
+                error_text(&err),
                 header_request_id,
             )
         }
         SdkError::TimeoutError(_) => (
             ErrorKind::Timeout,
             "Timeout".to_string(),
-            describe(&err),
+            error_text(&err),
             None,
         ),
         SdkError::ConstructionFailure(_) => (
             ErrorKind::InvalidRequest,
             "ConstructionFailure".to_string(),
-            describe(&err),
+            error_text(&err),
             None,
         ),
         SdkError::DispatchFailure(d) => {
@@ -210,22 +177,26 @@ where
                     format!(
                         "{}; if the endpoint uses a private CA (e.g. the emulator), trust it \
                          with --ca-bundle, CR_CA_BUNDLE or AWS_CA_BUNDLE",
-                        describe(&err)
+                        error_text(&err)
                     ),
                 )
             } else if d.is_timeout() {
-                (ErrorKind::Timeout, "Timeout", describe(&err))
+                (ErrorKind::Timeout, "Timeout", error_text(&err))
             } else if d.is_user() {
-                (ErrorKind::InvalidRequest, "DispatchFailure", describe(&err))
+                (
+                    ErrorKind::InvalidRequest,
+                    "DispatchFailure",
+                    error_text(&err),
+                )
             } else {
-                (ErrorKind::Transient, "DispatchFailure", describe(&err))
+                (ErrorKind::Transient, "DispatchFailure", error_text(&err))
             };
             (kind, code.to_string(), message, None)
         }
         _ => (
             ErrorKind::Other,
             "Unknown".to_string(),
-            describe(&err),
+            error_text(&err),
             None,
         ),
     };

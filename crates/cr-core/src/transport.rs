@@ -3,6 +3,7 @@
 //! fallback, and `Retry-After` parsing. Works on strings, bytes and status numbers only:
 //! cr-core links no HTTP client.
 
+use std::error::Error as StdError;
 use std::path::Path;
 use std::time::Duration;
 
@@ -160,6 +161,41 @@ pub fn invalid_ca_bundle(origin: &str, why: impl std::fmt::Display) -> Error {
     )
 }
 
+/// Every error in `err`'s source chain, `err` first. An `io::Error` hides the error it wraps
+/// from `source()` (it returns the wrapped error's source), so it is opened explicitly.
+pub fn error_sources<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        out.push(e);
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    out
+}
+
+/// The Display texts of `err`'s chain joined by `: `, each said once (layers often repeat the
+/// text of the error they wrap). No Debug output: it is long and may hold request data.
+pub fn error_text(err: &(dyn StdError + 'static)) -> String {
+    let mut text = String::new();
+    for e in error_sources(err) {
+        let part = e.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +329,32 @@ mod tests {
         assert!(text.contains(&missing.display().to_string()), "{text}");
         assert!(text.contains("cannot be read"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn error_text_says_each_layer_once_and_opens_io_errors() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "request failed: {}", self.0)
+            }
+        }
+        impl StdError for Outer {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        let err = Outer(inner);
+        assert_eq!(
+            error_sources(&err).len(),
+            3,
+            "outer, io, and the error io wraps"
+        );
+        assert_eq!(
+            error_text(&err),
+            "request failed: invalid peer certificate: UnknownIssuer"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cr_core::Result;
 use cr_core::error::ErrorKind;
@@ -13,6 +13,7 @@ use gcp_auth::TokenProvider;
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use crate::credential::COMPUTE_SCOPE;
 use crate::error::{
@@ -239,8 +240,7 @@ impl GceClient {
         zone: &str,
         operation: Operation,
     ) -> Result<Operation> {
-        let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.timeouts.operation;
+        let deadline = Instant::now() + self.timeouts.operation;
         let wait_site = CallSite {
             operation: "zoneOperations.wait",
             ..site.clone()
@@ -264,7 +264,7 @@ impl GceClient {
                 if let Some(op) = seen.filter(Operation::is_done) {
                     return Ok(Poll::Ready(op));
                 }
-                let remaining = self.timeouts.operation.saturating_sub(start.elapsed());
+                let remaining = deadline.saturating_duration_since(Instant::now());
                 let url = self.zone_url(zone, &format!("operations/{}/wait", segment(name)));
                 let result: Result<Operation> = self
                     .call(

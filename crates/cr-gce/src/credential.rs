@@ -255,17 +255,31 @@ fn service_account(
             ),
         )
     })?;
-    let project = meta.project_id.clone();
-    let exchange = TokenExchange::new(
-        token_client(tls_client)?,
-        meta.token_uri
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string()),
+    exchanging(
+        tls_client,
+        meta.token_uri,
         Grant::ServiceAccount {
             account: Box::new(account),
             client_email: meta.client_email.unwrap_or_default(),
             key_id: meta.private_key_id,
         },
+        meta.project_id,
+    )
+}
+
+/// A credential whose tokens cr's own exchange fetches at `token_uri` (Google's by default).
+fn exchanging(
+    tls_client: Option<reqwest::Client>,
+    token_uri: Option<String>,
+    grant: Grant,
+    project: Option<String>,
+) -> Result<Credential> {
+    let exchange = TokenExchange::new(
+        token_client(tls_client)?,
+        token_uri
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string()),
+        grant,
         project.clone(),
         TOKEN_TIMEOUT,
     );
@@ -292,24 +306,16 @@ fn user_credentials(
             ),
         )
     })?;
-    let project = meta.quota_project_id.clone();
-    let exchange = TokenExchange::new(
-        token_client(tls_client)?,
-        meta.token_uri
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string()),
+    exchanging(
+        tls_client,
+        meta.token_uri,
         Grant::RefreshToken {
             client_id: user.client_id,
             client_secret: user.client_secret,
             refresh_token: user.refresh_token,
         },
-        project.clone(),
-        TOKEN_TIMEOUT,
-    );
-    Ok(Credential {
-        provider: Arc::new(exchange),
-        project,
-    })
+        meta.quota_project_id,
+    )
 }
 
 /// What a token request trades for an access token.

@@ -6,6 +6,7 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use cr_core::error::{CloudError, ErrorKind};
+use cr_core::transport::error_sources as chain;
 use cr_core::{Cloud, Error};
 use serde::Deserialize;
 
@@ -251,7 +252,7 @@ pub(crate) fn classify_transport(site: &CallSite, err: &reqwest::Error) -> Cloud
 fn transport_kind(err: &reqwest::Error) -> (ErrorKind, &'static str, String) {
     // reqwest's Display can include the URL, which holds no secret (tokens go in headers,
     // grants in bodies).
-    let message = error_chain(err);
+    let message = cr_core::transport::error_text(err);
     if untrusted_certificate(err) {
         (
             ErrorKind::InvalidRequest,
@@ -280,24 +281,6 @@ fn untrusted_certificate(err: &(dyn StdError + 'static)) -> bool {
     chain(err)
         .iter()
         .any(|e| e.to_string().starts_with("invalid peer certificate"))
-}
-
-/// Every error in `err`'s source chain, `err` first. An `io::Error` hides the error it wraps
-/// from `source()` (it returns the wrapped error's source), so it is opened explicitly.
-fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
-    let mut out = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        out.push(e);
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner as &(dyn StdError + 'static)),
-            None => e.source(),
-        };
-    }
-    out
 }
 
 /// A token endpoint's failure, classified like the answer of any other call (a 429 is
@@ -414,7 +397,10 @@ pub(crate) fn classify_token(site: &CallSite, err: &gcp_auth::Error) -> CloudErr
             )
             .retry_after(f.retry_after);
     }
-    let message = format!("cannot obtain an access token: {}", error_chain(err));
+    let message = format!(
+        "cannot obtain an access token: {}",
+        cr_core::transport::error_text(err)
+    );
     match err {
         // The token endpoint could not be reached: worth retrying.
         gcp_auth::Error::Other(_, _) | gcp_auth::Error::Http(_, _) => {
@@ -428,20 +414,6 @@ pub(crate) fn classify_token(site: &CallSite, err: &gcp_auth::Error) -> CloudErr
 pub(crate) fn invalid_response(site: &CallSite, what: impl std::fmt::Display) -> Error {
     site.error(ErrorKind::Transient, "invalid_response", what.to_string())
         .into()
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut s = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !s.contains(&next) {
-            s.push_str(": ");
-            s.push_str(&next);
-        }
-        source = e.source();
-    }
-    s
 }
 
 fn truncate(s: &str, max: usize) -> &str {
