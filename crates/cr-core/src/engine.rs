@@ -709,7 +709,23 @@ impl ReserveRun<'_> {
                 .run_until("zones", stop, || engine.adapter.zones(&rp.region, &types)),
             engine.find_live(self.test_id, Some(&rp.region)),
         );
-        let (configured, offered, existing) = (configured?, offered?, existing?);
+        let (configured, offered, mut existing) = (configured?, offered?, existing?);
+        if existing
+            .iter()
+            .any(|r| r.state == ReservationState::Pending)
+        {
+            // Another run of this test may be creating its set right now, one create of which
+            // could still be on its way: let what is in flight settle, then look again, so a
+            // set half-made by a concurrent run is seen whole instead of cancelled as strays.
+            join_all(
+                existing
+                    .iter()
+                    .filter(|r| r.state == ReservationState::Pending)
+                    .map(|r| engine.settled(r)),
+            )
+            .await;
+            existing = engine.find_live(self.test_id, Some(&rp.region)).await?;
+        }
 
         let mut skipped = Vec::new();
         let mut candidates: Vec<String> = Vec::new();

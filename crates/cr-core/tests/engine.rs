@@ -1340,7 +1340,16 @@ async fn a_reused_set_is_marked_reused_and_pending_members_are_waited_for() {
     offers_abc(&mut m);
     let mut in_flight = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
     in_flight.state = ReservationState::Pending;
-    finds_in(&mut m, "eu-west-1", vec![in_flight]);
+    let ready = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    // Listed while still being created, then (looked at again once settled) usable.
+    let listings = Arc::new(AtomicUsize::new(0));
+    m.expect_find().times(2).returning(move |_, _| {
+        if listings.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(vec![in_flight.clone()])
+        } else {
+            Ok(vec![ready.clone()])
+        }
+    });
     m.expect_poll().times(1).returning(|r| {
         Ok(Readiness::Ready(Reservation {
             state: ReservationState::Active,
@@ -1368,7 +1377,15 @@ async fn an_in_flight_reservation_that_fails_is_not_reused() {
     let mut in_flight = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
     in_flight.state = ReservationState::Pending;
     in_flight.id = ReservationId("cr-in-flight".into());
-    finds_in(&mut m, "eu-west-1", vec![in_flight]);
+    // Listed while being created; once its creation failed, no longer live.
+    let listings = Arc::new(AtomicUsize::new(0));
+    m.expect_find().returning(move |_, _| {
+        if listings.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(vec![in_flight.clone()])
+        } else {
+            Ok(Vec::new())
+        }
+    });
     m.expect_poll()
         .returning(|_| Ok(Readiness::Failed(no_capacity())));
     m.expect_cancel().never();
@@ -1440,4 +1457,40 @@ async fn cancel_all_regions_finishes_regions_whose_resources_outlived_their_rese
 
     assert!(report.is_complete());
     assert!(report.cancelled.is_empty());
+}
+
+#[tokio::test]
+async fn a_set_half_made_by_a_concurrent_run_is_waited_for_not_cancelled() {
+    let mut m = adapter();
+    offers_abc(&mut m);
+    // The other run's first reservation is being created; its second create is on its way
+    // and shows up by the time the first has settled.
+    let mut first = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
+    first.state = ReservationState::Pending;
+    let listings = Arc::new(AtomicUsize::new(0));
+    m.expect_find().returning(move |_, _| {
+        if listings.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(vec![first.clone()])
+        } else {
+            Ok(vec![
+                reservation("eu-west-1", "eu-west-1a", "i4i.large", 3),
+                reservation("eu-west-1", "eu-west-1a", "c6i.xlarge", 2),
+            ])
+        }
+    });
+    m.expect_poll()
+        .returning(|r| Ok(Readiness::Ready(r.clone())));
+    m.expect_cancel().never();
+    m.expect_create().never();
+
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert!(set.regions[0].reused);
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        ["cr-eu-west-1a-i4i.large", "cr-eu-west-1a-c6i.xlarge"]
+    );
 }
