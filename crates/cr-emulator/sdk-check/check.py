@@ -7,6 +7,7 @@ publish (boto3, google-auth, azure-identity + azure-mgmt-*, oci), which sign, au
 poll and parse exactly as they do against the real clouds.
 
     python3 check.py --cr target/debug/cr      (what `cargo xtask sdk-check` runs)
+    python3 check.py --cr target/debug/cr --only azure    (one cloud's checks)
 
 It starts `cr emulator` on free loopback ports, runs every check, prints one line per check,
 and exits 1 if any failed. Nothing here reaches a real cloud: every client is pointed at the
@@ -462,8 +463,13 @@ def nothing_left(env):
     return f"{len(made)} made, none live"
 
 
-CHECKS = [aws_lifecycle, aws_pagination, aws_errors, gce_lifecycle, gce_errors, azure_lifecycle, azure_stockout,
-          azure_errors, oci_lifecycle, oci_stockout, oci_errors, nothing_left]
+# One list per cloud (`--only` picks some); `nothing_left` always runs last.
+CLOUD_CHECKS = {
+    "aws": [aws_lifecycle, aws_pagination, aws_errors],
+    "gce": [gce_lifecycle, gce_errors],
+    "azure": [azure_lifecycle, azure_stockout, azure_errors],
+    "oci": [oci_lifecycle, oci_stockout, oci_errors],
+}
 
 
 def load_env_sh(path):
@@ -479,7 +485,10 @@ def load_env_sh(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cr", required=True, help="path of the cr binary")
+    ap.add_argument("--only", action="append", choices=sorted(CLOUD_CHECKS),
+                    help="run only this cloud's checks (repeatable; default: every cloud)")
     args = ap.parse_args()
+    checks = [run for cloud in (args.only or CLOUD_CHECKS) for run in CLOUD_CHECKS[cloud]] + [nothing_left]
     with tempfile.TemporaryDirectory(prefix="cr-sdk-check-") as creds:
         scenario = os.path.join(creds, "scenario.json")
         with open(scenario, "w") as f:
@@ -502,7 +511,7 @@ def main():
                 del os.environ[key]
             os.environ.update(env)
             print(f"emulator at {started['https']} (CA {started['ca_bundle']})", flush=True)
-            for run in CHECKS:
+            for run in checks:
                 run(env)
         finally:
             emulator.terminate()
