@@ -17,8 +17,9 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Starts the emulator with the scenario in `scenario` (YAML or JSON), or the demo one.
-    pub async fn start(scenario: Option<&Path>) -> Result<Embedded> {
+    /// Starts the emulator with the scenario in `scenario` (YAML or JSON), or the demo one;
+    /// `note`: say so on stderr.
+    pub async fn start(scenario: Option<&Path>, note: bool) -> Result<Embedded> {
         let scenario = match scenario {
             Some(path) => Scenario::from_file(path).map_err(|e| Error::ConfigFile {
                 path: path.display().to_string(),
@@ -34,10 +35,12 @@ impl Embedded {
         let files = handle
             .write_credentials(dir.path())
             .map_err(|e| Error::Other(format!("cannot write emulator credentials: {e}")))?;
-        eprintln!(
-            "note: using an embedded emulator ({}): nothing reaches a real cloud, and what is reserved vanishes when this command exits",
-            handle.https_url()
-        );
+        if note {
+            eprintln!(
+                "note: using an embedded emulator ({}): nothing reaches a real cloud, and what is reserved vanishes when this command exits",
+                handle.https_url()
+            );
+        }
         Ok(Embedded {
             env: files.env.clone(),
             ca_bundle: files.ca_pem.clone(),

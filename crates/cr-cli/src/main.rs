@@ -13,6 +13,7 @@ mod embedded;
 #[path = "no_emulator.rs"]
 mod embedded;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -23,10 +24,23 @@ use crate::args::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_output = cli.output() == args::Output::Json;
+    let (global, command) = match cli.resolve() {
+        Ok(resolved) => resolved,
+        // Reported as clap reports every other usage error (exit 2).
+        Err(usage) => <Cli as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, usage)
+            .exit(),
+    };
+    let show_progress = progress::shown(global.verbosity);
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("CR_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(progress::log_filter(
+                    global.verbosity,
+                    show_progress,
+                ))
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(output::stderr_colour())
@@ -41,19 +55,21 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let json_output = cli.global.output == args::Output::Json;
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(commands::run(global, command)) {
         Ok(code) => code,
-        Err(e) => {
-            let code = exit_code(&e);
-            eprintln!("error: {e}");
-            // Scripts get the failure as a document too (docs/json.md), on stdout.
-            if json_output {
-                output::json(&output::error_json(&e, code));
-            }
-            ExitCode::from(code)
-        }
+        Err(e) => fail(&e, json_output),
     }
+}
+
+/// Reports `e` on stderr (and as a document on stdout under `--output json`).
+fn fail(e: &Error, json_output: bool) -> ExitCode {
+    let code = exit_code(e);
+    eprintln!("error: {e}");
+    // Scripts get the failure as a document too (docs/json.md), on stdout.
+    if json_output {
+        output::json(&output::error_json(e, code));
+    }
+    ExitCode::from(code)
 }
 
 /// The documented exit code of an error.

@@ -12,7 +12,7 @@ pub enum Embedded {}
 
 impl Embedded {
     /// Fails: this build has no emulator.
-    pub async fn start(_scenario: Option<&Path>) -> Result<Embedded> {
+    pub async fn start(_scenario: Option<&Path>, _note: bool) -> Result<Embedded> {
         Err(not_built())
     }
 

@@ -137,6 +137,41 @@ fn table(header: &[&str]) -> Table {
     t
 }
 
+/// A permissions document for people: every permission (action, statement) it grants, one
+/// per line; `--output json` prints the document itself, ready to apply.
+pub fn permissions_text(backend: &str, document: &Value) -> String {
+    fn collect(value: &Value, key: &str, out: &mut Vec<String>) {
+        match value {
+            // Where a role may be assigned is not a permission.
+            Value::Array(_) if key.eq_ignore_ascii_case("assignableScopes") => {}
+            Value::Array(items) => {
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => collect(other, key, out),
+                    }
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    collect(v, k, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut lines = Vec::new();
+    collect(document, "", &mut lines);
+    let mut s = format!(
+        "{backend}: cr needs these {} permissions (the document to apply: cr permissions --backend {backend} --output json)\n",
+        lines.len()
+    );
+    for line in lines {
+        let _ = writeln!(s, "  {line}");
+    }
+    s
+}
+
 /// Whether log lines on stderr may use colour: only on a terminal, never with `NO_COLOR`
 /// (any non-empty value), always with `CLICOLOR_FORCE` (non-empty, not `0`).
 pub fn stderr_colour() -> bool {

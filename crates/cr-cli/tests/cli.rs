@@ -335,3 +335,145 @@ fn emulator_prints_its_addresses_as_json_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exit after SIGTERM: {status}");
 }
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn each_subcommands_help_lists_only_the_options_it_uses_with_examples_and_exit_codes() {
+    // (subcommand, options its help must offer, options it must not)
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "plan",
+            &["--config", "--output", "--backend"],
+            &["--endpoint", "--emulator", "--reserve-timeout"],
+        ),
+        (
+            "reserve",
+            &[
+                "--config",
+                "--endpoint",
+                "--ca-bundle",
+                "--emulator",
+                "--reserve-timeout",
+            ],
+            &["--test-id", "--port"],
+        ),
+        (
+            "status",
+            &["--config", "--endpoint", "--emulator"],
+            &["--reserve-timeout"],
+        ),
+        (
+            "cleanup",
+            &["--backend", "--test-id", "--endpoint"],
+            &["--reserve-timeout"],
+        ),
+        (
+            "permissions",
+            &["--backend", "--output"],
+            &["--endpoint", "--ca-bundle", "--emulator", "--config"],
+        ),
+        (
+            "emulator",
+            &["--port", "--scenario", "--write-credentials"],
+            &[
+                "--emulator ",
+                "--emulator-scenario",
+                "--endpoint",
+                "--config",
+            ],
+        ),
+    ];
+    for (command, offered, absent) in cases {
+        let out = cr(&[command, "--help"]);
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        let help = stdout(&out);
+        for option in *offered {
+            assert!(
+                help.contains(option),
+                "`cr {command} --help` lacks {option}:\n{help}"
+            );
+        }
+        for option in *absent {
+            assert!(
+                !help.contains(option),
+                "`cr {command} --help` offers {option}:\n{help}"
+            );
+        }
+        assert!(help.contains("Examples:\n  cr "), "{command}: {help}");
+        assert!(help.contains("Exit codes: 0 ok"), "{command}: {help}");
+    }
+}
+
+#[test]
+fn an_option_given_before_a_subcommand_that_does_not_use_it_is_a_usage_error() {
+    let out = cr(&[
+        "--endpoint",
+        "https://127.0.0.1:1",
+        "permissions",
+        "--backend",
+        "gce",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`cr permissions` does not take --endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    // Options before the subcommand still work where they apply (earlier scripts).
+    let out = cr(&["--output", "json", "permissions", "--backend", "gce"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout_json(&out);
+}
+
+#[test]
+fn permissions_honours_the_output_format() {
+    let text = cr(&["permissions", "--backend", "gce"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    assert!(text.starts_with("gce: cr needs these "), "{text}");
+    assert!(text.contains("\n  compute.reservations.create\n"), "{text}");
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_err());
+
+    let json = cr(&["permissions", "--backend", "gce", "--output", "json"]);
+    let role = stdout_json(&json);
+    let listed = role["includedPermissions"].as_array().unwrap();
+    // The text lists exactly what the document grants.
+    assert_eq!(text.lines().count() - 1, listed.len(), "{text}");
+}
+
+#[test]
+fn completions_generate_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef cr"),
+        ("fish", "complete -c cr"),
+    ] {
+        let out = cr(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for command in ["reserve", "cleanup", "permissions"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let out = cr(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_man_page_is_generated_from_the_command_definitions() {
+    let out = cr(&["man"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.starts_with(".ie") || page.contains(".TH cr"), "{page}");
+    for text in ["reserve", "cleanup", "\\-\\-quiet"] {
+        assert!(page.contains(text), "the man page lacks {text}");
+    }
+}

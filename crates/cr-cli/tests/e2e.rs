@@ -393,3 +393,110 @@ async fn a_second_sigterm_exits_at_once_and_names_the_cleanup_command() {
     assert_eq!(emu.state().live(CloudKind::Gce).count(), 0);
     emu.shutdown().await;
 }
+
+/// A scenario whose creates take a while and whose first zone has no n2-highmem-16: every
+/// kind of progress line appears.
+#[cfg(all(feature = "gce", feature = "emulator"))]
+fn slow_stockout_scenario(dir: &Path) -> String {
+    let path = dir.join("slow.yaml");
+    std::fs::write(
+        &path,
+        "lro_ms: 400\nclouds:\n  gce:\n    regions:\n      us-east1:\n        zones:\n          us-east1-b: {n2-highmem-16: 0}\n",
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[cfg(all(feature = "gce", feature = "emulator"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_drawn_on_a_terminal_and_absent_from_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = slow_stockout_scenario(dir.path());
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gce-demo.yaml");
+    let config = config.to_str().unwrap();
+    let args = [
+        "reserve",
+        "--emulator",
+        "--emulator-scenario",
+        &scenario,
+        "--config",
+        config,
+    ];
+
+    // Into a pipe: no progress and no note; the log's warnings say what happened.
+    let piped = cr(&BTreeMap::new(), &args).await;
+    assert_eq!(piped.code, Some(0), "{}", piped.stderr);
+    assert!(!piped.stderr.contains("reserving in"), "{}", piped.stderr);
+    assert!(
+        !piped.stderr.contains("note: using an embedded emulator"),
+        "{}",
+        piped.stderr
+    );
+    assert!(
+        piped.stderr.contains("ZONE_RESOURCE_POOL_EXHAUSTED"),
+        "{}",
+        piped.stderr
+    );
+
+    // -q: nothing on stderr at all; -v: the note, and log lines at info.
+    let mut quiet = args.to_vec();
+    quiet.insert(0, "-q");
+    let quiet = cr(&BTreeMap::new(), &quiet).await;
+    assert_eq!(quiet.code, Some(0), "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "", "-q prints only errors");
+    let mut verbose = args.to_vec();
+    verbose.push("-v");
+    let verbose = cr(&BTreeMap::new(), &verbose).await;
+    assert!(
+        verbose.stderr.contains("note: using an embedded emulator"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(verbose.stderr.contains("INFO"), "{}", verbose.stderr);
+
+    // Under a pseudo-terminal (util-linux `script`): the zones tried, each reservation's
+    // spinner and outcome, the zone given up with the cloud's code; no log lines.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped the pseudo-terminal half: `script` (util-linux) is not installed");
+        return;
+    }
+    let line = std::iter::once(env!("CARGO_BIN_EXE_cr"))
+        .chain(args)
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .output()
+        .await
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    for expected in [
+        "us-east1: zones to try, in order: us-east1-b, us-east1-c, us-east1-d",
+        "us-east1: reserving in us-east1-b",
+        "being created",
+        "cannot hold n2-highmem-16: ZONE_RESOURCE_POOL_EXHAUSTED",
+        "us-east1: reserving in us-east1-c",
+        "active (",
+        "released",
+        "us-east1: reserved in us-east1-c after",
+        "note: using an embedded emulator",
+    ] {
+        assert!(
+            screen.contains(expected),
+            "the terminal lacks {expected:?}:\n{screen}"
+        );
+    }
+    assert!(
+        !screen.contains("WARN"),
+        "log lines are off while progress is drawn:\n{screen}"
+    );
+}

@@ -89,9 +89,11 @@ impl EngineBackend {
         Self::over(Engine::new(adapter, retry))
     }
 
-    /// A backend over `adapter` with the retry policy and reserve deadline of `options`.
+    /// A backend over `adapter` with the retry policy, reserve deadline and progress sink of
+    /// `options`.
     pub fn from_options(adapter: Arc<dyn CloudAdapter>, options: &BackendOptions) -> Self {
-        let mut engine = Engine::new(adapter, options.retry.clone());
+        let mut engine =
+            Engine::new(adapter, options.retry.clone()).with_progress(options.progress.clone());
         if let Some(deadline) = options.reserve_deadline {
             engine = engine.with_reserve_deadline(deadline);
         }

@@ -48,6 +48,7 @@ use crate::model::{
     CancelOutcome, CancelReport, RegionReservations, Reservation, ReservationSet, ReservationState,
 };
 use crate::plan::{CapacityPlan, Demand, RegionPlan};
+use crate::progress::{Event, Progress, ReleaseOutcome, Step};
 use crate::retry::RetryPolicy;
 use crate::tags::{Tags, details_tag};
 pub use crate::wait::WaitPolicy;
@@ -159,6 +160,7 @@ pub struct Engine {
     reserve_deadline: Duration,
     /// Bound on concurrent region listings/cancels.
     concurrency: usize,
+    progress: Progress,
 }
 
 impl fmt::Debug for Engine {
@@ -169,6 +171,7 @@ impl fmt::Debug for Engine {
             .field("wait", &self.wait)
             .field("reserve_deadline", &self.reserve_deadline)
             .field("concurrency", &self.concurrency)
+            .field("progress", &self.progress)
             .finish()
     }
 }
@@ -182,7 +185,14 @@ impl Engine {
             wait: WaitPolicy::default(),
             reserve_deadline: DEFAULT_RESERVE_DEADLINE,
             concurrency: 8,
+            progress: Progress::none(),
         }
+    }
+
+    /// Reports progress events to `progress` ([`crate::progress`]).
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Bounds how many region listings and cancels run at once (at least one).
@@ -451,6 +461,9 @@ impl Engine {
         reservations.retain(|r| seen.insert(r.id.clone()));
         let outcomes: Vec<(Reservation, Result<CancelOutcome>)> = stream::iter(reservations)
             .map(|r| async move {
+                self.progress.emit(Event::Releasing {
+                    reservation: Step::of(&r),
+                });
                 if r.state == ReservationState::Pending && !self.settled(&r).await {
                     return (r, Ok(CancelOutcome::AlreadyGone));
                 }
@@ -462,6 +475,16 @@ impl Engine {
             .await;
         let mut report = CancelReport::default();
         for (r, outcome) in outcomes {
+            let released = match &outcome {
+                Ok(CancelOutcome::Cancelled) => ReleaseOutcome::Cancelled,
+                Ok(CancelOutcome::AlreadyGone) => ReleaseOutcome::AlreadyGone,
+                Err(e) if e.kind() == ErrorKind::NotFound => ReleaseOutcome::AlreadyGone,
+                Err(_) => ReleaseOutcome::Failed,
+            };
+            self.progress.emit(Event::Released {
+                reservation: Step::of(&r),
+                outcome: released,
+            });
             match outcome {
                 Ok(CancelOutcome::Cancelled) => report.cancelled.push(r),
                 Ok(CancelOutcome::AlreadyGone) => report.already_gone.push(r),
@@ -759,7 +782,16 @@ impl ReserveRun<'_> {
                 reason = s.reason,
                 "skipping configured zone"
             );
+            engine.progress.emit(Event::ZoneSkipped {
+                region: rp.region.clone(),
+                zone: s.zone.clone(),
+                reason: s.reason.clone(),
+            });
         }
+        engine.progress.emit(Event::RegionStarted {
+            region: rp.region.clone(),
+            zones: candidates.clone(),
+        });
 
         if !existing.is_empty() {
             let mut accepted = configured.clone();
@@ -767,6 +799,15 @@ impl ReserveRun<'_> {
                 accepted.extend(offered.iter().cloned());
             }
             if let Some(entry) = self.reuse(rp, existing, &accepted).await? {
+                engine.progress.emit(Event::Reused {
+                    region: rp.region.clone(),
+                    zone: entry.zone.clone(),
+                    count: entry.reservations.len(),
+                });
+                engine.progress.emit(Event::RegionReserved {
+                    region: rp.region.clone(),
+                    zone: entry.zone.clone(),
+                });
                 return Ok(RegionReservations {
                     skipped_zones: skipped,
                     ..entry
@@ -807,6 +848,10 @@ impl ReserveRun<'_> {
             }
             match self.zone(rp, zone, &handle).await? {
                 ZoneOutcome::Reserved(reservations) => {
+                    engine.progress.emit(Event::RegionReserved {
+                        region: rp.region.clone(),
+                        zone: Some(zone.clone()),
+                    });
                     return Ok(RegionReservations {
                         skipped_zones: skipped,
                         ..entry(rp, Some(zone.clone()), reservations)
@@ -940,6 +985,10 @@ impl ReserveRun<'_> {
             })
             .collect();
         tracing::info!(region = rp.region, zone, attempt, "reserving in zone");
+        engine.progress.emit(Event::ZoneStarted {
+            region: rp.region.clone(),
+            zone: zone.to_string(),
+        });
         let outcomes = join_all(requests.iter().map(|req| self.create_usable(req))).await;
 
         let mut created = Vec::new();
@@ -959,6 +1008,12 @@ impl ReserveRun<'_> {
                     unknown |= u;
                     if error.kind().is_zone_fallback() && error.cloud_error().is_some() {
                         if unavailable.is_none() {
+                            engine.progress.emit(Event::zone_failed(
+                                &rp.region,
+                                zone,
+                                &req.demand.instance_type,
+                                &error,
+                            ));
                             unavailable = Some(zone_attempt(engine, req, error));
                         }
                     } else {
@@ -1070,16 +1125,27 @@ impl ReserveRun<'_> {
                 attempt.fetch_add(1, Ordering::SeqCst);
                 continue;
             }
+            engine.progress.emit(Event::Created {
+                reservation: Step::of(&reservation),
+                pending: reservation.state == ReservationState::Pending,
+            });
             match self.wait_usable(&reservation).await {
-                Ok(usable) => return CreateOutcome::Ready(usable),
+                Ok(usable) => {
+                    engine.progress.emit(Event::Ready {
+                        reservation: Step::of(&usable),
+                    });
+                    return CreateOutcome::Ready(usable);
+                }
                 Err(e) if e.is_settled() && e.is_retryable() && fresh_tokens < MAX_FRESH_TOKENS => {
                     // A transient failure of the cloud's own operation: nothing is held, and
                     // a retry needs a fresh token.
                     tracing::warn!(id = %reservation.id, error = %e, "creation failed transiently; creating again");
+                    engine.progress.emit(Event::create_failed(&reservation, &e));
                     fresh_tokens += 1;
                     attempt.fetch_add(1, Ordering::SeqCst);
                 }
                 Err(e) => {
+                    engine.progress.emit(Event::create_failed(&reservation, &e));
                     return CreateOutcome::Failed {
                         error: locate(engine, request, e),
                         reservation: Some(reservation),

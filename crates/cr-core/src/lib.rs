@@ -7,6 +7,7 @@
 //! - [`plan::CapacityPlan`]: what to reserve, where, until when.
 //! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over
 //!   the small per-cloud [`adapter::CloudAdapter`].
+//! - [`progress`]: the events a reserve, cancel or cleanup reports while it runs.
 //! - [`registry`]: the `inventory`-based backend registry.
 //! - [`transport`]: what every cloud crate's client shares (endpoint and CA bundle
 //!   validation, HTTP status kinds, Retry-After).
@@ -23,6 +24,7 @@ pub mod error;
 pub mod model;
 pub mod plan;
 mod planner;
+pub mod progress;
 pub mod registry;
 pub mod retry;
 pub mod tags;

@@ -30,6 +30,8 @@ pub struct BackendOptions {
     /// `AWS_ACCESS_KEY_ID`): lets one process point backends at an embedded emulator
     /// without mutating its own environment. Values may be secret: never logged.
     pub env: BTreeMap<String, String>,
+    /// Where the engine reports progress events (default: nowhere).
+    pub progress: crate::progress::Progress,
 }
 
 impl BackendOptions {
@@ -74,6 +76,7 @@ impl fmt::Debug for BackendOptions {
             .field("retry", &self.retry)
             .field("reserve_deadline", &self.reserve_deadline)
             .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("progress", &self.progress)
             .finish()
     }
 }

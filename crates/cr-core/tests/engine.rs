@@ -1494,3 +1494,86 @@ async fn a_set_half_made_by_a_concurrent_run_is_waited_for_not_cancelled() {
         ["cr-eu-west-1a-i4i.large", "cr-eu-west-1a-c6i.xlarge"]
     );
 }
+
+#[tokio::test]
+async fn progress_events_follow_a_fallback_step_by_step() {
+    use cr_core::progress::{Event, Progress, ReleaseOutcome};
+
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    creates(&mut m, |req| {
+        if req.zone == "eu-west-1a" && req.demand.instance_type == "c6i.xlarge" {
+            Err(no_capacity())
+        } else {
+            Ok(created(req))
+        }
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "i4i.large"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let engine = engine(m).with_progress(Progress::new(move |e: &Event| {
+        sink.lock().unwrap().push(e.clone())
+    }));
+
+    engine
+        .reserve(&two_types(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    let events = events.lock().unwrap();
+    let names: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            Event::RegionStarted { zones, .. } => format!("region {}", zones.join(",")),
+            Event::ZoneStarted { zone, .. } => format!("zone {zone}"),
+            Event::Created { reservation, .. } => format!("created {}", reservation.id),
+            Event::Ready { reservation } => format!("ready {}", reservation.id),
+            Event::ZoneFailed {
+                zone,
+                instance_type,
+                kind,
+                code,
+                ..
+            } => format!("failed {zone} {instance_type} {kind:?} {code:?}"),
+            Event::Releasing { reservation } => format!("releasing {}", reservation.id),
+            Event::Released {
+                reservation,
+                outcome,
+            } => {
+                assert_eq!(*outcome, ReleaseOutcome::Cancelled);
+                format!("released {}", reservation.id)
+            }
+            Event::RegionReserved { zone, .. } => format!("reserved {zone:?}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    // The two creates of a zone run at once: compare each zone's events as a set.
+    let a_end = names.iter().position(|n| n == "zone eu-west-1b").unwrap();
+    let mut first: Vec<&str> = names[..a_end].iter().map(String::as_str).collect();
+    first.sort_unstable();
+    let mut expected_first = vec![
+        "region eu-west-1a,eu-west-1b,eu-west-1c",
+        "zone eu-west-1a",
+        "created cr-eu-west-1a-i4i.large",
+        "ready cr-eu-west-1a-i4i.large",
+        "failed eu-west-1a c6i.xlarge CapacityUnavailable Some(\"InsufficientInstanceCapacity\")",
+        "releasing cr-eu-west-1a-i4i.large",
+        "released cr-eu-west-1a-i4i.large",
+    ];
+    expected_first.sort_unstable();
+    assert_eq!(first, expected_first, "events: {names:#?}");
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("reserved Some(\"eu-west-1b\")")
+    );
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("ready cr-eu-west-1b"))
+            .count(),
+        2
+    );
+}

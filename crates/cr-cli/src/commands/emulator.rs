@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::args::{EmulatorArgs, Output};
 use crate::output;
 
-pub async fn run(output: Output, args: EmulatorArgs) -> Result<ExitCode> {
+pub async fn run(output: Output, args: &EmulatorArgs) -> Result<ExitCode> {
     let scenario = match &args.scenario {
         Some(path) => Scenario::from_file(path).map_err(|e| Error::ConfigFile {
             path: path.display().to_string(),

@@ -5,18 +5,13 @@ use std::process::ExitCode;
 use cr_core::Result;
 
 use crate::args::{Global, Output};
-use crate::commands::open_backend;
-use crate::embedded::Embedded;
+use crate::commands::{Context, open_backend};
 use crate::output;
 
-pub async fn status(
-    global: &Global,
-    embedded: Option<&Embedded>,
-    explicit: Option<&str>,
-) -> Result<ExitCode> {
-    let (params, backend) = open_backend(global, embedded, explicit).await?;
+pub async fn status(context: &Context<'_>, explicit: Option<&str>) -> Result<ExitCode> {
+    let (params, backend) = open_backend(context, explicit).await?;
     let set = backend.discover(&params).await?;
-    match global.output {
+    match context.global.output {
         Output::Json => output::json(&set),
         Output::Text => output::text(&output::status_text(&set)),
     }
@@ -26,8 +21,10 @@ pub async fn status(
 pub fn permissions(global: &Global, backend: &str) -> Result<ExitCode> {
     let registration = cr_facade::registration(backend)?;
     let policy = (registration.permissions)()?;
-    // A policy document is JSON in either output mode: it is meant to be applied as is.
-    let _ = global;
-    output::json(&policy);
+    match global.output {
+        // The document, ready to apply (the default: it is what the cloud's tools take).
+        Output::Json => output::json(&policy),
+        Output::Text => output::text(&output::permissions_text(registration.name, &policy)),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,16 +4,12 @@ use std::process::ExitCode;
 
 use cr_core::{CancellationToken, CapacityPlan, Result};
 
-use crate::args::{Global, Output};
-use crate::commands::{backend_name, cloud_of, load_params, open_backend};
-use crate::embedded::Embedded;
+use crate::args::Output;
+use crate::commands::{Context, backend_name, cloud_of, load_params, open_backend};
 use crate::output;
 
-pub async fn reserve(
-    global: &Global,
-    embedded: Option<&Embedded>,
-    explicit: Option<&str>,
-) -> Result<ExitCode> {
+pub async fn reserve(context: &Context<'_>, explicit: Option<&str>) -> Result<ExitCode> {
+    let global = context.global;
     // Switched off is not a failure: pipelines call `cr reserve` unconditionally, as SCT calls
     // its own reservation code, and carry on without reservations. Decided offline, before
     // any credential is read.
@@ -34,7 +30,7 @@ pub async fn reserve(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (params, backend) = open_backend(global, embedded, explicit).await?;
+    let (params, backend) = open_backend(context, explicit).await?;
     let cancel = CancellationToken::new();
     let cleanup_hint = format!(
         "cr cleanup --backend {} --test-id {}",
@@ -44,6 +40,7 @@ pub async fn reserve(
     let signals = tokio::spawn(stop_on_signals(cancel.clone(), cleanup_hint));
     let result = backend.reserve_until(&params, cancel).await;
     signals.abort();
+    context.settle();
     let set = result?;
     match global.output {
         Output::Json => output::json(&output::set_json(&set, backend.as_ref())),
@@ -52,26 +49,19 @@ pub async fn reserve(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn cancel(
-    global: &Global,
-    embedded: Option<&Embedded>,
-    explicit: Option<&str>,
-) -> Result<ExitCode> {
-    let (params, backend) = open_backend(global, embedded, explicit).await?;
-    let report = backend.cancel(&params).await?;
-    output::report(global.output, &report)
+pub async fn cancel(context: &Context<'_>, explicit: Option<&str>) -> Result<ExitCode> {
+    let (params, backend) = open_backend(context, explicit).await?;
+    let report = backend.cancel(&params).await;
+    context.settle();
+    output::report(context.global.output, &report?)
 }
 
-pub async fn cleanup(
-    global: &Global,
-    embedded: Option<&Embedded>,
-    backend_name: &str,
-    test_id: &str,
-) -> Result<ExitCode> {
+pub async fn cleanup(context: &Context<'_>, backend_name: &str, test_id: &str) -> Result<ExitCode> {
     // Cleanup needs no configuration, but settings in --config files still apply.
-    let (_, backend) = open_backend(global, embedded, Some(backend_name)).await?;
-    let report = backend.cancel_all_regions(test_id).await?;
-    output::report(global.output, &report)
+    let (_, backend) = open_backend(context, Some(backend_name)).await?;
+    let report = backend.cancel_all_regions(test_id).await;
+    context.settle();
+    output::report(context.global.output, &report?)
 }
 
 /// The first SIGINT or SIGTERM cancels the reserve (creates in flight finish, everything is
