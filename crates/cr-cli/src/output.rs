@@ -33,19 +33,34 @@ pub fn json<T: Serialize + ?Sized>(value: &T) {
     }
 }
 
-/// The plan as JSON: the documented fields plus the tags every reservation will carry.
-pub fn plan_json(plan: &CapacityPlan) -> serde_json::Value {
+/// The plan as JSON: the documented fields plus the tags every reservation will carry, and
+/// the notes of [`PlanNotes`].
+pub fn plan_json(plan: &CapacityPlan, notes: &PlanNotes) -> serde_json::Value {
     let mut v = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "tags".into(),
             serde_json::to_value(&plan.tags.0).unwrap_or_default(),
         );
+        obj.insert("schema".into(), json!(SCHEMA));
+        obj.insert("compiled_in".into(), json!(notes.unavailable.is_none()));
+        obj.insert("unavailable_reason".into(), json!(notes.unavailable));
+        obj.insert("monitors_left_out".into(), json!(notes.monitors_left_out));
     }
     v
 }
 
-pub fn plan_text(plan: &CapacityPlan) -> String {
+/// What `cr plan` says beyond the plan itself: whether this `cr` can act on it, and what the
+/// configuration demands that cr will not reserve.
+#[derive(Debug, Default)]
+pub struct PlanNotes {
+    /// Why this `cr` cannot reserve for the backend (not compiled in), if so.
+    pub unavailable: Option<String>,
+    /// Monitor nodes configured per region but left out of the plan.
+    pub monitors_left_out: Vec<u32>,
+}
+
+pub fn plan_text(plan: &CapacityPlan, notes: &PlanNotes) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "backend:   {}", plan.backend);
     let _ = writeln!(
@@ -53,11 +68,17 @@ pub fn plan_text(plan: &CapacityPlan) -> String {
         "test id:   {}",
         plan.test_id.as_deref().unwrap_or("(not set)")
     );
-    match &plan.disabled_reason {
-        None => {
+    match (&plan.disabled_reason, &notes.unavailable) {
+        (None, None) => {
             let _ = writeln!(s, "enabled:   yes");
         }
-        Some(reason) => {
+        (None, Some(why)) => {
+            let _ = writeln!(
+                s,
+                "enabled:   yes in the configuration, but this cr cannot reserve it: {why}"
+            );
+        }
+        (Some(reason), _) => {
             let _ = writeln!(s, "enabled:   no — {reason}");
         }
     }
@@ -66,18 +87,31 @@ pub fn plan_text(plan: &CapacityPlan) -> String {
         "ends:      {} ({} minutes from now)",
         plan.end_time, plan.duration_minutes
     );
+    let width = plan
+        .regions
+        .iter()
+        .flat_map(|r| r.demands.iter().map(|d| d.count.to_string().len()))
+        .max()
+        .unwrap_or(1);
+    if plan.regions.iter().all(|r| r.demands.is_empty()) {
+        let _ = writeln!(
+            s,
+            "nothing to reserve: every node count of the configuration is 0 for the types this backend reserves"
+        );
+    }
     for region in &plan.regions {
-        let zones = if region.zones.is_empty() {
-            "(any)".to_string()
-        } else {
-            region.zones.join(", ")
+        let zones = match (region.zones.is_empty(), region.zone_fallback) {
+            (true, _) => {
+                "every zone the cloud lists as offering all of these types (asked at reserve time)"
+                    .to_string()
+            }
+            (false, true) => format!(
+                "{}, then the region's other zones offering all of these types",
+                region.zones.join(", ")
+            ),
+            (false, false) => format!("{} only", region.zones.join(", ")),
         };
-        let fallback = if region.zone_fallback {
-            ", then the region's other zones"
-        } else {
-            " only"
-        };
-        let _ = writeln!(s, "region {}: zones {zones}{fallback}", region.region);
+        let _ = writeln!(s, "region {}: zones {zones}", region.region);
         if region.demands.is_empty() {
             let _ = writeln!(s, "  nothing to reserve");
         }
@@ -112,12 +146,20 @@ pub fn plan_text(plan: &CapacityPlan) -> String {
             };
             let _ = writeln!(
                 s,
-                "  {:>4} × {}{details} ({})",
+                "  {:>width$} × {}{details} ({})",
                 d.count,
                 d.instance_type,
                 roles.join(", ")
             );
         }
+    }
+    if notes.monitors_left_out.iter().any(|&n| n > 0) {
+        let counts: Vec<String> = notes.monitors_left_out.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            s,
+            "not reserved: monitor nodes (n_monitor_nodes: {}); set reserve_monitor_nodes: true to include them",
+            counts.join(" ")
+        );
     }
     s
 }
@@ -194,11 +236,7 @@ fn colour(no_color: Option<&OsStr>, force: Option<&OsStr>, terminal: bool) -> bo
 /// reservation, the `instance_target` snippet a provisioner puts into its create-instance
 /// request (so no library is needed to consume it).
 pub fn set_json(set: &ReservationSet, backend: &dyn CapacityReservation) -> Value {
-    let mut v = serde_json::to_value(set).unwrap_or(Value::Null);
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("schema".into(), json!(SCHEMA));
-        obj.insert("ok".into(), json!(true));
-    }
+    let mut v = document(set, true);
     if let Some(regions) = v.get_mut("regions").and_then(Value::as_array_mut) {
         for region in regions {
             let Some(reservations) = region.get_mut("reservations").and_then(Value::as_array_mut)
@@ -301,16 +339,32 @@ pub fn error_json(e: &Error, exit_code: u8) -> Value {
 
 pub fn set_text(set: &ReservationSet) -> String {
     let mut s = format!("reserved for test {} on {}:\n", set.test_id, set.backend);
-    let mut t = table(&["region", "zone", "instance type", "count", "id", "ends"]);
-    for r in set.reservations() {
-        t.add_row(vec![
-            r.region.clone(),
-            zone_label(&r.zone).to_string(),
-            r.instance_type.clone(),
-            r.count.to_string(),
-            r.id.to_string(),
-            r.end_time.map(|e| e.to_string()).unwrap_or_default(),
-        ]);
+    let mut t = table(&[
+        "region",
+        "zone",
+        "instance type",
+        "count",
+        "id",
+        "state",
+        "ends",
+    ]);
+    for region in &set.regions {
+        for r in &region.reservations {
+            let state = state_label(&r.state);
+            t.add_row(vec![
+                r.region.clone(),
+                zone_label(&r.zone).to_string(),
+                r.instance_type.clone(),
+                r.count.to_string(),
+                r.id.to_string(),
+                if region.reused {
+                    format!("{state} (reused)")
+                } else {
+                    state
+                },
+                r.end_time.map(|e| e.to_string()).unwrap_or_default(),
+            ]);
+        }
     }
     let _ = writeln!(s, "{t}");
     // The zone is what the provisioner must launch in: a reservation elsewhere is paid for
@@ -338,6 +392,25 @@ pub fn set_text(set: &ReservationSet) -> String {
                 s,
                 "{}: configured zone {} skipped: {}",
                 region.region, skipped.zone, skipped.reason
+            );
+        }
+        for tried in &region.attempts {
+            let code = if tried.code.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", tried.code)
+            };
+            let _ = writeln!(
+                s,
+                "{}: zone {} tried first and given up: {}{code}{}",
+                region.region,
+                tried.zone,
+                tried
+                    .instance_type
+                    .as_deref()
+                    .map(|t| format!("{t}: "))
+                    .unwrap_or_default(),
+                tried.message
             );
         }
     }
@@ -374,12 +447,7 @@ pub fn status_text(set: &ReservationSet) -> String {
             r.count.to_string(),
             usage,
             r.end_time.map(|e| e.to_string()).unwrap_or_default(),
-            serde_json::to_value(&r.state)
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                })
-                .unwrap_or_default(),
+            state_label(&r.state),
         ]);
     }
     format!("test {} on {}:\n{t}\n", set.test_id, set.backend)
@@ -388,7 +456,7 @@ pub fn status_text(set: &ReservationSet) -> String {
 /// Prints a cancel report; a report with failures exits 1.
 pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
     match output {
-        Output::Json => json(report),
+        Output::Json => json(&document(report, report.is_complete())),
         Output::Text => {
             let mut s = String::new();
             for r in &report.cancelled {
@@ -438,6 +506,25 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
         // The documented code of "still held" (as a failed rollback).
         Ok(ExitCode::from(5))
     }
+}
+
+/// A reservation's state as its JSON name (`active`, `pending`, …).
+fn state_label(state: &cr_core::model::ReservationState) -> String {
+    match serde_json::to_value(state) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A document for programs: `value` (an object) with `schema` and `ok` (docs/json.md).
+pub fn document<T: Serialize>(value: &T, ok: bool) -> Value {
+    let mut v = serde_json::to_value(value).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("schema".into(), json!(SCHEMA));
+        obj.insert("ok".into(), json!(ok));
+    }
+    v
 }
 
 /// A reservation's zone for people: regional ones have none.

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "support/schema.rs"]
+mod schema;
+
 fn cr(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cr"))
         .args(args)
@@ -73,6 +76,7 @@ fn plan_json_of_the_reference_example_over_sct_style_defaults() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plan = stdout_json(&out);
+    schema::check("plan", &plan);
     assert_eq!(plan["backend"], "gce");
     assert_eq!(plan["enabled"], true);
     assert_eq!(plan["disabled_reason"], serde_json::Value::Null);
@@ -184,6 +188,7 @@ fn reserve_on_a_disabled_configuration_reserves_nothing_and_exits_0() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc = stdout_json(&out);
+    schema::check("reserve_disabled", &doc);
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["reserved"], false);
     assert!(
@@ -208,6 +213,7 @@ fn errors_are_json_documents_under_output_json() {
     let out = cr(&["plan", "--output", "json", "--config", &bad]);
     assert_eq!(out.status.code(), Some(2));
     let doc = stdout_json(&out);
+    schema::check("error", &doc);
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["exit_code"], 2);
@@ -282,6 +288,7 @@ fn emulator_prints_its_addresses_as_json_and_stops_on_sigterm() {
         .unwrap();
     let started: serde_json::Value = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("first line is not JSON ({e}): {line:?}"));
+    schema::check("emulator", &started);
     let env_sh = started["env_sh"].as_str().expect("env_sh is a path");
     let script = std::fs::read_to_string(env_sh).unwrap();
     assert!(script.contains(&format!(

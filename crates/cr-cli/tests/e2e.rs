@@ -8,6 +8,9 @@ use std::path::Path;
 
 use cr_emulator::{CloudKind, Emulator, EmulatorHandle, Scenario};
 
+#[path = "support/schema.rs"]
+mod schema;
+
 struct Run {
     code: Option<i32>,
     stdout: String,
@@ -57,7 +60,15 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
     let run = cr(&env, &args).await;
     assert_eq!(run.code, Some(0), "reserve failed: {}", run.stderr);
     let set = json(&run);
+    schema::check("reservation_set", &set);
     assert_eq!(set["regions"][0]["zone"], expect_zone, "{}", run.stdout);
+    // The zone given up first is in the result, with the cloud's code.
+    let attempts = set["regions"][0]["attempts"].as_array().expect("attempts");
+    assert!(
+        !attempts[0]["code"].as_str().unwrap().is_empty(),
+        "{}",
+        run.stdout
+    );
     let reserved: u64 = set["regions"][0]["reservations"]
         .as_array()
         .unwrap()
@@ -72,6 +83,11 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
         "{live:?}"
     );
 
+    let mut args = vec!["status", "--output", "json"];
+    args.extend(base);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "status failed: {}", run.stderr);
+    schema::check("reservation_set", &json(&run));
     let mut args = vec!["status"];
     args.extend(base);
     let run = cr(&env, &args).await;
@@ -90,6 +106,7 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
     let run = cr(&env, &args).await;
     assert_eq!(run.code, Some(0), "cancel failed: {}", run.stderr);
     let report = json(&run);
+    schema::check("cancel_report", &report);
     assert_eq!(
         report["cancelled"].as_array().unwrap().len(),
         2,
@@ -97,6 +114,36 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
         run.stdout
     );
     assert_eq!(emu.state().live(cloud).count(), 0, "nothing left active");
+
+    // A reserve that finds no zone: the failure document, with every zone tried.
+    let none = dir.path().join("none.yaml");
+    let mut demanding = config.replace("n_db_nodes: 3", "n_db_nodes: 100000");
+    demanding.push_str("reservation_buffer_minutes: 1\n");
+    std::fs::write(&none, demanding).unwrap();
+    let none = none.to_str().unwrap();
+    let run = cr(
+        &env,
+        &[
+            "reserve",
+            "--output",
+            "json",
+            "--config",
+            none,
+            "--endpoint",
+            &endpoint,
+            "--ca-bundle",
+            &ca,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+    let failure = json(&run);
+    schema::check("error", &failure);
+    assert!(
+        !failure["error"]["attempts"].as_array().unwrap().is_empty(),
+        "{}",
+        run.stdout
+    );
     // The stocked-out zone was tried first: the type it did have was reserved there
     // (both types are created at once) and rolled back.
     let elsewhere: Vec<_> = emu

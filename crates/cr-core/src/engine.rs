@@ -46,6 +46,7 @@ use crate::error::{
 };
 use crate::model::{
     CancelOutcome, CancelReport, RegionReservations, Reservation, ReservationSet, ReservationState,
+    ZoneTried,
 };
 use crate::plan::{CapacityPlan, Demand, RegionPlan};
 use crate::progress::{Event, Progress, ReleaseOutcome, Step};
@@ -854,6 +855,7 @@ impl ReserveRun<'_> {
                     });
                     return Ok(RegionReservations {
                         skipped_zones: skipped,
+                        attempts: attempts.iter().map(ZoneTried::from).collect(),
                         ..entry(rp, Some(zone.clone()), reservations)
                     });
                 }
@@ -1288,6 +1290,7 @@ fn entry(
         reservations,
         reused: false,
         skipped_zones: Vec::new(),
+        attempts: Vec::new(),
     }
 }
 

@@ -97,6 +97,36 @@ pub struct RegionReservations {
     /// demanded type).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_zones: Vec<SkippedZone>,
+    /// Zones tried before the one reserved, in order, with why each was given up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<ZoneTried>,
+}
+
+/// A zone the engine tried and left, as a result reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneTried {
+    /// The zone.
+    pub zone: String,
+    /// The failure's kind.
+    pub kind: crate::error::ErrorKind,
+    /// The cloud's own code (empty when cr decided).
+    pub code: String,
+    /// The cloud's message.
+    pub message: String,
+    /// The instance type that failed.
+    pub instance_type: Option<String>,
+}
+
+impl From<&crate::error::ZoneAttempt> for ZoneTried {
+    fn from(a: &crate::error::ZoneAttempt) -> Self {
+        ZoneTried {
+            zone: a.zone.clone(),
+            kind: a.error.kind,
+            code: a.error.code.clone(),
+            message: a.error.message.clone(),
+            instance_type: a.error.location.instance_type.clone(),
+        }
+    }
 }
 
 /// Everything reserved for one test.
@@ -255,6 +285,7 @@ mod tests {
                 }],
                 reused: false,
                 skipped_zones: Vec::new(),
+                attempts: Vec::new(),
             })
             .collect();
         ReservationSet {

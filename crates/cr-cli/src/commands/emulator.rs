@@ -40,6 +40,8 @@ pub async fn run(output: Output, args: &EmulatorArgs) -> Result<ExitCode> {
         Output::Json => output::text(&format!(
             "{}\n",
             json!({
+                "schema": output::SCHEMA,
+                "ok": true,
                 "http": handle.http_url(),
                 "https": handle.https_url(),
                 "audit": audit,

@@ -12,7 +12,7 @@ pub async fn status(context: &Context<'_>, explicit: Option<&str>) -> Result<Exi
     let (params, backend) = open_backend(context, explicit).await?;
     let set = backend.discover(&params).await?;
     match context.global.output {
-        Output::Json => output::json(&set),
+        Output::Json => output::json(&output::set_json(&set, backend.as_ref())),
         Output::Text => output::text(&output::status_text(&set)),
     }
     Ok(ExitCode::SUCCESS)
