@@ -136,6 +136,7 @@ fn to_reservation(operation: &str, region: &str, cr: &CapacityReservation) -> Re
         count: total,
         used,
         end_time: cr.end_date().and_then(from_aws_time),
+        created: cr.create_date().and_then(from_aws_time),
         state: state_of(cr.state()),
         tags: tags_of(cr),
         extra,

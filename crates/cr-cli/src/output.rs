@@ -417,7 +417,47 @@ pub fn set_text(set: &ReservationSet) -> String {
     s
 }
 
-pub fn status_text(set: &ReservationSet) -> String {
+/// How long a reservation may stay entirely unused before `cr status` warns about it.
+pub const UNUSED_WARNING_MINUTES: i64 = 30;
+
+/// Reservations created more than [`UNUSED_WARNING_MINUTES`] ago that no instance uses (the
+/// cloud reports 0 used): the test's instances are probably not targeting them.
+pub fn unused_warnings(set: &ReservationSet, now: jiff::Timestamp) -> Vec<String> {
+    set.reservations()
+        .filter(|r| r.used == Some(0))
+        .filter_map(|r| {
+            let minutes = now.duration_since(r.created?).as_mins();
+            (minutes >= UNUSED_WARNING_MINUTES).then(|| {
+                format!(
+                    "{} ({} x {} in {}) has been entirely unused for {minutes} minutes since it \
+                     was created: the test's instances are not consuming it (wrong zone or type, \
+                     or the reservation not named in the create-instance request: see \
+                     docs/provisioning.md)",
+                    r.id,
+                    r.count,
+                    r.instance_type,
+                    zone_label(&r.zone)
+                )
+            })
+        })
+        .collect()
+}
+
+/// A duration for people: `42s`, `17m`, `3h05m`, `2d04h`.
+fn age_label(since: Option<jiff::Timestamp>, now: jiff::Timestamp) -> String {
+    let Some(since) = since else {
+        return "?".into();
+    };
+    let secs = now.duration_since(since).as_secs().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+pub fn status_text(set: &ReservationSet, now: jiff::Timestamp) -> String {
     if set.is_empty() {
         return format!(
             "no live reservation of test {} on {}\n",
@@ -433,6 +473,7 @@ pub fn status_text(set: &ReservationSet) -> String {
         "used/available",
         "ends",
         "state",
+        "age",
     ]);
     for r in set.reservations() {
         let usage = match r.used {
@@ -448,6 +489,7 @@ pub fn status_text(set: &ReservationSet) -> String {
             usage,
             r.end_time.map(|e| e.to_string()).unwrap_or_default(),
             state_label(&r.state),
+            age_label(r.created, now),
         ]);
     }
     format!("test {} on {}:\n{t}\n", set.test_id, set.backend)
@@ -549,5 +591,75 @@ mod tests {
         assert!(colour(v(""), None, true), "an empty NO_COLOR is unset");
         assert!(colour(None, v("1"), false), "CLICOLOR_FORCE colours a pipe");
         assert!(!colour(None, v("0"), false), "CLICOLOR_FORCE=0 does not");
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+    use cr_core::Cloud;
+    use cr_core::model::{RegionReservations, Reservation, ReservationId, ReservationState};
+
+    fn set(used: Option<u32>, created_minutes_ago: i64, now: jiff::Timestamp) -> ReservationSet {
+        let r = Reservation {
+            id: ReservationId("cr-1".into()),
+            cloud: Cloud::Gce,
+            region: "us-east1".into(),
+            zone: Some("us-east1-c".into()),
+            instance_type: "n2-standard-8".into(),
+            count: 3,
+            used,
+            end_time: None,
+            created: Some(now - jiff::SignedDuration::from_mins(created_minutes_ago)),
+            state: ReservationState::Active,
+            tags: Default::default(),
+            extra: Default::default(),
+        };
+        ReservationSet {
+            backend: Cloud::Gce,
+            test_id: "t".into(),
+            regions: vec![RegionReservations {
+                region: "us-east1".into(),
+                zone: Some("us-east1-c".into()),
+                reservations: vec![r],
+                reused: false,
+                skipped_zones: Vec::new(),
+                attempts: Vec::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_reservation_unused_long_after_creation_is_warned_about() {
+        let now = jiff::Timestamp::now();
+        let warned = unused_warnings(&set(Some(0), 45, now), now);
+        assert_eq!(warned.len(), 1);
+        assert!(warned[0].contains("unused for 45 minutes"), "{warned:?}");
+        assert!(
+            unused_warnings(&set(Some(0), 10, now), now).is_empty(),
+            "too young"
+        );
+        assert!(
+            unused_warnings(&set(Some(1), 45, now), now).is_empty(),
+            "in use"
+        );
+        assert!(
+            unused_warnings(&set(None, 45, now), now).is_empty(),
+            "usage unknown"
+        );
+        let text = status_text(&set(Some(0), 45, now), now);
+        assert!(text.contains("| 45m "), "{text}");
+        assert!(text.contains("0/3"), "{text}");
+    }
+
+    #[test]
+    fn ages_read_like_durations() {
+        let now = jiff::Timestamp::now();
+        let ago = |s: i64| Some(now - jiff::SignedDuration::from_secs(s));
+        assert_eq!(age_label(ago(42), now), "42s");
+        assert_eq!(age_label(ago(17 * 60), now), "17m");
+        assert_eq!(age_label(ago(3 * 3600 + 5 * 60), now), "3h05m");
+        assert_eq!(age_label(ago(2 * 86_400 + 4 * 3600), now), "2d04h");
+        assert_eq!(age_label(None, now), "?");
     }
 }

@@ -314,6 +314,7 @@ mod tests {
                 count: req.demand.count,
                 used: None,
                 end_time: Some(req.end_time),
+                created: None,
                 state: ReservationState::Active,
                 tags: req.tags.0.clone(),
                 extra: BTreeMap::new(),

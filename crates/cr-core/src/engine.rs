@@ -101,7 +101,7 @@ const MAX_FRESH_TOKENS: u32 = 3;
 ///             id: ReservationId(format!("cr-{}", req.demand.instance_type)),
 ///             cloud: Cloud::Aws, region: req.region.clone(), zone: Some(req.zone.clone()),
 ///             instance_type: req.demand.instance_type.clone(), count: req.demand.count,
-///             used: None, end_time: Some(req.end_time), state: ReservationState::Active,
+///             used: None, end_time: Some(req.end_time), created: None, state: ReservationState::Active,
 ///             tags: req.tags.0.clone(), extra: Default::default(),
 ///         };
 ///         self.0.lock().unwrap().push(r.clone());

@@ -69,6 +69,9 @@ pub struct Reservation {
     pub used: Option<u32>,
     /// When the cloud releases it on its own.
     pub end_time: Option<Timestamp>,
+    /// When it was created, as the cloud reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<Timestamp>,
     /// State.
     pub state: ReservationState,
     /// Tags (or, on GCE, the tags decoded from the description).
@@ -279,6 +282,7 @@ mod tests {
                     count: 1,
                     used: None,
                     end_time: None,
+                    created: None,
                     state: ReservationState::Active,
                     tags: BTreeMap::new(),
                     extra: BTreeMap::new(),

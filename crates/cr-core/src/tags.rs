@@ -272,6 +272,7 @@ mod tests {
             count: 1,
             used: None,
             end_time: None,
+            created: None,
             state: ReservationState::Active,
             tags: test
                 .map(|t| BTreeMap::from([(TEST_ID.to_string(), t.to_string())]))

@@ -80,6 +80,7 @@ fn reservation(region: &str, zone: &str, instance_type: &str, count: u32) -> Res
         count,
         used: None,
         end_time: Some(end_time()),
+        created: None,
         state: ReservationState::Active,
         tags: tags().0,
         extra: BTreeMap::new(),

@@ -254,6 +254,10 @@ pub(crate) fn to_reservation(r: &ReservationResource, zone_hint: Option<&str>) -
             .delete_at_time
             .as_deref()
             .and_then(|t| t.parse::<Timestamp>().ok()),
+        created: r
+            .creation_timestamp
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok()),
         state: state_of(r.status.as_deref()),
         tags: tags_of(r.description.as_deref()),
         extra,
@@ -384,6 +388,7 @@ impl CloudAdapter for GceAdapter {
             count: request.demand.count,
             used: None,
             end_time: Some(request.end_time),
+            created: None,
             state: ReservationState::Pending,
             tags: request.tags.render(Cloud::Gce),
             extra,

@@ -452,6 +452,7 @@ async fn cancel_deletes_waits_and_treats_missing_as_gone() {
         count: 1,
         used: None,
         end_time: None,
+        created: None,
         state: ReservationState::Active,
         tags: BTreeMap::new(),
         extra: BTreeMap::from([(EXTRA_ID.to_string(), "55".to_string())]),

@@ -62,6 +62,9 @@ pub(crate) struct ReservationResource {
     /// RFC 3339 time at which GCE deletes the reservation on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) delete_at_time: Option<String>,
+    /// Output only: RFC 3339 creation time.
+    #[serde(default, skip_serializing)]
+    pub(crate) creation_timestamp: Option<String>,
 }
 
 /// `AllocationSpecificSKUReservation`.

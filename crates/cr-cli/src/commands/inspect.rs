@@ -11,9 +11,20 @@ use crate::output;
 pub async fn status(context: &Context<'_>, explicit: Option<&str>) -> Result<ExitCode> {
     let (params, backend) = open_backend(context, explicit).await?;
     let set = backend.discover(&params).await?;
+    let now = jiff::Timestamp::now();
+    let warnings = output::unused_warnings(&set, now);
     match context.global.output {
-        Output::Json => output::json(&output::set_json(&set, backend.as_ref())),
-        Output::Text => output::text(&output::status_text(&set)),
+        Output::Json => {
+            let mut doc = output::set_json(&set, backend.as_ref());
+            doc["warnings"] = serde_json::json!(warnings);
+            output::json(&doc);
+        }
+        Output::Text => output::text(&output::status_text(&set, now)),
+    }
+    if !context.global.verbosity.quiet {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
