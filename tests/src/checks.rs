@@ -250,7 +250,7 @@ pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
     };
     assert_eq!(error.kind, ErrorKind::QuotaExceeded, "{error:?}");
     assert!(attempts.is_empty(), "no other zone was tried: {attempts:?}");
-    assert!(text.contains("raise the quota"), "{text}");
+    assert!(text.contains("raise that quota"), "{text}");
     assert!(text.contains("region"), "{text}");
     let zones_tried: BTreeSet<String> =
         fx.audit(t.cloud()).iter().map(|r| r.zone.clone()).collect();

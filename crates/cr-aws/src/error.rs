@@ -23,8 +23,8 @@ const CAPACITY: &[&str] = &[
     "ReservationCapacityExceeded",
 ];
 
-/// Account limits: the engine moves on to the next zone (a limit may be zonal, and the
-/// rollback releases what this region already holds).
+/// Account limits. EC2's instance and vCPU limits are regional: with no scope set they are
+/// region-scoped, so the engine stops trying the region's other zones and names the quota.
 const QUOTA: &[&str] = &[
     "InstanceLimitExceeded",
     "VcpuLimitExceeded",

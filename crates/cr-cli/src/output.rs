@@ -317,12 +317,21 @@ pub fn error_json(e: &Error, exit_code: u8) -> Value {
             );
             obj.insert("skipped_zones".into(), json!(skipped));
         }
-        Error::QuotaExhausted { attempts, .. } => {
+        Error::QuotaExhausted {
+            attempts, error, ..
+        } => {
+            // Every zone tried, the one whose quota error ended the search last.
+            let last = error
+                .location
+                .zone
+                .as_ref()
+                .map(|zone| json!({"zone": zone, "error": cloud(error)}));
             obj.insert(
                 "attempts".into(),
                 attempts
                     .iter()
                     .map(|a| json!({"zone": a.zone, "error": cloud(&a.error)}))
+                    .chain(last)
                     .collect(),
             );
         }
@@ -371,7 +380,7 @@ pub fn set_text(set: &ReservationSet) -> String {
     // and unusable.
     for region in &set.regions {
         let how = if region.reused {
-            "reused (already held by this test)"
+            "reused: already held by this test"
         } else {
             "reserved"
         };
@@ -478,7 +487,8 @@ pub fn status_text(set: &ReservationSet, now: jiff::Timestamp) -> String {
     for r in set.reservations() {
         let usage = match r.used {
             Some(used) => format!("{used}/{}", r.count.saturating_sub(used)),
-            None => format!("?/{}", r.count),
+            // The cloud does not say: neither number is known.
+            None => "?/?".to_string(),
         };
         t.add_row(vec![
             r.id.to_string(),

@@ -47,7 +47,20 @@ fn json(run: &Run) -> serde_json::Value {
 /// Runs reserve → status → cancel for `config` and checks the emulator's audit after each.
 async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let (emu, env) = emulator(cr_emulator::demo_scenario(), &dir.path().join("creds")).await;
+    // A regional quota of 50 instances: the set (4) fits, the failing reserve below does not.
+    let mut scenario = cr_emulator::demo_scenario();
+    let region = match cloud {
+        CloudKind::Aws => "us-east-1",
+        _ => "us-east1",
+    };
+    scenario
+        .clouds
+        .get_mut(cloud)
+        .regions
+        .entry(region.to_string())
+        .or_default()
+        .quota = Some(50);
+    let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
     let cfg = dir.path().join("test.yaml");
     std::fs::write(&cfg, config).unwrap();
     let cfg = cfg.to_str().unwrap();
@@ -115,9 +128,9 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
     );
     assert_eq!(emu.state().live(cloud).count(), 0, "nothing left active");
 
-    // A reserve that finds no zone: the failure document, with every zone tried.
+    // A reserve the region's quota cannot hold: the failure document, with the zone tried.
     let none = dir.path().join("none.yaml");
-    let mut demanding = config.replace("n_db_nodes: 3", "n_db_nodes: 100000");
+    let mut demanding = config.replace("n_db_nodes: 3", "n_db_nodes: 999");
     demanding.push_str("reservation_buffer_minutes: 1\n");
     std::fs::write(&none, demanding).unwrap();
     let none = none.to_str().unwrap();
@@ -139,11 +152,20 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
     assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     let failure = json(&run);
     schema::check("error", &failure);
-    assert!(
-        !failure["error"]["attempts"].as_array().unwrap().is_empty(),
+    assert_eq!(failure["error"]["kind"], "quota_exceeded", "{}", run.stdout);
+    let tried = failure["error"]["attempts"].as_array().unwrap();
+    assert_eq!(
+        tried.len(),
+        1,
+        "the region's quota ends the search: {}",
+        run.stdout
+    );
+    assert_eq!(
+        tried[0]["error"]["kind"], "quota_exceeded",
         "{}",
         run.stdout
     );
+    assert_eq!(emu.state().live(cloud).count(), 0, "nothing left active");
     // The stocked-out zone was tried first: the type it did have was reserved there
     // (both types are created at once) and rolled back.
     let elsewhere: Vec<_> = emu

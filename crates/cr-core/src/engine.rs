@@ -131,6 +131,7 @@ const MAX_FRESH_TOKENS: u32 = 3;
 ///     test_id: Some("t-1".into()),
 ///     end_time: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2),
 ///     duration_minutes: 120,
+///     reuse_slack_minutes: 60,
 ///     regions: vec![RegionPlan {
 ///         region: "eu-west-1".into(),
 ///         zones: vec!["eu-west-1a".into()],
@@ -815,6 +816,13 @@ impl ReserveRun<'_> {
                 });
             }
         }
+        if offered.is_empty() {
+            // No zone offers every type: if one type is offered nowhere in the region, that
+            // is a wrong name or region in the configuration, not a shortage to wait out.
+            if let Some(error) = self.offered_nowhere(rp).await? {
+                return Err(error.into());
+            }
+        }
         if candidates.is_empty() {
             return Err(Error::NoZoneAvailable {
                 cloud: engine.adapter.cloud(),
@@ -843,7 +851,7 @@ impl ReserveRun<'_> {
             .await?;
 
         let mut attempts = Vec::new();
-        for zone in &candidates {
+        for (i, zone) in candidates.iter().enumerate() {
             if self.stop.is_cancelled() {
                 return Err(self.stop_error().into());
             }
@@ -870,6 +878,15 @@ impl ReserveRun<'_> {
                         }
                         .into());
                     }
+                    if let Some(next) = candidates.get(i + 1) {
+                        tracing::warn!(
+                            region = rp.region,
+                            zone,
+                            code = attempt.error.code,
+                            next,
+                            "zone cannot hold every demand; trying the next zone"
+                        );
+                    }
                     attempts.push(attempt);
                 }
             }
@@ -881,6 +898,58 @@ impl ReserveRun<'_> {
             skipped,
         }
         .into())
+    }
+
+    /// The error naming the demanded types no zone of the region offers (asked type by
+    /// type), if there is one.
+    async fn offered_nowhere(&self, rp: &RegionPlan) -> Result<Option<Error>, Failure> {
+        let engine = self.engine;
+        let mut missing = Vec::new();
+        for demand in &rp.demands {
+            let one = [demand.instance_type.clone()];
+            let zones = engine
+                .retry
+                .run_until("zones", Some(self.stop), || {
+                    engine.adapter.zones(&rp.region, &one)
+                })
+                .await?;
+            if zones.is_empty() && !missing.contains(&demand.instance_type) {
+                missing.push(demand.instance_type.clone());
+            }
+        }
+        let Some(first) = missing.first() else {
+            return Ok(None);
+        };
+        let cloud = engine.adapter.cloud();
+        let roles: Vec<String> = rp
+            .demands
+            .iter()
+            .filter(|d| missing.contains(&d.instance_type))
+            .flat_map(|d| {
+                d.roles.iter().filter_map(|r| {
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                })
+            })
+            .collect();
+        let mut error = CloudError::new(
+            ErrorKind::InvalidConfig,
+            cloud,
+            "zones",
+            "",
+            format!(
+                "{cloud} region {} offers instance type {} (for the {} nodes) in none of its zones: \
+                 check the type's name in the configuration and that the region offers it \
+                 (nothing was reserved)",
+                rp.region,
+                missing.join(", "),
+                roles.join(", ")
+            ),
+        );
+        error.location.region = Some(rp.region.clone());
+        error.location.instance_type = Some(first.clone());
+        Ok(Some(Error::from(error)))
     }
 
     /// Reuses a complete set the test already holds in the region (waiting for pending
@@ -1044,15 +1113,7 @@ impl ReserveRun<'_> {
             leftovers.extend(engine.sweep(self.test_id, &rp.region, &[]).await);
         }
         match failure {
-            Ok(attempt) if leftovers.is_empty() => {
-                tracing::warn!(
-                    region = rp.region,
-                    zone,
-                    code = attempt.error.code,
-                    "zone cannot hold every demand; trying the next zone"
-                );
-                Ok(ZoneOutcome::Unavailable(attempt))
-            }
+            Ok(attempt) if leftovers.is_empty() => Ok(ZoneOutcome::Unavailable(attempt)),
             Ok(attempt) => Err(Failure {
                 error: attempt.error.into(),
                 leftovers,
@@ -1360,8 +1421,9 @@ fn by_zone(rp: &RegionPlan, mut live: Vec<Reservation>) -> Vec<RegionReservation
 }
 
 /// Whether an existing reservation serves `demand` of `plan`: the type, the count, the
-/// sizing details (recorded in its tags), and an end time no earlier than the plan's (less
-/// a minute of slack for the cloud's rounding).
+/// sizing details (recorded in its tags), and an end time no earlier than the plan's less its
+/// reuse slack (the reservation buffer; at least a minute, for the cloud's rounding), so a
+/// rerun minutes later reuses the set instead of releasing capacity it still needs.
 fn serves(plan: &CapacityPlan, demand: &Demand, r: &Reservation) -> bool {
     let details = details_tag(&demand.details);
     let recorded = r
@@ -1369,9 +1431,12 @@ fn serves(plan: &CapacityPlan, demand: &Demand, r: &Reservation) -> bool {
         .iter()
         .find(|(k, _)| k.as_str() == crate::tags::CR_DETAILS)
         .map(|(k, v)| (k.clone(), v.clone()));
-    let long_enough = r
-        .end_time
-        .is_none_or(|end| end >= plan.end_time - jiff::SignedDuration::from_secs(60));
+    let slack = jiff::SignedDuration::from_mins(
+        i64::try_from(plan.reuse_slack_minutes)
+            .unwrap_or(i64::MAX / 60)
+            .max(1),
+    );
+    let long_enough = r.end_time.is_none_or(|end| end >= plan.end_time - slack);
     r.instance_type == demand.instance_type
         && r.count == demand.count
         && details == recorded

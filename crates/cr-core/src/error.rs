@@ -98,7 +98,7 @@ impl ErrorKind {
                 "this zone does not offer the instance type: allow other zones, or choose a type the zone offers"
             }
             ErrorKind::QuotaExceeded => {
-                "a quota is exhausted: raise the quota named here for this region (the cloud console's quota page), or release unused reservations"
+                "a quota is exhausted: raise the quota the cloud's message names, for this region (the cloud console's quota page), or release unused reservations"
             }
             ErrorKind::Throttled => "the cloud is rate limiting requests: retry later",
             ErrorKind::Unauthorized => {
@@ -547,8 +547,7 @@ fn quota_message(region: &str, attempts: &[ZoneAttempt], error: &CloudError) -> 
         ));
     }
     text.push_str(&format!(
-        " — raise the quota `{}` for this {scope} (the cloud console's quota page, or a support request), release unused reservations, or use another {}",
-        error.code,
+        " — raise that quota (the cloud's message above names it) for this {scope} (the cloud console's quota page, or a support request), release unused reservations, or use another {}",
         if scope == QuotaScope::Account { "account" } else { "region" }
     ));
     text

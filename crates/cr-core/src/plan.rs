@@ -92,6 +92,10 @@ pub struct CapacityPlan {
     pub end_time: Timestamp,
     /// Minutes from now to `end_time`.
     pub duration_minutes: u64,
+    /// How much earlier than `end_time` a reservation the test already holds may end and still
+    /// be reused, in minutes: the reservation buffer (`reservation_buffer_minutes`). A rerun
+    /// of the test within the buffer reuses its set instead of releasing and re-creating it.
+    pub reuse_slack_minutes: u64,
     /// One entry per region, in configuration order.
     pub regions: Vec<RegionPlan>,
     /// The tags every reservation carries.

@@ -82,6 +82,7 @@ pub(crate) fn build(params: &Params, backend: Cloud, now: Timestamp) -> Result<C
         test_id: params.test_id.clone(),
         end_time,
         duration_minutes,
+        reuse_slack_minutes: params.reservation_buffer_minutes.min(duration_minutes),
         regions,
         tags,
     })
@@ -422,6 +423,19 @@ fn zones(params: &Params, cloud: Cloud, spec: &RegionSpec) -> Result<(Vec<String
                 &params.availability_zone,
                 "GCE zone letters such as `b` or `b,c`",
             )?;
+            if zones.is_empty() && !fallback {
+                // Zonal means "only the zone I name": with none named there is nothing to try.
+                return Err(Error::config(
+                    params.source_of("gce_reservation_type"),
+                    "gce_reservation_type",
+                    params.display_raw("gce_reservation_type"),
+                    format!(
+                        "`regional` when no zone is named (gce_datacenter `{region}` is a region and \
+                         availability_zone is not set): `zonal` reserves only in the zone given by \
+                         gce_datacenter (e.g. `{region}-b`) or availability_zone (e.g. `b`)"
+                    ),
+                ));
+            }
             Ok((
                 zones.iter().map(|c| format!("{region}-{c}")).collect(),
                 fallback,

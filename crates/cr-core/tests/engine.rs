@@ -55,6 +55,7 @@ fn plan(regions: Vec<RegionPlan>) -> CapacityPlan {
         test_id: Some(TEST.into()),
         end_time: end_time(),
         duration_minutes: 120,
+        reuse_slack_minutes: 60,
         regions,
         tags: tags(),
     }
@@ -1210,7 +1211,8 @@ async fn a_regional_quota_ends_the_region_without_trying_other_zones() {
     assert_eq!(error.code, "VcpuLimitExceeded");
     let message = err.to_string();
     assert!(
-        message.contains("raise the quota `VcpuLimitExceeded`"),
+        message.contains("VcpuLimitExceeded")
+            && message.contains("raise that quota (the cloud's message above names it)"),
         "{message}"
     );
     assert!(message.contains("region"), "{message}");
@@ -1286,7 +1288,8 @@ async fn an_existing_set_ending_too_early_is_not_reused() {
     offers_abc(&mut m);
     let mut short = reservation("eu-west-1", "eu-west-1a", "i4i.large", 3);
     short.id = ReservationId("cr-short".into());
-    short.end_time = Some(end_time() - jiff::SignedDuration::from_hours(1));
+    // Past the plan's 60-minute reuse slack (its reservation buffer).
+    short.end_time = Some(end_time() - jiff::SignedDuration::from_mins(61));
     finds_in(&mut m, "eu-west-1", vec![short]);
     expect_cancel(&mut m, "cr-short".into(), || Ok(CancelOutcome::Cancelled));
     let requests = creates(&mut m, |req| Ok(created(req)));
@@ -1577,4 +1580,75 @@ async fn progress_events_follow_a_fallback_step_by_step() {
             .count(),
         2
     );
+}
+
+/// Reserves `two_types` over an earlier run's complete set that ends `minutes_early` before
+/// this plan would; whether the set was reused.
+async fn rerun_over_a_set_ending_early(minutes_early: i64) -> bool {
+    let earlier = |t: &str, n| {
+        let mut r = reservation("eu-west-1", "eu-west-1a", t, n);
+        r.end_time = Some(end_time() - jiff::SignedDuration::from_mins(minutes_early));
+        r
+    };
+    let mut m = adapter();
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![earlier("i4i.large", 3), earlier("c6i.xlarge", 2)],
+    );
+    // Released only when not reused; then reserved afresh.
+    m.expect_cancel()
+        .returning(|_| Ok(CancelOutcome::Cancelled));
+    offers_abc(&mut m);
+    let requests = creates(&mut m, |req| Ok(created(req)));
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+    assert_eq!(requests.lock().unwrap().is_empty(), set.regions[0].reused);
+    set.regions[0].reused
+}
+
+#[tokio::test]
+async fn a_rerun_within_the_reservation_buffer_reuses_the_set() {
+    // 40 minutes early is within the plan's 60-minute buffer: the set still covers the test,
+    // and releasing it would give up capacity the test needs.
+    assert!(rerun_over_a_set_ending_early(40).await);
+    // 90 minutes early, past the buffer: it no longer covers the test.
+    assert!(!rerun_over_a_set_ending_early(90).await);
+}
+
+#[tokio::test]
+async fn a_type_no_zone_of_the_region_offers_is_a_configuration_error_naming_it() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    // The cloud offers c6i.xlarge everywhere and "i4i.huge" (a typo) nowhere.
+    m.expect_zones().returning(|r, types| {
+        Ok(if types.iter().any(|t| t == "i4i.huge") {
+            Vec::new()
+        } else {
+            vec![format!("{r}a"), format!("{r}b")]
+        })
+    });
+    m.expect_create().never();
+    let plan = plan(vec![region(
+        "eu-west-1",
+        &["eu-west-1a"],
+        true,
+        vec![demand("i4i.huge", 3), demand("c6i.xlarge", 2)],
+    )]);
+
+    let err = engine(m).reserve(&plan).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("instance type i4i.huge (for the db nodes)"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("c6i.xlarge"),
+        "only the missing type is named: {message}"
+    );
+    assert!(message.contains("eu-west-1"), "{message}");
 }

@@ -173,6 +173,24 @@ fn gce_zonal_reservation_and_zone_in_datacenter() {
 }
 
 #[test]
+fn gce_zonal_without_any_zone_is_a_configuration_error() {
+    // A region for gce_datacenter and no availability_zone: "zonal" names no zone to try.
+    let mut vars = gce_vars_without(&["SCT_AVAILABILITY_ZONE"]);
+    vars.push(("SCT_GCE_RESERVATION_TYPE", "zonal"));
+    vars.push(("SCT_GCE_DATACENTER", "us-west1"));
+    vars.push(("SCT_AVAILABILITY_ZONE", ""));
+    let e = plan_err(&GCE, &vars, Cloud::Gce);
+    assert_eq!(e.kind(), cr_core::ErrorKind::InvalidConfig, "{e}");
+    let message = e.to_string();
+    assert!(message.contains("SCT_GCE_RESERVATION_TYPE"), "{message}");
+    assert!(message.contains("key `gce_reservation_type`"), "{message}");
+    assert!(
+        message.contains("`zonal` reserves only in the zone given"),
+        "{message}"
+    );
+}
+
+#[test]
 fn gce_nemesis_nodes_default_to_the_db_type() {
     // test_default's nemesis_add_node_cnt is 2: they are db nodes of the db type.
     let vars = gce_vars_without(&["SCT_NEMESIS_ADD_NODE_CNT"]);

@@ -31,6 +31,10 @@ pub const EXTRA_ID: &str = "gce_id";
 /// `Reservation.extra` key holding the name of the insert Operation of a pending reservation.
 pub const EXTRA_OPERATION: &str = "gce_operation";
 
+/// `Reservation.extra` key recording `specificReservationRequired` (`true`/`false`): it
+/// decides how an instance targets the reservation.
+const EXTRA_SPECIFIC: &str = "gce_specific_reservation_required";
+
 /// How reservations are created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReservationSettings {
@@ -224,6 +228,25 @@ fn state_of(status: Option<&str>) -> ReservationState {
 }
 
 /// cr's view of a GCE reservation.
+/// How an instance consumes `reservation`: by name when the reservation requires it
+/// (`specificReservationRequired`, cr's default); otherwise GCE refuses the name ("can not be
+/// targeted as specificReservationRequired is not set") and any matching instance with
+/// `ANY_RESERVATION` affinity (the default) consumes it.
+fn instance_target(reservation: &Reservation) -> serde_json::Value {
+    if reservation.extra.get(EXTRA_SPECIFIC).map(String::as_str) == Some("false") {
+        return serde_json::json!({
+            "reservationAffinity": {"consumeReservationType": "ANY_RESERVATION"}
+        });
+    }
+    serde_json::json!({
+        "reservationAffinity": {
+            "consumeReservationType": "SPECIFIC_RESERVATION",
+            "key": "compute.googleapis.com/reservation-name",
+            "values": [reservation.id.0],
+        }
+    })
+}
+
 pub(crate) fn to_reservation(r: &ReservationResource, zone_hint: Option<&str>) -> Reservation {
     let zone = r
         .zone
@@ -236,6 +259,9 @@ pub(crate) fn to_reservation(r: &ReservationResource, zone_hint: Option<&str>) -
     let mut extra = BTreeMap::new();
     if let Some(id) = &r.id {
         extra.insert(EXTRA_ID.to_string(), id.clone());
+    }
+    if let Some(required) = r.specific_reservation_required {
+        extra.insert(EXTRA_SPECIFIC.to_string(), required.to_string());
     }
     Reservation {
         id: ReservationId(r.name.clone()),
@@ -379,6 +405,10 @@ impl CloudAdapter for GceAdapter {
         // Operation DONE.
         let mut extra = BTreeMap::new();
         extra.insert(EXTRA_OPERATION.to_string(), operation.name.clone());
+        extra.insert(
+            EXTRA_SPECIFIC.to_string(),
+            self.settings.specific.to_string(),
+        );
         Ok(Reservation {
             id: ReservationId(body.name.clone()),
             cloud: Cloud::Gce,
@@ -523,19 +553,35 @@ impl CloudAdapter for GceAdapter {
     }
 
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {
-        serde_json::json!({
-            "reservationAffinity": {
-                "consumeReservationType": "SPECIFIC_RESERVATION",
-                "key": "compute.googleapis.com/reservation-name",
-                "values": [reservation.id.0],
-            }
-        })
+        instance_target(reservation)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instance_targets_by_name_only_a_reservation_that_requires_it() {
+        let mut body = ReservationResource {
+            name: "cr-x".into(),
+            zone: Some("zones/us-east1-b".into()),
+            specific_reservation_required: Some(true),
+            ..ReservationResource::default()
+        };
+        let target = instance_target(&to_reservation(&body, None));
+        assert_eq!(
+            target["reservationAffinity"]["consumeReservationType"],
+            "SPECIFIC_RESERVATION"
+        );
+        assert_eq!(target["reservationAffinity"]["values"][0], "cr-x");
+        body.specific_reservation_required = Some(false);
+        let target = instance_target(&to_reservation(&body, None));
+        assert_eq!(
+            target,
+            serde_json::json!({"reservationAffinity": {"consumeReservationType": "ANY_RESERVATION"}})
+        );
+    }
 
     #[test]
     fn description_round_trips_and_keeps_the_test_id_when_too_long() {

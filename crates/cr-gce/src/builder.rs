@@ -246,10 +246,12 @@ impl GceBuilder {
         }
         let project = project.ok_or_else(|| {
             Error::config(
-                "configuration",
+                "the --config files and SCT_GCE_PROJECT (GOOGLE_CLOUD_PROJECT is not set either, \
+                 and the credentials name no project)",
                 "gce_project",
                 "",
-                "a GCE project id (or credentials that name one)",
+                "a GCE project id: set gce_project or GOOGLE_CLOUD_PROJECT, or use credentials \
+                 that name a project",
             )
         })?;
         let client = GceClient::new(http, &base, &project, credential.provider, self.timeouts);

@@ -15,8 +15,8 @@ pub const PERMISSIONS: &[&str] = &[
     "compute.zoneOperations.get",
     // zones.list: the candidate zones of a region
     "compute.zones.list",
-    // regions.list: cancel_all_regions
-    "compute.regions.list",
+    // Not compute.regions.list: cancel_all_regions is one aggregated list (lists_all_regions),
+    // so the engine never asks for the regions.
 ];
 
 /// The custom-role definition.
