@@ -23,8 +23,9 @@ fn main() -> ExitCode {
         "test" => test(),
         "features" => features(),
         "sdk-check" => return sdk_check(),
+        "python" => return python_package(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check>");
+            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check|python>");
             return ExitCode::from(2);
         }
     };
@@ -146,6 +147,79 @@ fn features() -> Vec<Step> {
         "cli",
     ]));
     steps
+}
+
+/// The Python package (crates/cr-python): built with maturin into the venv of `CR_PYTHON`
+/// (`maturin develop`, debug profile, every backend), then its pytest suite against `cr
+/// emulator` (the `cr` the workspace tests built). pytest's exit 5 ("no tests ran") is a
+/// failure of its own, never a pass.
+fn python_package() -> ExitCode {
+    let total = Instant::now();
+    let python = std::env::var("CR_PYTHON").unwrap_or_else(|_| "python3".into());
+    // The venv is the interpreter's: <venv>/bin/python.
+    let venv = Path::new(&python)
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let cr = target
+        .join("debug")
+        .join(format!("cr{}", std::env::consts::EXE_SUFFIX));
+    let mut maturin = Command::new(&python);
+    maturin
+        .args([
+            "-m",
+            "maturin",
+            "develop",
+            "--manifest-path",
+            "crates/cr-python/Cargo.toml",
+        ])
+        .current_dir(root());
+    if let Some(venv) = &venv {
+        maturin.env("VIRTUAL_ENV", venv);
+    }
+    eprintln!("xtask: $ {python} -m maturin develop --manifest-path crates/cr-python/Cargo.toml");
+    let started = Instant::now();
+    match maturin.status() {
+        Ok(s) if s.success() => eprintln!("xtask: ok in {:.0?}", started.elapsed()),
+        other => {
+            eprintln!("xtask: FAILED: maturin develop ({other:?})");
+            return ExitCode::from(1);
+        }
+    }
+    if !cr.exists() {
+        eprintln!(
+            "xtask: {} is missing: the tests serve the emulator with it (run `cargo xtask ci` or `cargo build -p cr-cli` first)",
+            cr.display()
+        );
+        return ExitCode::from(1);
+    }
+    eprintln!("xtask: $ {python} -m pytest crates/cr-python/tests");
+    let started = Instant::now();
+    let status = Command::new(&python)
+        .args(["-m", "pytest", "-q", "crates/cr-python/tests"])
+        .env("CR_BIN", &cr)
+        .current_dir(root())
+        .status();
+    match status.map(|s| s.code()) {
+        Ok(Some(0)) => {
+            eprintln!("xtask: ok in {:.0?}", started.elapsed());
+            eprintln!("xtask: python: passed in {:.0?}", total.elapsed());
+            ExitCode::SUCCESS
+        }
+        Ok(Some(5)) => {
+            eprintln!(
+                "xtask: FAILED: pytest collected no tests (exit 5): the package's tests did not run"
+            );
+            ExitCode::from(1)
+        }
+        other => {
+            eprintln!("xtask: FAILED: pytest ({other:?})");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Builds `cr` exactly as the workspace tests do (same features, so nothing is rebuilt after

@@ -237,7 +237,32 @@ pub struct Params {
 impl Params {
     /// Reads `files` in order, then `SCT_*` variables from `env`, then cr's defaults.
     pub fn load(files: &[PathBuf], env: &BTreeMap<String, String>) -> Result<Params> {
+        Params::load_layers(&[], files, env)
+    }
+
+    /// As [`Params::load`], with `mapping` (already-parsed configuration, e.g. a test
+    /// framework's own configuration object) as the first layer under the files; every value
+    /// from it has the source `source` in messages.
+    pub fn from_mapping(
+        source: &str,
+        mapping: serde_json::Map<String, Value>,
+        files: &[PathBuf],
+        env: &BTreeMap<String, String>,
+    ) -> Result<Params> {
+        Params::load_layers(&[(source, mapping)], files, env)
+    }
+
+    fn load_layers(
+        mappings: &[(&str, serde_json::Map<String, Value>)],
+        files: &[PathBuf],
+        env: &BTreeMap<String, String>,
+    ) -> Result<Params> {
         let mut raw: BTreeMap<String, SourcedValue> = BTreeMap::new();
+        for (source, mapping) in mappings {
+            for (key, value) in mapping.clone() {
+                merge(&mut raw, key, value, source);
+            }
+        }
         for path in files {
             let source = path.display().to_string();
             for (key, value) in read_yaml_file(path)? {

@@ -607,3 +607,41 @@ fn unreadable_or_unparsable_files() {
     }
     insta::assert_snapshot!(report);
 }
+
+#[test]
+fn a_mapping_is_the_first_layer_named_by_its_source() {
+    let mapping = serde_json::json!({
+        "cluster_backend": "gce",
+        "n_db_nodes": 3,
+        "test_id": "t-1",
+        "user_prefix": "from-mapping",
+    });
+    let serde_json::Value::Object(mapping) = mapping else {
+        unreachable!()
+    };
+    let p = Params::from_mapping(
+        "params (the mapping passed in)",
+        mapping.clone(),
+        &[sct("defaults/test_default.yaml")],
+        &env(&[("SCT_N_DB_NODES", "5")]),
+    )
+    .unwrap();
+    // Files layer over the mapping, SCT_* variables over both.
+    assert_eq!(p.n_db_nodes, vec![5]);
+    assert_eq!(p.cluster_backend.as_deref(), Some("gce"));
+    assert_eq!(
+        p.source_of("cluster_backend"),
+        "params (the mapping passed in)"
+    );
+    assert_eq!(p.test_id.as_deref(), Some("t-1"));
+
+    let mut bad = mapping;
+    bad.insert("n_db_nodes".into(), serde_json::json!("three"));
+    let e =
+        Params::from_mapping("params (the mapping passed in)", bad, &[], &env(&[])).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    assert!(
+        e.to_string().contains("params (the mapping passed in)"),
+        "{e}"
+    );
+}
