@@ -173,6 +173,15 @@ impl Renderer {
                     self.bad()
                 ));
             }
+            Event::NotReused {
+                reservation,
+                reason,
+            } => self.line(format!(
+                "{}: releasing {} ({}) held from an earlier run: {reason}",
+                reservation.region,
+                reservation.id,
+                describe(reservation)
+            )),
             Event::Reused {
                 region,
                 zone,

@@ -997,6 +997,20 @@ impl ReserveRun<'_> {
             }
         }
         if !strays.is_empty() {
+            // Say what changes, and why, before changing it.
+            for r in &strays {
+                let reason = why_not_reused(self.plan, rp, r, accepted_zones, reused.is_some());
+                tracing::warn!(
+                    region = rp.region,
+                    id = %r.id,
+                    reason,
+                    "cancelling a reservation of an earlier run that this plan does not use"
+                );
+                engine.progress.emit(Event::NotReused {
+                    reservation: Step::of(r),
+                    reason,
+                });
+            }
             tracing::warn!(
                 region = rp.region,
                 count = strays.len(),
@@ -1446,6 +1460,54 @@ fn serves(plan: &CapacityPlan, demand: &Demand, r: &Reservation) -> bool {
 /// Splits a region's live reservations into a complete set for `rp` (one reservation
 /// serving each demand, all in one zone the plan accepts) and the strays to cancel. Without
 /// a complete set, everything is a stray.
+/// Why `r`, found in the region, is not part of the set this plan reuses.
+fn why_not_reused(
+    plan: &CapacityPlan,
+    rp: &RegionPlan,
+    r: &Reservation,
+    accepted_zones: &[String],
+    complete: bool,
+) -> String {
+    if let Some(zone) = r.zone.as_ref().filter(|z| !accepted_zones.contains(z)) {
+        return format!("zone {zone} is not one this plan reserves in");
+    }
+    let Some(demand) = rp
+        .demands
+        .iter()
+        .find(|d| d.instance_type == r.instance_type)
+    else {
+        return format!("the plan no longer demands {}", r.instance_type);
+    };
+    if r.count != demand.count {
+        return format!(
+            "it holds {} x {}, the plan now wants {}",
+            r.count, r.instance_type, demand.count
+        );
+    }
+    if !serves(plan, demand, r) {
+        let recorded = r.tags.get(crate::tags::CR_DETAILS).cloned();
+        let wanted = details_tag(&demand.details).map(|(_, v)| v);
+        if recorded != wanted {
+            return format!(
+                "its sizing ({}) differs from the plan's ({})",
+                recorded.as_deref().unwrap_or("none"),
+                wanted.as_deref().unwrap_or("none")
+            );
+        }
+        return format!(
+            "it ends at {}, before the plan's end {} less its reuse slack of {} minutes",
+            r.end_time.map(|t| t.to_string()).unwrap_or_default(),
+            plan.end_time,
+            plan.reuse_slack_minutes
+        );
+    }
+    if complete {
+        "a duplicate beside the set being reused".into()
+    } else {
+        "the other types of the plan are not held in its zone, so the set is incomplete".into()
+    }
+}
+
 fn complete_set(
     rp: &RegionPlan,
     plan: &CapacityPlan,

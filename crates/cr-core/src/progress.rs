@@ -94,6 +94,14 @@ pub enum Event {
         /// The cloud's message (or cr's).
         message: String,
     },
+    /// A reservation the test already holds is not used by this plan and is about to be
+    /// released (reported before the release).
+    NotReused {
+        /// The reservation.
+        reservation: Step,
+        /// Why this plan does not use it (count, type, sizing, end time or zone changed).
+        reason: String,
+    },
     /// An earlier run's complete set is reused in the region.
     Reused {
         /// Region.

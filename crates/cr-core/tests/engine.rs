@@ -1652,3 +1652,64 @@ async fn a_type_no_zone_of_the_region_offers_is_a_configuration_error_naming_it(
     );
     assert!(message.contains("eu-west-1"), "{message}");
 }
+
+#[tokio::test]
+async fn what_a_rerun_releases_is_said_with_why_before_it_is_released() {
+    use cr_core::progress::{Event, Progress};
+
+    let mut m = adapter();
+    // The earlier run held 2 × i4i.large; this plan wants 3 (and 2 × c6i.xlarge).
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![
+            reservation("eu-west-1", "eu-west-1a", "i4i.large", 2),
+            reservation("eu-west-1", "eu-west-1a", "c6i.xlarge", 2),
+        ],
+    );
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let seen = order.clone();
+    m.expect_cancel().returning(move |r| {
+        seen.lock().unwrap().push(format!("cancel {}", r.id));
+        Ok(CancelOutcome::Cancelled)
+    });
+    offers_abc(&mut m);
+    creates(&mut m, |req| Ok(created(req)));
+    let events = order.clone();
+    let engine = engine(m).with_progress(Progress::new(move |e: &Event| {
+        if let Event::NotReused {
+            reservation,
+            reason,
+        } = e
+        {
+            events
+                .lock()
+                .unwrap()
+                .push(format!("not reused {}: {reason}", reservation.id));
+        }
+    }));
+
+    engine
+        .reserve(&two_types(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    let order = order.lock().unwrap();
+    let said = order
+        .iter()
+        .position(|l| {
+            l == "not reused cr-eu-west-1a-i4i.large: it holds 2 x i4i.large, the plan now wants 3"
+        })
+        .unwrap_or_else(|| panic!("{order:#?}"));
+    let cancelled = order
+        .iter()
+        .position(|l| l == "cancel cr-eu-west-1a-i4i.large")
+        .unwrap();
+    assert!(said < cancelled, "said before done: {order:#?}");
+    assert!(
+        order
+            .iter()
+            .any(|l| l.starts_with("not reused cr-eu-west-1a-c6i.xlarge: the other types")),
+        "{order:#?}"
+    );
+}
