@@ -1,0 +1,584 @@
+//! [`OciAdapter`]: the [`CloudAdapter`] of OCI compute capacity reservations.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
+use cr_core::error::ErrorKind;
+use cr_core::model::{CancelOutcome, Reservation, ReservationState};
+use cr_core::tags::{self, TEST_ID};
+use cr_core::wait::{Poll, WaitPolicy, Waited, poll_until};
+use cr_core::{Cloud, ReservationId, Result};
+
+use crate::client::OciClient;
+use crate::error::{CallSite, classify_code};
+use crate::wire::{ConfigDetails, CreateDetails, ReservationBody, ShapeConfig};
+
+/// `Reservation.extra` key holding the work request of a pending create.
+pub const EXTRA_WORK_REQUEST: &str = "oci_work_request";
+
+/// `Reservation.extra` key holding the reservation's compartment.
+pub const EXTRA_COMPARTMENT: &str = "oci_compartment";
+
+/// OCI's limit on `opc-retry-token`.
+pub const MAX_RETRY_TOKEN_LEN: usize = 64;
+
+/// OCI's limit on a display name.
+const MAX_DISPLAY_NAME: usize = 255;
+
+/// How reservations are created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ReservationSettings {
+    /// `oci_compartment_id` (else the tenancy).
+    pub(crate) compartment: Option<String>,
+    /// `faultDomain` of every config (`FAULT-DOMAIN-1`..3), none by default.
+    pub(crate) fault_domain: Option<String>,
+    /// The defined-tag namespace that gets `TestId` (e.g. `SCT`), none by default.
+    pub(crate) defined_tag_namespace: Option<String>,
+}
+
+/// OCI compute capacity reservations, spoken over the Core and Identity REST APIs.
+pub struct OciAdapter {
+    client: OciClient,
+    tenancy: String,
+    home_region: Option<String>,
+    settings: ReservationSettings,
+    /// How long a cancel waits for `DELETED`.
+    delete_timeout: Duration,
+}
+
+impl fmt::Debug for OciAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OciAdapter")
+            .field("client", &self.client)
+            .field("tenancy", &self.tenancy)
+            .field("home_region", &self.home_region)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// The `opc-retry-token` of a create: hex of cr-core's idempotency digest (test id, region,
+/// AD, shape, attempt), exactly 64 characters. The same create retried after a lost reply
+/// presents the same token; a rerun after the first was settled presents the next attempt's.
+pub fn retry_token(request: &CreateRequest) -> String {
+    let token = hex::encode(request.idempotency_digest());
+    debug_assert!(token.len() <= MAX_RETRY_TOKEN_LEN);
+    token
+}
+
+/// The display name: `cr-<test id>-<AD label>-<shape>`, cut to OCI's limit.
+pub fn display_name(test_id: &str, ad: &str, shape: &str) -> String {
+    let label = ad.rsplit(':').next().unwrap_or(ad);
+    let name = format!("cr-{test_id}-{label}-{shape}");
+    name.chars().take(MAX_DISPLAY_NAME).collect()
+}
+
+fn is_flex(shape: &str) -> bool {
+    shape.ends_with(".Flex")
+}
+
+fn state_of(lifecycle: Option<&str>) -> ReservationState {
+    match lifecycle.map(str::to_ascii_uppercase).as_deref() {
+        Some("CREATING") => ReservationState::Pending,
+        Some("ACTIVE" | "UPDATING" | "MOVING") => ReservationState::Active,
+        Some("DELETING") => ReservationState::Cancelling,
+        Some("DELETED") => ReservationState::Cancelled,
+        Some(other) => ReservationState::Other(other.to_string()),
+        None => ReservationState::Other("unknown".into()),
+    }
+}
+
+/// cr's view of an OCI reservation (a full body or a summary).
+pub(crate) fn to_reservation(r: &ReservationBody, region: &str) -> Reservation {
+    let configs = r
+        .instance_reservation_configs
+        .as_deref()
+        .unwrap_or_default();
+    let mut shapes: Vec<&str> = configs.iter().map(|c| c.instance_shape.as_str()).collect();
+    shapes.dedup();
+    let count = r
+        .reserved_instance_count
+        .unwrap_or_else(|| configs.iter().map(|c| c.reserved_count).sum());
+    let used = r
+        .used_instance_count
+        .or_else(|| configs.iter().map(|c| c.used_count).sum::<Option<u64>>());
+    let mut extra = BTreeMap::new();
+    if let Some(c) = &r.compartment_id {
+        extra.insert(EXTRA_COMPARTMENT.to_string(), c.clone());
+    }
+    Reservation {
+        id: ReservationId(r.id.clone()),
+        cloud: Cloud::Oci,
+        region: region.to_string(),
+        zone: Some(r.availability_domain.clone()),
+        instance_type: shapes.join(","),
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        used: used.map(|u| u32::try_from(u).unwrap_or(u32::MAX)),
+        // OCI capacity reservations have no end time: they hold until deleted.
+        end_time: None,
+        state: state_of(r.lifecycle_state.as_deref()),
+        tags: r.freeform_tags.clone().unwrap_or_default(),
+        extra,
+    }
+}
+
+impl OciAdapter {
+    pub(crate) fn new(
+        client: OciClient,
+        tenancy: String,
+        home_region: Option<String>,
+        settings: ReservationSettings,
+    ) -> Self {
+        OciAdapter {
+            client,
+            tenancy,
+            home_region,
+            settings,
+            delete_timeout: Duration::from_secs(300),
+        }
+    }
+
+    pub(crate) fn set_delete_timeout(&mut self, timeout: Duration) {
+        self.delete_timeout = timeout;
+    }
+
+    /// The compartment reservations are made and listed in.
+    pub fn compartment(&self) -> &str {
+        self.settings
+            .compartment
+            .as_deref()
+            .unwrap_or(&self.tenancy)
+    }
+
+    /// The create body of `request`.
+    pub(crate) fn create_details(&self, request: &CreateRequest) -> CreateDetails {
+        let shape = &request.demand.instance_type;
+        let d = &request.demand.details;
+        let shape_config = (is_flex(shape) || d.ocpus.is_some() || d.memory_gb.is_some())
+            .then_some(ShapeConfig {
+                ocpus: d.ocpus,
+                memory_in_gbs: d.memory_gb,
+            });
+        let mut defined_tags = BTreeMap::new();
+        if let Some(ns) = &self.settings.defined_tag_namespace {
+            defined_tags.insert(
+                ns.clone(),
+                BTreeMap::from([(TEST_ID.to_string(), request.test_id.clone())]),
+            );
+        }
+        CreateDetails {
+            compartment_id: self.compartment().to_string(),
+            availability_domain: request.zone.clone(),
+            display_name: display_name(&request.test_id, &request.zone, shape),
+            is_default_reservation: false,
+            freeform_tags: request.tags.render(Cloud::Oci),
+            defined_tags,
+            instance_reservation_configs: vec![ConfigDetails {
+                instance_shape: shape.clone(),
+                reserved_count: request.demand.count,
+                instance_shape_config: shape_config,
+                fault_domain: self.settings.fault_domain.clone(),
+            }],
+        }
+    }
+
+    async fn availability_domains(&self, region: &str) -> Result<Vec<String>> {
+        let site = CallSite::new("ListAvailabilityDomains").region(region);
+        Ok(self
+            .client
+            .availability_domains(&site, region, &self.tenancy)
+            .await?
+            .into_iter()
+            .map(|a| a.name)
+            .collect())
+    }
+
+    /// The classified failure of a finished work request, settled (nothing was made).
+    async fn work_request_failure(
+        &self,
+        site: &CallSite,
+        region: &str,
+        work_request: &str,
+    ) -> Result<cr_core::Error> {
+        let errors = self
+            .client
+            .work_request_errors(&site.op("ListWorkRequestErrors"), region, work_request)
+            .await?;
+        let (code, message) = errors
+            .first()
+            .map(|e| (e.code.clone(), e.message.clone()))
+            .unwrap_or_else(|| ("WorkRequestFailed".into(), "the work request failed".into()));
+        Ok(classify_code(site, None, &code, &message)
+            .request_id(Some(format!("work request {work_request}")))
+            .settled()
+            .into())
+    }
+}
+
+fn zone_of(reservation: &Reservation) -> &str {
+    reservation.zone.as_deref().unwrap_or_default()
+}
+
+#[async_trait]
+impl CloudAdapter for OciAdapter {
+    fn cloud(&self) -> Cloud {
+        Cloud::Oci
+    }
+
+    /// `AD-N` (and the letters the planner turned into it) is the region's N-th availability
+    /// domain as ListAvailabilityDomains orders them; a full name must be one of them.
+    async fn resolve_zones(&self, region: &str, configured: &[String]) -> Result<Vec<String>> {
+        let ads = self.availability_domains(region).await?;
+        configured
+            .iter()
+            .map(|c| {
+                if let Some(full) = ads.iter().find(|a| a.eq_ignore_ascii_case(c)) {
+                    return Ok(full.clone());
+                }
+                let index = c
+                    .to_ascii_uppercase()
+                    .strip_prefix("AD-")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n >= 1);
+                match index.and_then(|n| ads.get(n - 1)) {
+                    Some(full) => Ok(full.clone()),
+                    None => Err(CallSite::new("ListAvailabilityDomains")
+                        .region(region)
+                        .ad(c.as_str())
+                        .error(
+                            ErrorKind::InvalidRequest,
+                            "UnknownAvailabilityDomain",
+                            format!(
+                                "region {region} has no availability domain {c} (it has {}): set \
+                                 availability_zone / oci_availability_domain to one of them",
+                                if ads.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    ads.join(", ")
+                                }
+                            ),
+                        )
+                        .into()),
+                }
+            })
+            .collect()
+    }
+
+    /// The region's availability domains that can reserve every shape, in the API's order
+    /// (ListComputeCapacityReservationInstanceShapes), so an AD lacking a shape is skipped
+    /// before any create.
+    async fn zones(&self, region: &str, instance_types: &[String]) -> Result<Vec<String>> {
+        let ads = self.availability_domains(region).await?;
+        let site = CallSite::new("ListComputeCapacityReservationInstanceShapes").region(region);
+        let offered = self
+            .client
+            .reservable_shapes(&site, region, self.compartment())
+            .await?;
+        Ok(ads
+            .into_iter()
+            .filter(|ad| {
+                instance_types.iter().all(|t| {
+                    offered
+                        .iter()
+                        .any(|o| o.availability_domain == *ad && o.instance_shape == *t)
+                })
+            })
+            .collect())
+    }
+
+    /// The tenancy's `READY` region subscriptions.
+    async fn regions(&self) -> Result<Vec<String>> {
+        let site = CallSite::new("ListRegionSubscriptions");
+        let home = self.home_region.as_deref().ok_or_else(|| {
+            cr_core::Error::config(
+                "the OCI profile",
+                "region",
+                "",
+                "the home region (`region` in ~/.oci/config) to list the tenancy's region subscriptions",
+            )
+        })?;
+        Ok(self
+            .client
+            .region_subscriptions(&site.clone().region(home), home, &self.tenancy)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                s.status
+                    .as_deref()
+                    .is_none_or(|st| st.eq_ignore_ascii_case("READY"))
+            })
+            .map(|s| s.region_name)
+            .collect())
+    }
+
+    async fn create(&self, request: &CreateRequest) -> Result<Reservation> {
+        let site = CallSite::new("CreateComputeCapacityReservation")
+            .region(&request.region)
+            .ad(&request.zone)
+            .shape(&request.demand.instance_type);
+        let details = self.create_details(request);
+        let token = retry_token(request);
+        let (body, work_request) = self
+            .client
+            .create_reservation(&site, &request.region, &details, &token)
+            .await?;
+        let mut r = to_reservation(&body, &request.region);
+        if r.instance_type.is_empty() {
+            r.instance_type = request.demand.instance_type.clone();
+        }
+        if body.instance_reservation_configs.is_none() && body.reserved_instance_count.is_none() {
+            r.count = request.demand.count;
+        }
+        if r.tags.is_empty() {
+            r.tags = details.freeform_tags.clone();
+        }
+        if r.state == ReservationState::Pending
+            && let Some(w) = work_request
+        {
+            r.extra.insert(EXTRA_WORK_REQUEST.to_string(), w);
+        }
+        Ok(r)
+    }
+
+    /// One look at a pending reservation: its create work request when known (a stockout
+    /// found late fails it), then the reservation's `lifecycleState`.
+    async fn poll(&self, reservation: &Reservation) -> Result<Readiness> {
+        let region = &reservation.region;
+        let site = CallSite::new("CreateComputeCapacityReservation")
+            .region(region)
+            .ad(zone_of(reservation))
+            .shape(&reservation.instance_type);
+        if let Some(wr) = reservation.extra.get(EXTRA_WORK_REQUEST) {
+            let work = self
+                .client
+                .work_request(&site.op("GetWorkRequest"), region, wr)
+                .await?;
+            if !work.is_done() {
+                return Ok(Readiness::Pending { retry_after: None });
+            }
+            if work.failed() {
+                return Ok(Readiness::Failed(
+                    self.work_request_failure(&site, region, wr).await?,
+                ));
+            }
+        }
+        let get_site = site.op("GetComputeCapacityReservation").on_reservation();
+        let current = match self
+            .client
+            .get_reservation(&get_site, region, &reservation.id.0)
+            .await
+        {
+            Ok(r) => to_reservation(&r, region),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Readiness::Failed(
+                    site.error(
+                        ErrorKind::Transient,
+                        "ReservationGone",
+                        format!(
+                            "reservation {} disappeared while being created",
+                            reservation.id
+                        ),
+                    )
+                    .settled()
+                    .into(),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match current.state {
+            ReservationState::Active => Readiness::Ready(current),
+            ReservationState::Pending => Readiness::Pending { retry_after: None },
+            ref other => Readiness::Failed(
+                site.error(
+                    ErrorKind::Transient,
+                    "ReservationNotActive",
+                    format!(
+                        "reservation {} is {other:?} instead of becoming ACTIVE",
+                        reservation.id
+                    ),
+                )
+                .settled()
+                .into(),
+            ),
+        })
+    }
+
+    /// Lists the compartment (every page) and keeps the test's reservations by their
+    /// `TestId` freeform tag; summaries carry no shape, so each kept one is read in full.
+    async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>> {
+        let Some(region) = region else {
+            // lists_all_regions is false: the engine always names the region.
+            return Ok(Vec::new());
+        };
+        let site = CallSite::new("ListComputeCapacityReservations").region(&region);
+        let listed = self
+            .client
+            .list_reservations(&site, &region, self.compartment())
+            .await?;
+        let candidates: Vec<ReservationBody> = listed
+            .into_iter()
+            .filter(|s| {
+                // A summary may omit tags and state: only a present, different value rules it out.
+                s.freeform_tags
+                    .as_ref()
+                    .is_none_or(|t| t.get(TEST_ID).map(String::as_str) == Some(test_id))
+                    && !matches!(
+                        s.lifecycle_state
+                            .as_deref()
+                            .map(str::to_ascii_uppercase)
+                            .as_deref(),
+                        Some("DELETED")
+                    )
+            })
+            .collect();
+        let get_site = site.op("GetComputeCapacityReservation").on_reservation();
+        let reads = candidates.iter().map(|s| {
+            let get_site = get_site.clone().ad(&s.availability_domain);
+            let region = &region;
+            async move {
+                match self.client.get_reservation(&get_site, region, &s.id).await {
+                    Ok(full) => Ok(Some(to_reservation(&full, region))),
+                    // Deleted between the list and the read.
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        let mut found: Vec<Reservation> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        tags::retain_test(&mut found, test_id);
+        Ok(found)
+    }
+
+    /// Deletes the reservation (202 with a work request, or 204) and waits until it is
+    /// `DELETED` or gone. One loop looks at the reservation each time: still `CREATING` (OCI
+    /// refuses to delete it then: 409 `IncorrectState`) → wait; `ACTIVE` → delete;
+    /// `DELETING` → wait; `DELETED` or 404 → done. Already `DELETED` or gone before cr's
+    /// delete is [`CancelOutcome::AlreadyGone`].
+    async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {
+        let region = &reservation.region;
+        let site = CallSite::new("DeleteComputeCapacityReservation")
+            .region(region)
+            .ad(zone_of(reservation))
+            .shape(&reservation.instance_type)
+            .on_reservation();
+        let get_site = site.op("GetComputeCapacityReservation");
+        let id = &reservation.id.0;
+        let policy = WaitPolicy {
+            first_interval: Duration::from_millis(100),
+            max_interval: Duration::from_secs(5),
+            settle_timeout: self.delete_timeout,
+        };
+        let deadline = tokio::time::Instant::now() + self.delete_timeout;
+        let deleted = std::sync::atomic::AtomicBool::new(false);
+        let gone = || {
+            if deleted.load(std::sync::atomic::Ordering::SeqCst) {
+                CancelOutcome::Cancelled
+            } else {
+                CancelOutcome::AlreadyGone
+            }
+        };
+        let waited = poll_until(&policy, Some(deadline), None, || async {
+            let state = match self.client.get_reservation(&get_site, region, id).await {
+                Ok(r) => state_of(r.lifecycle_state.as_deref()),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Poll::Ready(gone())),
+                Err(e) if e.is_retryable() => {
+                    return Ok(Poll::Pending {
+                        retry_after: e.retry_after(),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            match state {
+                ReservationState::Cancelled => Ok(Poll::Ready(gone())),
+                ReservationState::Active | ReservationState::Other(_)
+                    if !deleted.load(std::sync::atomic::Ordering::SeqCst) =>
+                {
+                    match self.client.delete_reservation(&site, region, id).await {
+                        Ok(_) => {
+                            deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+                            Ok(Poll::Pending { retry_after: None })
+                        }
+                        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Poll::Ready(gone())),
+                        // IncorrectState (another operation under way), throttled, 5xx.
+                        Err(e) if e.is_retryable() => Ok(Poll::Pending {
+                            retry_after: e.retry_after(),
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => Ok(Poll::Pending { retry_after: None }),
+            }
+        })
+        .await?;
+        match waited {
+            Waited::Ready(outcome) => Ok(outcome),
+            Waited::TimedOut | Waited::Stopped => Err(site
+                .error(
+                    ErrorKind::Timeout,
+                    "DeleteTimeout",
+                    format!(
+                        "reservation {id} was not DELETED within {} s; check it in the console \
+                         (Compute > Capacity reservations) and run `cr cancel` again",
+                        self.delete_timeout.as_secs()
+                    ),
+                )
+                .into()),
+        }
+    }
+
+    fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {
+        serde_json::json!({
+            "capacityReservationId": reservation.id.0,
+            "availabilityDomain": zone_of(reservation),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_and_tokens() {
+        assert_eq!(
+            display_name("t-1", "Emul:PHX-AD-1", "VM.Standard.E5.Flex"),
+            "cr-t-1-PHX-AD-1-VM.Standard.E5.Flex"
+        );
+        assert!(display_name(&"x".repeat(400), "a", "b").chars().count() <= MAX_DISPLAY_NAME);
+    }
+
+    #[test]
+    fn lifecycle_states_map() {
+        for (s, want) in [
+            ("CREATING", ReservationState::Pending),
+            ("ACTIVE", ReservationState::Active),
+            ("updating", ReservationState::Active),
+            ("DELETING", ReservationState::Cancelling),
+            ("DELETED", ReservationState::Cancelled),
+        ] {
+            assert_eq!(state_of(Some(s)), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn summaries_without_optional_fields_map() {
+        let r: ReservationBody = serde_json::from_value(serde_json::json!({
+            "id": "ocid1.capacityreservation.oc1.phx.x",
+            "availabilityDomain": "Emul:PHX-AD-2",
+            "timeCreated": "2030-01-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        let m = to_reservation(&r, "us-phoenix-1");
+        assert_eq!(m.zone.as_deref(), Some("Emul:PHX-AD-2"));
+        assert_eq!(m.count, 0);
+        assert!(m.tags.is_empty());
+        assert!(!m.state.is_live());
+    }
+}

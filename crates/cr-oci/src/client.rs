@@ -1,0 +1,460 @@
+//! The OCI Core and Identity HTTP client: signed requests, per-region endpoints, pagination
+//! (`limit` / `page` → `opc-next-page`), and classification of every failure where it enters.
+
+use std::fmt;
+use std::time::Duration;
+
+use cr_core::Result;
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+
+use crate::error::{CallSite, classify_http, classify_transport, invalid_response};
+use crate::signer::{BodyHeaders, JSON, RequestParts, Signer, http_date};
+use crate::wire::{
+    AvailabilityDomain, CreateDetails, RegionSubscription, ReservableShape, ReservationBody,
+    WorkRequest, WorkRequestError,
+};
+
+/// The API version segment of every path.
+const API: &str = "20160918";
+
+/// Page size of list calls.
+const PAGE_LIMIT: &str = "100";
+
+/// Timeouts of the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    /// One API call (a hung call then fails as `Timeout` and is retried).
+    pub(crate) request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where calls go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoints {
+    /// The public endpoints of realm `oc1`: `iaas.{region}.oraclecloud.com` (Core) and
+    /// `identity.{region}.oci.oraclecloud.com` (Identity).
+    Public,
+    /// One base URL for both (the emulator): `{base}/oci/{region}/20160918/...`.
+    Override(String),
+}
+
+impl Endpoints {
+    fn base(&self, service: Service, region: &str) -> String {
+        match self {
+            Endpoints::Public => match service {
+                Service::Core => format!("https://iaas.{region}.oraclecloud.com/{API}/"),
+                Service::Identity => {
+                    format!("https://identity.{region}.oci.oraclecloud.com/{API}/")
+                }
+            },
+            Endpoints::Override(base) => format!(
+                "{}/oci/{}/{API}/",
+                base.trim_end_matches('/'),
+                segment(region)
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Core,
+    Identity,
+}
+
+/// Percent-encodes one path segment.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One successful answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) next_page: Option<String>,
+    pub(crate) work_request: Option<String>,
+}
+
+/// A signed OCI client.
+#[derive(Clone)]
+pub(crate) struct OciClient {
+    http: reqwest::Client,
+    signer: Signer,
+    endpoints: Endpoints,
+    timeouts: Timeouts,
+}
+
+impl fmt::Debug for OciClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OciClient")
+            .field("signer", &self.signer)
+            .field("endpoints", &self.endpoints)
+            .field("timeouts", &self.timeouts)
+            .finish()
+    }
+}
+
+impl OciClient {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        signer: Signer,
+        endpoints: Endpoints,
+        timeouts: Timeouts,
+    ) -> Self {
+        OciClient {
+            http,
+            signer,
+            endpoints,
+            timeouts,
+        }
+    }
+
+    fn url(
+        &self,
+        site: &CallSite,
+        service: Service,
+        region: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Url> {
+        let mut url = Url::parse(&format!("{}{path}", self.endpoints.base(service, region)))
+            .map_err(|e| invalid_response(site, format!("cannot build the URL: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// Sends one signed request; a non-2xx answer comes back classified.
+    async fn send(
+        &self,
+        site: &CallSite,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer> {
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(invalid_response(site, "the URL has no host")),
+        };
+        let date = http_date(jiff::Timestamp::now());
+        let with_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+        let body_headers = with_body.then(|| BodyHeaders::json(body.as_deref().unwrap_or(b"")));
+        let authorization = self.signer.authorization(&RequestParts {
+            method: method.as_str(),
+            target: &target,
+            host: &host,
+            date: &date,
+            body: body_headers.as_ref(),
+        });
+        let mut request = self
+            .http
+            .request(method, url)
+            .timeout(self.timeouts.request)
+            .header("date", &date)
+            .header("authorization", authorization)
+            .header("accept", JSON);
+        if let Some(b) = &body_headers {
+            request = request
+                .header("content-type", &b.content_type)
+                .header("content-length", &b.content_length)
+                .header("x-content-sha256", &b.content_sha256)
+                .body(body.unwrap_or_default());
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify_transport(site, &e))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header("opc-request-id");
+        let next_page = header("opc-next-page").filter(|p| !p.is_empty());
+        let work_request = header("opc-work-request-id").filter(|p| !p.is_empty());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| classify_transport(site, &e))?;
+        if !(200..300).contains(&status) {
+            return Err(classify_http(site, status, &bytes, request_id).into());
+        }
+        Ok(Answer {
+            status,
+            body: bytes.to_vec(),
+            next_page,
+            work_request,
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(site: &CallSite, answer: &Answer) -> Result<T> {
+        serde_json::from_slice(&answer.body).map_err(|e| {
+            invalid_response(
+                site,
+                format!(
+                    "HTTP {} with a body that is not the documented JSON: {e}",
+                    answer.status
+                ),
+            )
+        })
+    }
+
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        site: &CallSite,
+        service: Service,
+        region: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            q.push(("limit", PAGE_LIMIT));
+            if let Some(p) = page.as_deref() {
+                q.push(("page", p));
+            }
+            let url = self.url(site, service, region, path, &q)?;
+            let answer = self.send(site, Method::GET, url, None, &[]).await?;
+            let items: Vec<T> = Self::decode(site, &answer)?;
+            out.extend(items);
+            match answer.next_page {
+                Some(next) if Some(&next) == page.as_ref() => {
+                    return Err(invalid_response(site, "the same opc-next-page twice"));
+                }
+                Some(next) => page = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// `ListAvailabilityDomains` of `region` (Identity), in the API's order.
+    pub(crate) async fn availability_domains(
+        &self,
+        site: &CallSite,
+        region: &str,
+        tenancy: &str,
+    ) -> Result<Vec<AvailabilityDomain>> {
+        self.list_all(
+            site,
+            Service::Identity,
+            region,
+            "availabilityDomains",
+            &[("compartmentId", tenancy)],
+        )
+        .await
+    }
+
+    /// `ListComputeCapacityReservationInstanceShapes` of `region`.
+    pub(crate) async fn reservable_shapes(
+        &self,
+        site: &CallSite,
+        region: &str,
+        compartment: &str,
+    ) -> Result<Vec<ReservableShape>> {
+        self.list_all(
+            site,
+            Service::Core,
+            region,
+            "computeCapacityReservationInstanceShapes",
+            &[("compartmentId", compartment)],
+        )
+        .await
+    }
+
+    /// `ListRegionSubscriptions` of the tenancy (asked in `home`).
+    pub(crate) async fn region_subscriptions(
+        &self,
+        site: &CallSite,
+        home: &str,
+        tenancy: &str,
+    ) -> Result<Vec<RegionSubscription>> {
+        let url = self.url(
+            site,
+            Service::Identity,
+            home,
+            &format!("tenancies/{}/regionSubscriptions", segment(tenancy)),
+            &[],
+        )?;
+        let answer = self.send(site, Method::GET, url, None, &[]).await?;
+        Self::decode(site, &answer)
+    }
+
+    /// `CreateComputeCapacityReservation`: the reservation and its work request id.
+    pub(crate) async fn create_reservation(
+        &self,
+        site: &CallSite,
+        region: &str,
+        details: &CreateDetails,
+        retry_token: &str,
+    ) -> Result<(ReservationBody, Option<String>)> {
+        let url = self.url(
+            site,
+            Service::Core,
+            region,
+            "computeCapacityReservations",
+            &[],
+        )?;
+        let body = serde_json::to_vec(details).map_err(|e| invalid_response(site, e))?;
+        let answer = self
+            .send(
+                site,
+                Method::POST,
+                url,
+                Some(body),
+                &[("opc-retry-token", retry_token)],
+            )
+            .await?;
+        let r = Self::decode(site, &answer)?;
+        Ok((r, answer.work_request))
+    }
+
+    /// `GetComputeCapacityReservation`.
+    pub(crate) async fn get_reservation(
+        &self,
+        site: &CallSite,
+        region: &str,
+        id: &str,
+    ) -> Result<ReservationBody> {
+        let url = self.url(
+            site,
+            Service::Core,
+            region,
+            &format!("computeCapacityReservations/{}", segment(id)),
+            &[],
+        )?;
+        let answer = self.send(site, Method::GET, url, None, &[]).await?;
+        Self::decode(site, &answer)
+    }
+
+    /// `ListComputeCapacityReservations` of a compartment, every page.
+    pub(crate) async fn list_reservations(
+        &self,
+        site: &CallSite,
+        region: &str,
+        compartment: &str,
+    ) -> Result<Vec<ReservationBody>> {
+        self.list_all(
+            site,
+            Service::Core,
+            region,
+            "computeCapacityReservations",
+            &[("compartmentId", compartment)],
+        )
+        .await
+    }
+
+    /// `DeleteComputeCapacityReservation`: its work request id (202), or none (204).
+    pub(crate) async fn delete_reservation(
+        &self,
+        site: &CallSite,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<String>> {
+        let url = self.url(
+            site,
+            Service::Core,
+            region,
+            &format!("computeCapacityReservations/{}", segment(id)),
+            &[],
+        )?;
+        let answer = self.send(site, Method::DELETE, url, None, &[]).await?;
+        Ok(answer.work_request)
+    }
+
+    /// `GetWorkRequest`.
+    pub(crate) async fn work_request(
+        &self,
+        site: &CallSite,
+        region: &str,
+        id: &str,
+    ) -> Result<WorkRequest> {
+        let url = self.url(
+            site,
+            Service::Core,
+            region,
+            &format!("workRequests/{}", segment(id)),
+            &[],
+        )?;
+        let answer = self.send(site, Method::GET, url, None, &[]).await?;
+        Self::decode(site, &answer)
+    }
+
+    /// `ListWorkRequestErrors`.
+    pub(crate) async fn work_request_errors(
+        &self,
+        site: &CallSite,
+        region: &str,
+        id: &str,
+    ) -> Result<Vec<WorkRequestError>> {
+        self.list_all(
+            site,
+            Service::Core,
+            region,
+            &format!("workRequests/{}/errors", segment(id)),
+            &[],
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_per_region() {
+        assert_eq!(
+            Endpoints::Public.base(Service::Core, "us-ashburn-1"),
+            "https://iaas.us-ashburn-1.oraclecloud.com/20160918/"
+        );
+        assert_eq!(
+            Endpoints::Public.base(Service::Identity, "us-ashburn-1"),
+            "https://identity.us-ashburn-1.oci.oraclecloud.com/20160918/"
+        );
+        assert_eq!(
+            Endpoints::Override("https://127.0.0.1:9/".into())
+                .base(Service::Core, "eu-frankfurt-1"),
+            "https://127.0.0.1:9/oci/eu-frankfurt-1/20160918/"
+        );
+    }
+
+    #[test]
+    fn segments_are_escaped() {
+        assert_eq!(segment("ocid1.x.oc1..a"), "ocid1.x.oc1..a");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+}
