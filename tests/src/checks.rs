@@ -586,7 +586,8 @@ pub async fn adapter_create_is_idempotent(t: &dyn ContractTarget) {
 }
 
 /// Every reservation carries the plan's end time (± a minute), and the cloud ends them on its
-/// own when that time passes.
+/// own when that time passes. A cloud without native expiry (OCI) claims no end time and
+/// keeps the reservations until cancelled.
 pub async fn expiry_is_set(t: &dyn ContractTarget) {
     let fx = Fixture::start(t, base_scenario(), TestConfig::single("e0e0e0e0-expiry")).await;
     let backend = expect_ok(
@@ -594,6 +595,24 @@ pub async fn expiry_is_set(t: &dyn ContractTarget) {
         fx.backend(t, Credentials::Valid).await,
     );
     let set = reserve(&backend, &fx).await;
+    if !t.expires_natively() {
+        // The cloud has no end time: cr must not claim one, and the cloud keeps holding the
+        // reservations past the plan's end (only a cancel releases them).
+        for r in set.reservations() {
+            assert_eq!(
+                r.end_time, None,
+                "{} claims an end time the cloud has not",
+                r.id
+            );
+        }
+        let until_end = (fx.plan.end_time - jiff::Timestamp::now()).as_secs().max(0) as u64;
+        fx.emulator.advance_clock(Duration::from_secs(
+            until_end + 2 * END_TIME_TOLERANCE_SECS as u64,
+        ));
+        assert_eq!(audit_demands(&fx.live(t.cloud())), fx.demands(fx.region(0)));
+        cancel_and_check(&backend, &fx).await;
+        return;
+    }
     for r in set.reservations() {
         let end = r
             .end_time

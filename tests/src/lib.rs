@@ -148,6 +148,18 @@ pub trait ContractTarget: Send + Sync {
     /// `dir`).
     fn registry_options(&self, emulator: &EmulatorHandle, dir: &Path) -> BackendOptions;
 
+    /// This cloud's adjustment of every check's scenario (OCI turns long-running operations
+    /// on, as the real cloud answers `CREATING`). Unchanged by default.
+    fn scenario(&self, scenario: Scenario) -> Scenario {
+        scenario
+    }
+
+    /// Whether the cloud ends a reservation on its own at its end time. OCI capacity
+    /// reservations have no end time: they hold until deleted. True by default.
+    fn expires_natively(&self) -> bool {
+        true
+    }
+
     /// Creates, without cr, a reservation carrying `test_id` as the cloud carries tags, and
     /// returns the id or name the emulator's audit shows for it.
     async fn create_outside(
@@ -236,6 +248,7 @@ impl Fixture {
         scenario: Scenario,
         config: TestConfig,
     ) -> Self {
+        let scenario = target.scenario(scenario);
         let emulator = Emulator::start(scenario)
             .await
             .expect("the emulator starts");

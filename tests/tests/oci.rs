@@ -1,0 +1,555 @@
+//! The contract suite for the OCI backend against the in-process emulator, with long-running
+//! operations on (creates answer `CREATING` with a work request, as OCI does), plus OCI's own
+//! checks: tenancy-specific availability-domain names, the Flex shape config on the wire,
+//! lifecycle polling through the work request, a region not subscribed, a wrong key refused
+//! by the emulator's signature verification, and the IAM policy against the request log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cr_contract_tests::{
+    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
+};
+use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
+use cr_core::error::ErrorKind;
+use cr_core::model::ReservationState;
+use cr_core::plan::{Demand, DemandDetails, Role};
+use cr_core::registry::BackendOptions;
+use cr_core::tags::Tags;
+use cr_core::{CapacityReservation, Cloud, Params};
+use cr_emulator::{CloudKind, CredentialFiles, EmulatorHandle, Scenario};
+use cr_oci::OciBuilder;
+
+/// A single API call gives up after this; the suite's hang lasts far longer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the emulator takes to settle a create or delete in this suite (real OCI answers
+/// `CREATING` first).
+const LRO_MS: u64 = 150;
+const COMPARTMENT: &str = "ocid1.compartment.oc1..aaaaaaaacontractsuite";
+
+fn write_credentials(emulator: &EmulatorHandle, dir: &Path) -> CredentialFiles {
+    emulator
+        .write_credentials(dir)
+        .expect("the emulator writes its credentials")
+}
+
+/// A key the emulator never issued (cr-oci's test key), under the emulator's key id.
+fn wrong_key_config(emulator: &EmulatorHandle, dir: &Path) -> PathBuf {
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/cr-oci/testdata/key_pkcs8.pem");
+    let oci = &emulator.credentials().oci;
+    let path = dir.join("wrong-key-config");
+    std::fs::write(
+        &path,
+        format!(
+            "[DEFAULT]\nuser={}\nfingerprint={}\ntenancy={}\nregion={}\nkey_file={}\n",
+            oci.user_ocid,
+            oci.fingerprint,
+            oci.tenancy_ocid,
+            oci.default_region,
+            key.display()
+        ),
+    )
+    .expect("the config is written");
+    path
+}
+
+struct OciTarget;
+
+impl OciTarget {
+    fn builder(emulator: &EmulatorHandle, files: &CredentialFiles) -> OciBuilder {
+        OciBuilder::new()
+            .with_endpoint(emulator.https_url())
+            .with_ca_bundle(&files.ca_pem)
+            .with_config_file(&files.oci_config)
+            .with_request_timeout(CALL_TIMEOUT)
+            .with_delete_timeout(Duration::from_secs(30))
+    }
+}
+
+#[async_trait]
+impl ContractTarget for OciTarget {
+    fn cloud(&self) -> Cloud {
+        Cloud::Oci
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "oci"
+    }
+
+    fn layout(&self) -> Layout {
+        let region = |name: &str, key: &str| RegionLayout {
+            region: name.to_string(),
+            // The emulator's tenancy prefix: cr reads these names, never builds them.
+            zones: (1..=3).map(|n| format!("Emul:{key}-AD-{n}")).collect(),
+        };
+        Layout {
+            regions: vec![
+                region("us-ashburn-1", "IAD"),
+                region("us-phoenix-1", "PHX"),
+                region("eu-frankfurt-1", "FRA"),
+            ],
+            db_type: "VM.DenseIO.E5.Flex".into(),
+            loader_type: "VM.Standard.E5.Flex".into(),
+        }
+    }
+
+    fn config_yaml(&self, config: &TestConfig) -> String {
+        let layout = self.layout();
+        let regions: Vec<&str> = config
+            .placements
+            .iter()
+            .map(|p| layout.regions[p.region].region.as_str())
+            .collect();
+        let index = config.placements[0].zone;
+        assert!(
+            config.placements.iter().all(|p| p.zone == index),
+            "one availability_zone letter for every region"
+        );
+        let letter = char::from(b'a' + u8::try_from(index).expect("a small index"));
+        format!(
+            "cluster_backend: oci\n\
+             oci_use_capacity_reservation: true\n\
+             oci_region_name: '{regions}'\n\
+             availability_zone: '{letter}'\n\
+             oci_compartment_id: {COMPARTMENT}\n\
+             oci_instance_type_db: '{db}:8:64:1'\n\
+             oci_instance_type_loader: '{loader}:2:16'\n",
+            regions = regions.join(" "),
+            db = layout.db_type,
+            loader = layout.loader_type,
+        )
+    }
+
+    fn create_operation(&self) -> &'static str {
+        "CreateComputeCapacityReservation"
+    }
+
+    fn quota_code(&self) -> &'static str {
+        "LimitExceeded"
+    }
+
+    fn scenario(&self, mut scenario: Scenario) -> Scenario {
+        if scenario.lro_ms == 0 {
+            scenario.lro_ms = LRO_MS;
+        }
+        scenario
+    }
+
+    fn expires_natively(&self) -> bool {
+        false
+    }
+
+    async fn adapter(
+        &self,
+        emulator: &EmulatorHandle,
+        params: &Params,
+        credentials: Credentials,
+    ) -> cr_core::Result<Arc<dyn CloudAdapter>> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let files = write_credentials(emulator, dir.path());
+        let mut builder = OciTarget::builder(emulator, &files).with_params(params);
+        if credentials == Credentials::Invalid {
+            builder = builder.with_config_file(wrong_key_config(emulator, dir.path()));
+        }
+        Ok(Arc::new(builder.build().await?))
+    }
+
+    fn registry_options(&self, emulator: &EmulatorHandle, dir: &Path) -> BackendOptions {
+        let files = write_credentials(emulator, dir);
+        BackendOptions {
+            endpoint: Some(emulator.https_url().to_string()),
+            ca_bundle: Some(files.ca_pem.clone()),
+            env: BTreeMap::from([(
+                "OCI_CLI_CONFIG_FILE".to_string(),
+                files.oci_config.display().to_string(),
+            )]),
+            ..BackendOptions::default()
+        }
+    }
+
+    async fn create_outside(
+        &self,
+        emulator: &EmulatorHandle,
+        test_id: &str,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let files = write_credentials(emulator, dir.path());
+        let adapter = OciTarget::builder(emulator, &files)
+            .with_compartment(COMPARTMENT)
+            .build()
+            .await
+            .expect("the adapter builds");
+        let mut tags = BTreeMap::new();
+        tags.insert("TestId".to_string(), test_id.to_string());
+        tags.insert("CreatedBy".to_string(), "hand".to_string());
+        let request = CreateRequest {
+            test_id: format!("{test_id}-by-hand"),
+            region: region.to_string(),
+            zone: zone.to_string(),
+            demand: Demand {
+                instance_type: instance_type.to_string(),
+                count: 1,
+                roles: vec![Role::Db],
+                details: DemandDetails {
+                    ocpus: Some(2.0),
+                    memory_gb: Some(16.0),
+                    ..DemandDetails::default()
+                },
+            },
+            end_time: jiff::Timestamp::now(),
+            tags: Tags(tags),
+            attempt: 0,
+            region_handle: Default::default(),
+        };
+        let created = adapter
+            .create(&request)
+            .await
+            .expect("the create is accepted");
+        for _ in 0..200 {
+            match adapter.poll(&created).await.expect("the poll is answered") {
+                Readiness::Ready(r) => return r.id.0,
+                Readiness::Pending { .. } => tokio::time::sleep(Duration::from_millis(25)).await,
+                Readiness::Failed(e) => panic!("the create failed: {e}"),
+            }
+        }
+        panic!("the reservation made by hand never became ACTIVE");
+    }
+}
+
+cr_contract_tests::contract_suite!(OciTarget);
+
+fn single(test_id: &str) -> TestConfig {
+    TestConfig::single(test_id)
+}
+
+/// The creates on the wire: the tenancy-specific AD name read from ListAvailabilityDomains
+/// (the configuration said `a`), the Flex shapes' `instanceShapeConfig`, the compartment,
+/// freeform tags, display name and a retry token of at most 64 characters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_carry_the_resolved_ad_and_the_flex_shape_config() {
+    let fx = Fixture::start(&OciTarget, base_scenario(), single("0c1f1e00-wire")).await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let set = backend.reserve(&fx.params).await.expect("reserve");
+    let ad = "Emul:IAD-AD-1";
+    assert_eq!(set.regions[0].zone.as_deref(), Some(ad));
+    let ops: Vec<String> = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .map(|r| r.operation)
+        .collect();
+    let first_ads = ops.iter().position(|o| o == "ListAvailabilityDomains");
+    let first_create = ops
+        .iter()
+        .position(|o| o == "CreateComputeCapacityReservation");
+    assert!(
+        first_ads.is_some() && first_ads < first_create,
+        "the AD names are read before any create: {ops:?}"
+    );
+    // The emulator's own view of what was received.
+    let adapter = OciTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("the adapter builds");
+    for r in set.reservations() {
+        assert_eq!(r.zone.as_deref(), Some(ad));
+        assert_eq!(r.state, ReservationState::Active);
+        assert_eq!(r.end_time, None, "OCI reservations have no end time");
+        let target = adapter.instance_target(r);
+        assert_eq!(target["capacityReservationId"], r.id.0.as_str());
+        assert_eq!(target["availabilityDomain"], ad);
+    }
+    let body = raw_get(&fx, &set.reservations().next().unwrap().id.0).await;
+    let config = &body["instanceReservationConfigs"][0];
+    let shape = config["instanceShape"].as_str().unwrap();
+    assert!(shape.ends_with(".Flex"), "{body}");
+    let (ocpus, memory) = if shape == "VM.DenseIO.E5.Flex" {
+        (8.0, 64.0)
+    } else {
+        (2.0, 16.0)
+    };
+    assert_eq!(config["instanceShapeConfig"]["ocpus"], ocpus, "{body}");
+    assert_eq!(
+        config["instanceShapeConfig"]["memoryInGBs"], memory,
+        "{body}"
+    );
+    assert_eq!(body["compartmentId"], COMPARTMENT);
+    assert_eq!(body["freeformTags"]["TestId"], "0c1f1e00-wire");
+    assert_eq!(body["freeformTags"]["CreatedBy"], "cr");
+    assert!(
+        body["displayName"]
+            .as_str()
+            .unwrap()
+            .starts_with("cr-0c1f1e00-wire-IAD-AD-1-"),
+        "{body}"
+    );
+    backend.cancel(&fx.params).await.expect("cancel");
+    assert!(fx.live(Cloud::Oci).is_empty());
+}
+
+/// GetComputeCapacityReservation over plain HTTP, signed here independently of cr-oci (the
+/// three headers of a GET, RSA PKCS#1 v1.5 SHA-256 with the emulator's key).
+async fn raw_get(fx: &Fixture, id: &str) -> serde_json::Value {
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    use base64::Engine as _;
+    let oci = &fx.emulator.credentials().oci;
+    let block = pem::parse(oci.private_key_pem.as_bytes()).expect("the emulator's key is PEM");
+    let key = RsaKeyPair::from_pkcs8(block.contents()).expect("a PKCS#8 RSA key");
+    let addr = fx.emulator.http_addr();
+    let path = format!("/oci/us-ashburn-1/20160918/computeCapacityReservations/{id}");
+    let date = jiff::Timestamp::now()
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let host = addr.to_string();
+    let signing = format!("date: {date}\n(request-target): get {path}\nhost: {host}");
+    let mut signature = vec![0u8; key.public_modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        signing.as_bytes(),
+        &mut signature,
+    )
+    .expect("signing works");
+    let authorization = format!(
+        "Signature version=\"1\",headers=\"date (request-target) host\",keyId=\"{}/{}/{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
+        oci.tenancy_ocid,
+        oci.user_ocid,
+        oci.fingerprint,
+        base64::engine::general_purpose::STANDARD.encode(&signature)
+    );
+    let response = reqwest::Client::new()
+        .get(format!("http://{host}{path}"))
+        .header("date", date)
+        .header("authorization", authorization)
+        .send()
+        .await
+        .expect("the get is answered");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.expect("a ComputeCapacityReservation")
+}
+
+/// With long-running operations the create answers `CREATING` and a work request: the engine
+/// polls (GetWorkRequest, then GetComputeCapacityReservation) until `ACTIVE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_is_pending_until_its_work_request_succeeds() {
+    let mut scenario = base_scenario();
+    scenario.lro_ms = 600;
+    let fx = Fixture::start(&OciTarget, scenario, single("11fec7c1-poll")).await;
+    let adapter = OciTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("the adapter builds");
+    let zones = adapter
+        .resolve_zones("us-ashburn-1", &["AD-2".to_string()])
+        .await
+        .expect("AD-2 resolves");
+    assert_eq!(zones, ["Emul:IAD-AD-2"]);
+    let demand = fx.plan.regions[0].demands[0].clone();
+    let request = CreateRequest {
+        test_id: "11fec7c1-poll".into(),
+        region: "us-ashburn-1".into(),
+        zone: zones[0].clone(),
+        demand,
+        end_time: fx.plan.end_time,
+        tags: fx.plan.tags.clone(),
+        attempt: 0,
+        region_handle: Default::default(),
+    };
+    let created = adapter
+        .create(&request)
+        .await
+        .expect("the create is accepted");
+    assert_eq!(created.state, ReservationState::Pending);
+    assert!(
+        created.extra.contains_key(cr_oci::EXTRA_WORK_REQUEST),
+        "{created:?}"
+    );
+    let mut pending = 0;
+    let ready = loop {
+        match adapter.poll(&created).await.expect("poll") {
+            Readiness::Pending { .. } => {
+                pending += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Readiness::Ready(r) => break r,
+            Readiness::Failed(e) => panic!("{e}"),
+        }
+    };
+    assert!(pending > 0, "the reservation was seen CREATING first");
+    assert_eq!(ready.state, ReservationState::Active);
+    let ops: BTreeSet<String> = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .map(|r| r.operation)
+        .collect();
+    assert!(ops.contains("GetWorkRequest"), "{ops:?}");
+    adapter.cancel(&ready).await.expect("cancel");
+    assert!(fx.live(Cloud::Oci).is_empty());
+}
+
+/// A stockout found late (the work request fails with "Out of host capacity.") is a capacity
+/// failure: the engine falls back to the next AD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stockout_reported_by_the_work_request_falls_back() {
+    let mut scenario = base_scenario();
+    let oci = scenario.clouds.get_mut(CloudKind::Oci);
+    oci.options.insert("stockout".into(), "lro".into());
+    cr_contract_tests::set_capacity(
+        &mut scenario,
+        Cloud::Oci,
+        "us-ashburn-1",
+        "Emul:IAD-AD-1",
+        "VM.DenseIO.E5.Flex",
+        0,
+    );
+    let fx = Fixture::start(&OciTarget, scenario, single("57c0a700-late")).await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let set = backend.reserve(&fx.params).await.expect("reserve");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("Emul:IAD-AD-2"));
+    // The create in AD-1 was accepted (CREATING) and its work request failed later.
+    let audit = fx.audit(Cloud::Oci);
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.zone == "Emul:IAD-AD-1" && r.state.is_ended()),
+        "{audit:?}"
+    );
+    let failed_work = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "ListWorkRequestErrors")
+        .count();
+    assert!(
+        failed_work >= 1,
+        "the failure was read from the work request"
+    );
+    backend.cancel(&fx.params).await.expect("cancel");
+    assert!(fx.live(Cloud::Oci).is_empty());
+}
+
+/// cancel_all_regions lists only the tenancy's READY subscriptions: a region it does not
+/// subscribe to is never called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_not_subscribed_is_not_listed() {
+    let mut scenario = base_scenario();
+    scenario.clouds.get_mut(CloudKind::Oci).options.insert(
+        "subscribed_regions".into(),
+        serde_json::json!(["us-ashburn-1"]),
+    );
+    let fx = Fixture::start(&OciTarget, scenario, single("5ub5c71b-regions")).await;
+    let adapter = OciTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("the adapter builds");
+    let mut regions = adapter.regions().await.expect("regions");
+    regions.sort();
+    // The home region (us-phoenix-1) is always subscribed.
+    assert_eq!(regions, ["us-ashburn-1", "us-phoenix-1"]);
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let report = backend
+        .cancel_all_regions("5ub5c71b-regions")
+        .await
+        .expect("cancel_all_regions");
+    assert!(report.is_complete());
+    let listed_frankfurt = fx
+        .emulator
+        .requests()
+        .iter()
+        .any(|r| r.path.starts_with("/oci/eu-frankfurt-1/"));
+    assert!(!listed_frankfurt, "an unsubscribed region is never called");
+}
+
+/// A key the emulator never issued is refused by its signature check: unauthorized, with
+/// the cloud's code, and nothing created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_refused_by_the_signature_check() {
+    let fx = Fixture::start(&OciTarget, base_scenario(), single("bad0c1e0-key")).await;
+    let adapter = OciTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Invalid)
+        .await
+        .expect("the adapter builds (the key is only used when signing)");
+    let err = adapter
+        .resolve_zones("us-ashburn-1", &["AD-1".to_string()])
+        .await
+        .expect_err("the signature does not verify");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let e = err.cloud_error().expect("a cloud error");
+    assert_eq!(e.code, "NotAuthenticated");
+    assert!(e.request_id.is_some(), "the opc-request-id is kept: {e:?}");
+    assert!(e.message.contains("fingerprint"), "{}", e.message);
+    assert!(fx.audit(Cloud::Oci).is_empty());
+}
+
+/// An AD the region does not have is refused naming it and the ADs there are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_ad_names_the_ones_there_are() {
+    let fx = Fixture::start(&OciTarget, base_scenario(), single("ad000000-unknown")).await;
+    let adapter = OciTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("the adapter builds");
+    let err = adapter
+        .resolve_zones("ap-tokyo-1", &["AD-2".to_string()])
+        .await
+        .expect_err("Tokyo has one AD");
+    let text = err.to_string();
+    assert!(
+        text.contains("AD-2") && text.contains("Emul:NRT-AD-1"),
+        "{text}"
+    );
+}
+
+/// Every operation the backend called during a reserve, discover and cancel_all_regions is
+/// covered by a statement of `cr permissions --backend oci`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_covers_every_call_made() {
+    let fx = Fixture::start(&OciTarget, base_scenario(), single("9011c700-policy")).await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    backend.reserve(&fx.params).await.expect("reserve");
+    backend.discover(&fx.params).await.expect("discover");
+    backend
+        .cancel_all_regions("9011c700-policy")
+        .await
+        .expect("cancel_all_regions");
+    let registration = cr_core::registry::find("oci").expect("oci is registered");
+    let policy = (registration.permissions)().expect("the policy");
+    let statements: Vec<&str> = policy["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let called: BTreeSet<String> = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .map(|r| r.operation)
+        .collect();
+    assert!(called.len() >= 6, "{called:?}");
+    for op in &called {
+        let statement = policy["operations"][op.as_str()]
+            .as_str()
+            .unwrap_or_else(|| panic!("{op} is called but has no policy statement: {policy}"));
+        assert!(statements.contains(&statement), "{op}: {statement}");
+    }
+}
