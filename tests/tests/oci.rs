@@ -553,3 +553,123 @@ async fn the_policy_covers_every_call_made() {
         assert!(statements.contains(&statement), "{op}: {statement}");
     }
 }
+
+fn with_options(options: serde_json::Value) -> Scenario {
+    let mut scenario = base_scenario();
+    let oci = scenario.clouds.get_mut(CloudKind::Oci);
+    for (k, v) in options.as_object().expect("an object") {
+        oci.options.insert(k.clone(), v.clone());
+    }
+    scenario
+}
+
+/// List summaries with only the three required fields (no tags, no state): discover still
+/// finds exactly the test's reservations (read in full), and cancel releases them; a delete
+/// answered 204 instead of 202 is just as good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimal_summaries_and_204_deletes_are_handled() {
+    let scenario =
+        with_options(serde_json::json!({"summary_fields": "minimal", "delete_status": 204}));
+    let fx = Fixture::start(&OciTarget, scenario, single("3141a000-minimal")).await;
+    let foreign = OciTarget
+        .create_outside(
+            &fx.emulator,
+            "f0e1f0e1-another-test",
+            "us-ashburn-1",
+            "Emul:IAD-AD-1",
+            "VM.Standard.E5.Flex",
+        )
+        .await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let set = backend.reserve(&fx.params).await.expect("reserve");
+    let fresh = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let found = fresh.discover(&fx.params).await.expect("discover");
+    let ids = |s: &cr_core::ReservationSet| -> BTreeSet<String> {
+        s.reservations().map(|r| r.id.0.clone()).collect()
+    };
+    assert_eq!(ids(&found), ids(&set));
+    for r in found.reservations() {
+        assert!(!r.instance_type.is_empty() && r.count > 0, "{r:?}");
+    }
+    let report = fresh.cancel(&fx.params).await.expect("cancel");
+    assert!(report.is_complete());
+    let live: Vec<String> = fx.live(Cloud::Oci).into_iter().map(|r| r.id).collect();
+    assert_eq!(live, [foreign], "only the other test's reservation is left");
+}
+
+/// An AD whose Flex core limit (counted in OCPUs, per AD) cannot take the db nodes is left
+/// for the next AD: LimitExceeded naming an availability domain is AD-scoped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_core_limit_falls_back_to_the_next_ad() {
+    // 3 db nodes × 8 OCPUs = 24 fit an empty AD exactly.
+    let scenario = with_options(serde_json::json!({"limits": {"denseio-e5-core-count": 24}}));
+    let fx = Fixture::start(&OciTarget, scenario, single("c07e0000-limits")).await;
+    // Another test already holds 2 OCPUs of AD-1.
+    OciTarget
+        .create_outside(
+            &fx.emulator,
+            "f0e1f0e1-another-test",
+            "us-ashburn-1",
+            "Emul:IAD-AD-1",
+            "VM.DenseIO.E5.Flex",
+        )
+        .await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let set = backend.reserve(&fx.params).await.expect("reserve");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("Emul:IAD-AD-2"));
+    let refused = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.operation == "CreateComputeCapacityReservation"
+                && r.error_code.as_deref() == Some("LimitExceeded")
+        })
+        .count();
+    assert!(refused >= 1, "AD-1 refused the db nodes by its core limit");
+    backend.cancel(&fx.params).await.expect("cancel");
+    assert_eq!(
+        fx.live(Cloud::Oci).len(),
+        1,
+        "only the other test's reservation"
+    );
+}
+
+/// A rerun after a cancel presents the same first retry token, which OCI answers with 409
+/// InvalidatedRetryToken (its reservation is deleted): cr creates again with a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_cancel_gets_a_fresh_retry_token() {
+    let fx = Fixture::start(&OciTarget, base_scenario(), single("2e2a0000-rerun")).await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    let first = backend.reserve(&fx.params).await.expect("reserve");
+    backend.cancel(&fx.params).await.expect("cancel");
+    let second = backend.reserve(&fx.params).await.expect("reserve again");
+    let invalidated = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.error_code.as_deref() == Some("InvalidatedRetryToken"))
+        .count();
+    assert!(
+        invalidated >= 1,
+        "the spent token was presented and refused"
+    );
+    let a: BTreeSet<String> = first.reservations().map(|r| r.id.0.clone()).collect();
+    let b: BTreeSet<String> = second.reservations().map(|r| r.id.0.clone()).collect();
+    assert!(a.is_disjoint(&b), "new reservations: {a:?} {b:?}");
+    assert_eq!(fx.live(Cloud::Oci).len(), b.len());
+    backend.cancel(&fx.params).await.expect("cancel");
+    assert!(fx.live(Cloud::Oci).is_empty());
+}

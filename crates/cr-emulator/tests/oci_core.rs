@@ -838,3 +838,123 @@ async fn reservable_shapes_per_availability_domain() {
     assert_eq!(paged.body.as_array().unwrap().len(), 5);
     assert_eq!(paged.header("opc-next-page"), Some("5"));
 }
+
+/// A retry token whose reservation has since been deleted is answered 409
+/// `InvalidatedRetryToken` (OCI never hands a deleted reservation back), also once the
+/// deleted reservation has dropped out of lists.
+#[tokio::test]
+async fn a_retry_token_of_a_deleted_reservation_is_invalidated() {
+    let o = Oci::start("").await;
+    let body = o.create_body(&o.ad(1), "VM.Standard2.1", 1, "spent");
+    let token = [("opc-retry-token", "tok-deleted")];
+    let first = o.call(Method::POST, RES, Some(&body), &token).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    let del = o
+        .call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+        .await;
+    assert!(del.status.is_success(), "{:?}", del.body);
+    let again = o.call(Method::POST, RES, Some(&body), &token).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
+    assert_eq!(again.code(), "InvalidatedRetryToken");
+    o.emu.advance_clock(Duration::from_secs(3700));
+    let swept = o.call(Method::POST, RES, Some(&body), &token).await;
+    assert_eq!(swept.code(), "InvalidatedRetryToken");
+    // A fresh token creates.
+    let fresh = o
+        .call(
+            Method::POST,
+            RES,
+            Some(&body),
+            &[("opc-retry-token", "tok-fresh")],
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+}
+
+/// `opc-retry-token` is at most 64 characters.
+#[tokio::test]
+async fn retry_tokens_longer_than_64_characters_are_refused() {
+    let o = Oci::start("").await;
+    let body = o.create_body(&o.ad(1), "VM.Standard2.1", 1, "long");
+    let ok = "a".repeat(64);
+    let long = "a".repeat(65);
+    let r = o
+        .call(Method::POST, RES, Some(&body), &[("opc-retry-token", &ok)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = o
+        .call(
+            Method::POST,
+            RES,
+            Some(&body),
+            &[("opc-retry-token", &long)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "InvalidParameter");
+    assert!(r.body["message"].as_str().unwrap().contains("64"));
+}
+
+/// Service limits are counted as OCI counts them: OCPUs and memory for Flex shapes,
+/// instances for fixed shapes, per availability domain; the refusal is `LimitExceeded`.
+#[tokio::test]
+async fn limits_count_cores_and_memory_for_flex_and_instances_otherwise() {
+    let o = Oci::start(
+        "clouds:\n  oci:\n    options:\n      limits:\n        standard3-core-count: 20\n        standard3-memory-count: 1000\n        vm-standard2-1-count: 2\n",
+    )
+    .await;
+    // create_body gives Flex shapes 8 OCPUs and 64 GB each: 2 instances = 16 OCPUs.
+    let a = o.create(&o.ad(1), "VM.Standard3.Flex", 2, "flex-a").await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let b = o.create(&o.ad(1), "VM.Standard3.Flex", 1, "flex-b").await;
+    assert_eq!(b.status, StatusCode::BAD_REQUEST, "24 OCPUs > 20");
+    assert_eq!(b.code(), "LimitExceeded");
+    let message = b.body["message"].as_str().unwrap();
+    assert!(message.contains("standard3-core-count"), "{message}");
+    assert!(message.contains(&o.ad(1)), "{message}");
+    // Another AD has its own limit.
+    let c = o.create(&o.ad(2), "VM.Standard3.Flex", 2, "flex-c").await;
+    assert_eq!(c.status, StatusCode::OK);
+    // Fixed shapes count instances.
+    let d = o.create(&o.ad(1), "VM.Standard2.1", 2, "fixed-a").await;
+    assert_eq!(d.status, StatusCode::OK);
+    let e = o.create(&o.ad(1), "VM.Standard2.1", 1, "fixed-b").await;
+    assert_eq!(e.code(), "LimitExceeded");
+    // Deleting gives the limit back.
+    let id = a.body["id"].as_str().unwrap();
+    o.call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+        .await;
+    let f = o.create(&o.ad(1), "VM.Standard3.Flex", 1, "flex-f").await;
+    assert_eq!(f.status, StatusCode::OK, "{:?}", f.body);
+}
+
+/// `summary_fields: minimal`: list items carry only `id`, `availabilityDomain` and
+/// `timeCreated`, all the API promises.
+#[tokio::test]
+async fn minimal_summaries_carry_only_the_required_fields() {
+    let o = Oci::start("clouds:\n  oci:\n    options:\n      summary_fields: minimal\n").await;
+    assert_eq!(
+        o.create(&o.ad(1), "VM.Standard2.1", 1, "m").await.status,
+        StatusCode::OK
+    );
+    let l = o.call(Method::GET, &list_path(&o, ""), None, &[]).await;
+    let item = l.body[0].as_object().unwrap();
+    let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["availabilityDomain", "id", "timeCreated"]);
+}
+
+/// `delete_status: 204` answers a delete with no content (and still a work request id).
+#[tokio::test]
+async fn delete_may_answer_204() {
+    let o = Oci::start("clouds:\n  oci:\n    options:\n      delete_status: 204\n").await;
+    let a = o.create(&o.ad(1), "VM.Standard2.1", 1, "d").await;
+    let id = a.body["id"].as_str().unwrap();
+    let del = o
+        .call(Method::DELETE, &format!("{RES}/{id}"), None, &[])
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let got = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
+    assert_eq!(got.body["lifecycleState"], "DELETED");
+}

@@ -75,6 +75,14 @@ pub struct Options {
     pub subscribed_regions: Option<Vec<String>>,
     /// `default_limit`: page size when the client sends no `limit` (default 100).
     pub default_limit: usize,
+    /// `limits`: service limits per availability domain, by OCI's limit names, counted as
+    /// OCI counts them: `<family>-core-count` (OCPUs) and `<family>-memory-count` (GB) for
+    /// Flex shapes (`VM.DenseIO.E5.Flex` → family `denseio-e5`), `<shape>-count` (instances)
+    /// for the others (`VM.Standard2.1` → `vm-standard2-1-count`). Default: none.
+    pub limits: BTreeMap<String, u64>,
+    /// `summary_fields: minimal`: list items carry only the fields the API requires (`id`,
+    /// `availabilityDomain`, `timeCreated`). Default: every field.
+    pub minimal_summaries: bool,
 }
 
 impl Options {
@@ -131,6 +139,19 @@ impl Options {
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(100),
+            limits: c
+                .options
+                .get("limits")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_u64().map(|n| (k.to_ascii_lowercase(), n)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            minimal_summaries: c
+                .option_str("summary_fields")
+                .is_some_and(|s| s.eq_ignore_ascii_case("minimal")),
         }
     }
 }

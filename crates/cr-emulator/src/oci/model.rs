@@ -196,6 +196,15 @@ impl Reservation {
         })
     }
 
+    /// The `ComputeCapacityReservationSummary` with only the fields the API requires.
+    pub fn minimal_summary_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "availabilityDomain": self.availability_domain,
+            "timeCreated": oci_time(self.time_created),
+        })
+    }
+
     /// The `ComputeCapacityReservationSummary` list item (no per-config detail).
     pub fn summary_json(&self) -> Value {
         json!({

@@ -272,11 +272,101 @@ fn request_hash(ctx: &Ctx<'_>, obj: &Map<String, Value>) -> String {
     hex::encode(Sha256::digest(format!("{}\n{canonical}", ctx.region.name)))
 }
 
+/// OCI's limit on `opc-retry-token`.
+const MAX_RETRY_TOKEN_LEN: usize = 64;
+
+/// The service-limit names a config counts against and how much it uses of each, as OCI
+/// counts them: OCPUs and memory for Flex shapes, instances for the others.
+pub(super) fn limit_usage(config: &Config) -> Vec<(String, u64)> {
+    let n = u64::from(config.reserved_count);
+    let shape = config.instance_shape.to_ascii_lowercase();
+    match shape.strip_suffix(".flex") {
+        Some(base) => {
+            let family = base
+                .strip_prefix("vm.")
+                .or_else(|| base.strip_prefix("bm."))
+                .unwrap_or(base)
+                .replace('.', "-");
+            let per = |key: &str| {
+                config
+                    .instance_shape_config
+                    .as_ref()
+                    .and_then(|c| c.get(key))
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1.0)
+            };
+            // Whole units, rounded up: half an OCPU still takes one from the limit.
+            let total = |per: f64| (per * n as f64).ceil() as u64;
+            vec![
+                (format!("{family}-core-count"), total(per("ocpus"))),
+                (format!("{family}-memory-count"), total(per("memoryInGBs"))),
+            ]
+        }
+        None => vec![(format!("{}-count", shape.replace('.', "-")), n)],
+    }
+}
+
+/// Refuses a create that would take a service limit of `limits` past its value in `ad`
+/// (`400 LimitExceeded`, naming the limit and the availability domain).
+fn check_limits(
+    ctx: &Ctx<'_>,
+    inner: &Inner,
+    ad: &str,
+    configs: &[Config],
+) -> Result<(), OciError> {
+    if ctx.opts.limits.is_empty() {
+        return Ok(());
+    }
+    let mut used: BTreeMap<String, u64> = BTreeMap::new();
+    for r in inner.reservations.values().filter(|r| {
+        r.region == ctx.region.name
+            && r.availability_domain == ad
+            && !matches!(r.lifecycle, Lifecycle::Deleted)
+    }) {
+        for c in &r.configs {
+            for (name, n) in limit_usage(c) {
+                *used.entry(name).or_default() += n;
+            }
+        }
+    }
+    let mut wanted: BTreeMap<String, u64> = BTreeMap::new();
+    for c in configs {
+        for (name, n) in limit_usage(c) {
+            *wanted.entry(name).or_default() += n;
+        }
+    }
+    for (name, n) in wanted {
+        let Some(limit) = ctx.opts.limits.get(&name) else {
+            continue;
+        };
+        let have = used.get(&name).copied().unwrap_or(0);
+        if have + n > *limit {
+            return Err(OciError::new(
+                StatusCode::BAD_REQUEST,
+                &ctx.opts.quota_code,
+                format!(
+                    "The following service limits were exceeded: {name} in availability domain {ad} (limit {limit}, \
+                     used {have}, requested {n}). Request a service limit increase from the service limits page in the console."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `POST /20160918/computeCapacityReservations`.
 pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
     let obj = parse_body(body)?;
     let hash = request_hash(ctx, &obj);
     let token = ctx.header("opc-retry-token").map(str::to_owned);
+    if let Some(t) = &token
+        && t.len() > MAX_RETRY_TOKEN_LEN
+    {
+        return Err(OciError::invalid(format!(
+            "The opc-retry-token must be at most {MAX_RETRY_TOKEN_LEN} characters long (it has {}).",
+            t.len()
+        )));
+    }
     let mut inner = ctx.app.oci.lock();
     if let Some(t) = &token
         && let Some((h, id)) = inner.retry_tokens.get(t)
@@ -288,8 +378,19 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
                 format!("The retry token {t} was already used for a different request."),
             ));
         }
-        let Some(r) = inner.reservations.get(id) else {
-            return Err(OciError::not_found());
+        // The token's reservation has since been deleted: OCI does not hand it back.
+        let Some(r) = inner
+            .reservations
+            .get(id)
+            .filter(|r| !matches!(r.lifecycle, Lifecycle::Deleted | Lifecycle::Deleting))
+        else {
+            return Err(OciError::new(
+                StatusCode::CONFLICT,
+                "InvalidatedRetryToken",
+                format!(
+                    "The retry token {t} was used for a capacity reservation that has since been deleted; use a new token."
+                ),
+            ));
         };
         return Ok(reservation_response(ctx, r, r.work_request_id.as_deref()));
     }
@@ -328,6 +429,7 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         )
     });
 
+    check_limits(ctx, &inner, &ad, &configs)?;
     let wanted = per_shape(&configs);
     let mut error: Option<(String, String)> = None;
     let mut held = BTreeMap::new();
@@ -508,7 +610,16 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
             ord
         }
     });
-    let items: Vec<Value> = items.iter().map(|r| r.summary_json()).collect();
+    let items: Vec<Value> = items
+        .iter()
+        .map(|r| {
+            if ctx.opts.minimal_summaries {
+                r.minimal_summary_json()
+            } else {
+                r.summary_json()
+            }
+        })
+        .collect();
     drop(inner);
     super::paged(ctx, items)
 }
