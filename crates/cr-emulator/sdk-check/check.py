@@ -32,7 +32,11 @@ SCENARIO = {
         "aws": {"regions": {"us-east-1": {"zones": {"us-east-1a": {"i4i.large": 0}}}}},
         "gce": {"regions": {"us-east1": {"zones": {"us-east1-b": {"n2-highmem-16": 0}}}}},
         "azure": {"regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}}},
-        "oci": {"regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}}}}},
+        "oci": {
+            "regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}}}},
+            # Only oci_limits_and_summaries uses VM.Standard.E4.Flex.
+            "options": {"limits": {"standard-e4-core-count": 16}, "summary_fields": "minimal"},
+        },
     }
 }
 RESULTS = []
@@ -449,6 +453,123 @@ def oci_errors(env):
         return f"{e.status} {e.code}"
 
 
+def oci_wait_deleted(compute, rid):
+    import time
+
+    for _ in range(100):
+        if compute.get_compute_capacity_reservation(rid).data.lifecycle_state == "DELETED":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{rid} never became DELETED")
+
+
+@check("oci: retry tokens: same token same reservation, > 64 characters refused, spent on a deleted one → 409")
+def oci_retry_tokens(env):
+    import oci
+
+    cfg = oci_config(env)
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    ad = oci_ads(env, cfg)[2].name
+    details = oci_dense_io(cfg, ad, 1, freeform_tags={"TestId": TEST_ID})
+    token = "sdk-check-" + "0" * 54  # 64 characters
+    first = compute.create_compute_capacity_reservation(details, opc_retry_token=token).data.id
+    again = compute.create_compute_capacity_reservation(details, opc_retry_token=token).data.id
+    expect(first == again, f"the same token made {first} and {again}")
+    try:
+        compute.create_compute_capacity_reservation(details, opc_retry_token=token + "x")
+        raise AssertionError("a 65-character retry token was accepted")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 400 and e.code == "InvalidParameter", f"{e.status} {e.code}")
+    compute.delete_compute_capacity_reservation(first)
+    oci_wait_deleted(compute, first)
+    try:
+        compute.create_compute_capacity_reservation(details, opc_retry_token=token)
+        raise AssertionError("a token spent on a deleted reservation was accepted")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 409 and e.code == "InvalidatedRetryToken", f"{e.status} {e.code}")
+        return f"{e.status} {e.code}"
+
+
+@check("oci: Flex limits count OCPUs (LimitExceeded); the SDK parses summaries with only the required fields")
+def oci_limits_and_summaries(env):
+    import oci
+
+    cfg = oci_config(env)
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    ad = oci_ads(env, cfg)[1].name
+
+    def e4(count):
+        return oci.core.models.CreateComputeCapacityReservationDetails(
+            compartment_id=cfg["tenancy"],
+            availability_domain=ad,
+            display_name="cr-sdk-limits",
+            instance_reservation_configs=[
+                oci.core.models.InstanceReservationConfigDetails(
+                    instance_shape="VM.Standard.E4.Flex",
+                    reserved_count=count,
+                    instance_shape_config=oci.core.models.InstanceReservationShapeConfigDetails(ocpus=8, memory_in_gbs=64),
+                )
+            ],
+        )
+
+    held = compute.create_compute_capacity_reservation(e4(2)).data.id  # 16 OCPUs: the limit
+    try:
+        compute.create_compute_capacity_reservation(e4(1))
+        raise AssertionError("a create past the core limit was accepted")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 400 and e.code == "LimitExceeded", f"{e.status} {e.code}")
+        expect("standard-e4-core-count" in e.message and ad in e.message, e.message)
+        refused = f"{e.code}: {e.message[:60]}..."
+    summaries = compute.list_compute_capacity_reservations(cfg["tenancy"], display_name="cr-sdk-limits").data
+    expect([r.id for r in summaries] == [held], f"listed {[r.id for r in summaries]}")
+    expect(summaries[0].lifecycle_state is None and summaries[0].time_created is not None, str(summaries[0]))
+    compute.delete_compute_capacity_reservation(held)
+    oci_wait_deleted(compute, held)
+    return refused
+
+
+@check("oci: with long-running operations a create is CREATING until its work request SUCCEEDED")
+def oci_work_request(env):
+    import time
+
+    import oci
+
+    control = env["CR_ENDPOINT_HTTP"] + "/_emulator/scenario"
+    with urllib.request.urlopen(control) as r:
+        saved = r.read()
+    slow = json.loads(saved)
+    slow["clouds"]["oci"]["lro_ms"] = 300
+
+    def put(body):
+        req = urllib.request.Request(control, data=body, method="PUT", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).close()
+
+    put(json.dumps(slow).encode())
+    try:
+        cfg = oci_config(env)
+        compute = oci_client(env, oci.core.ComputeClient, cfg)
+        works = oci_client(env, oci.work_requests.WorkRequestClient, cfg)
+        ad = oci_ads(env, cfg)[1].name
+        created = compute.create_compute_capacity_reservation(oci_dense_io(cfg, ad, 1, freeform_tags={"TestId": TEST_ID}))
+        expect(created.data.lifecycle_state == "CREATING", f"state {created.data.lifecycle_state}")
+        wr = created.headers["opc-work-request-id"]
+        seen = set()
+        for _ in range(100):
+            status = works.get_work_request(wr).data.status
+            seen.add(status)
+            if status == "SUCCEEDED":
+                break
+            time.sleep(0.05)
+        expect("SUCCEEDED" in seen and len(seen) > 1, f"work request statuses {seen}")
+        state = compute.get_compute_capacity_reservation(created.data.id).data.lifecycle_state
+        expect(state == "ACTIVE", f"state {state}")
+        compute.delete_compute_capacity_reservation(created.data.id)
+        oci_wait_deleted(compute, created.data.id)
+        return f"work request {sorted(seen)}"
+    finally:
+        put(saved)
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -468,7 +589,7 @@ CLOUD_CHECKS = {
     "aws": [aws_lifecycle, aws_pagination, aws_errors],
     "gce": [gce_lifecycle, gce_errors],
     "azure": [azure_lifecycle, azure_stockout, azure_errors],
-    "oci": [oci_lifecycle, oci_stockout, oci_errors],
+    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_retry_tokens, oci_limits_and_summaries, oci_work_request],
 }
 
 
