@@ -211,15 +211,27 @@ impl ContractTarget for OciTarget {
             .create(&request)
             .await
             .expect("the create is accepted");
-        for _ in 0..200 {
-            match adapter.poll(&created).await.expect("the poll is answered") {
-                Readiness::Ready(r) => return r.id.0,
-                Readiness::Pending { .. } => tokio::time::sleep(Duration::from_millis(25)).await,
-                Readiness::Failed(e) => panic!("the create failed: {e}"),
-            }
-        }
-        panic!("the reservation made by hand never became ACTIVE");
+        wait_active(&adapter, &created).await.0.id.0
     }
+}
+
+/// Polls `created` until it is ACTIVE; also says how many looks found it pending.
+async fn wait_active(
+    adapter: &dyn CloudAdapter,
+    created: &cr_core::Reservation,
+) -> (cr_core::Reservation, usize) {
+    let mut pending = 0;
+    for _ in 0..200 {
+        match adapter.poll(created).await.expect("the poll is answered") {
+            Readiness::Ready(r) => return (r, pending),
+            Readiness::Pending { .. } => {
+                pending += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Readiness::Failed(e) => panic!("the create failed: {e}"),
+        }
+    }
+    panic!("{} never became ACTIVE", created.id);
 }
 
 cr_contract_tests::contract_suite!(OciTarget);
@@ -228,16 +240,37 @@ fn single(test_id: &str) -> TestConfig {
     TestConfig::single(test_id)
 }
 
+/// The backend over a fresh adapter with the emulator's credentials.
+async fn backend(fx: &Fixture) -> cr_core::EngineBackend {
+    fx.backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds")
+}
+
+/// A fresh adapter with the emulator's credentials.
+async fn adapter(fx: &Fixture) -> Arc<dyn CloudAdapter> {
+    OciTarget
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("the adapter builds")
+}
+
+/// How many requests the emulator answered with `code`.
+fn answered_with(fx: &Fixture, code: &str) -> usize {
+    fx.emulator
+        .requests()
+        .iter()
+        .filter(|r| r.error_code.as_deref() == Some(code))
+        .count()
+}
+
 /// The creates on the wire: the tenancy-specific AD name read from ListAvailabilityDomains
 /// (the configuration said `a`), the Flex shapes' `instanceShapeConfig`, the compartment,
 /// freeform tags, display name and a retry token of at most 64 characters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_carry_the_resolved_ad_and_the_flex_shape_config() {
     let fx = Fixture::start(&OciTarget, base_scenario(), single("0c1f1e00-wire")).await;
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let backend = backend(&fx).await;
     let set = backend.reserve(&fx.params).await.expect("reserve");
     let ad = "Emul:IAD-AD-1";
     assert_eq!(set.regions[0].zone.as_deref(), Some(ad));
@@ -256,10 +289,7 @@ async fn creates_carry_the_resolved_ad_and_the_flex_shape_config() {
         "the AD names are read before any create: {ops:?}"
     );
     // The emulator's own view of what was received.
-    let adapter = OciTarget
-        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
-        .await
-        .expect("the adapter builds");
+    let adapter = adapter(&fx).await;
     for r in set.reservations() {
         assert_eq!(r.zone.as_deref(), Some(ad));
         assert_eq!(r.state, ReservationState::Active);
@@ -344,10 +374,7 @@ async fn a_create_is_pending_until_its_work_request_succeeds() {
     let mut scenario = base_scenario();
     scenario.lro_ms = 600;
     let fx = Fixture::start(&OciTarget, scenario, single("11fec7c1-poll")).await;
-    let adapter = OciTarget
-        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
-        .await
-        .expect("the adapter builds");
+    let adapter = adapter(&fx).await;
     let zones = adapter
         .resolve_zones("us-ashburn-1", &["AD-2".to_string()])
         .await
@@ -373,17 +400,7 @@ async fn a_create_is_pending_until_its_work_request_succeeds() {
         created.extra.contains_key(cr_oci::EXTRA_WORK_REQUEST),
         "{created:?}"
     );
-    let mut pending = 0;
-    let ready = loop {
-        match adapter.poll(&created).await.expect("poll") {
-            Readiness::Pending { .. } => {
-                pending += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Readiness::Ready(r) => break r,
-            Readiness::Failed(e) => panic!("{e}"),
-        }
-    };
+    let (ready, pending) = wait_active(adapter.as_ref(), &created).await;
     assert!(pending > 0, "the reservation was seen CREATING first");
     assert_eq!(ready.state, ReservationState::Active);
     let ops: BTreeSet<String> = fx
@@ -413,10 +430,7 @@ async fn a_stockout_reported_by_the_work_request_falls_back() {
         0,
     );
     let fx = Fixture::start(&OciTarget, scenario, single("57c0a700-late")).await;
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let backend = backend(&fx).await;
     let set = backend.reserve(&fx.params).await.expect("reserve");
     assert_eq!(set.regions[0].zone.as_deref(), Some("Emul:IAD-AD-2"));
     // The create in AD-1 was accepted (CREATING) and its work request failed later.
@@ -451,18 +465,12 @@ async fn a_region_not_subscribed_is_not_listed() {
         serde_json::json!(["us-ashburn-1"]),
     );
     let fx = Fixture::start(&OciTarget, scenario, single("5ub5c71b-regions")).await;
-    let adapter = OciTarget
-        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
-        .await
-        .expect("the adapter builds");
+    let adapter = adapter(&fx).await;
     let mut regions = adapter.regions().await.expect("regions");
     regions.sort();
     // The home region (us-phoenix-1) is always subscribed.
     assert_eq!(regions, ["us-ashburn-1", "us-phoenix-1"]);
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let backend = backend(&fx).await;
     let report = backend
         .cancel_all_regions("5ub5c71b-regions")
         .await
@@ -501,10 +509,7 @@ async fn a_wrong_key_is_refused_by_the_signature_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_ad_names_the_ones_there_are() {
     let fx = Fixture::start(&OciTarget, base_scenario(), single("ad000000-unknown")).await;
-    let adapter = OciTarget
-        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
-        .await
-        .expect("the adapter builds");
+    let adapter = adapter(&fx).await;
     let err = adapter
         .resolve_zones("ap-tokyo-1", &["AD-2".to_string()])
         .await
@@ -521,10 +526,7 @@ async fn an_unknown_ad_names_the_ones_there_are() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_covers_every_call_made() {
     let fx = Fixture::start(&OciTarget, base_scenario(), single("9011c700-policy")).await;
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let backend = backend(&fx).await;
     backend.reserve(&fx.params).await.expect("reserve");
     backend.discover(&fx.params).await.expect("discover");
     backend
@@ -580,15 +582,9 @@ async fn minimal_summaries_and_204_deletes_are_handled() {
             "VM.Standard.E5.Flex",
         )
         .await;
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let fresh = backend(&fx).await;
+    let backend = backend(&fx).await;
     let set = backend.reserve(&fx.params).await.expect("reserve");
-    let fresh = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
     let found = fresh.discover(&fx.params).await.expect("discover");
     let ids = |s: &cr_core::ReservationSet| -> BTreeSet<String> {
         s.reservations().map(|r| r.id.0.clone()).collect()
@@ -620,21 +616,10 @@ async fn an_ad_core_limit_falls_back_to_the_next_ad() {
             "VM.DenseIO.E5.Flex",
         )
         .await;
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let backend = backend(&fx).await;
     let set = backend.reserve(&fx.params).await.expect("reserve");
     assert_eq!(set.regions[0].zone.as_deref(), Some("Emul:IAD-AD-2"));
-    let refused = fx
-        .emulator
-        .requests()
-        .into_iter()
-        .filter(|r| {
-            r.operation == "CreateComputeCapacityReservation"
-                && r.error_code.as_deref() == Some("LimitExceeded")
-        })
-        .count();
+    let refused = answered_with(&fx, "LimitExceeded");
     assert!(refused >= 1, "AD-1 refused the db nodes by its core limit");
     backend.cancel(&fx.params).await.expect("cancel");
     assert_eq!(
@@ -649,19 +634,11 @@ async fn an_ad_core_limit_falls_back_to_the_next_ad() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerun_after_cancel_gets_a_fresh_retry_token() {
     let fx = Fixture::start(&OciTarget, base_scenario(), single("2e2a0000-rerun")).await;
-    let backend = fx
-        .backend(&OciTarget, Credentials::Valid)
-        .await
-        .expect("the backend builds");
+    let backend = backend(&fx).await;
     let first = backend.reserve(&fx.params).await.expect("reserve");
     backend.cancel(&fx.params).await.expect("cancel");
     let second = backend.reserve(&fx.params).await.expect("reserve again");
-    let invalidated = fx
-        .emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r.error_code.as_deref() == Some("InvalidatedRetryToken"))
-        .count();
+    let invalidated = answered_with(&fx, "InvalidatedRetryToken");
     assert!(
         invalidated >= 1,
         "the spent token was presented and refused"

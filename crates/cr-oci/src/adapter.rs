@@ -222,6 +222,14 @@ fn zone_of(reservation: &Reservation) -> &str {
     reservation.zone.as_deref().unwrap_or_default()
 }
 
+/// The call site of `operation` on `reservation`: its region, AD and shape.
+fn site_of(operation: &'static str, reservation: &Reservation) -> CallSite {
+    CallSite::new(operation)
+        .region(&reservation.region)
+        .ad(zone_of(reservation))
+        .shape(&reservation.instance_type)
+}
+
 #[async_trait]
 impl CloudAdapter for OciAdapter {
     fn cloud(&self) -> Cloud {
@@ -347,10 +355,7 @@ impl CloudAdapter for OciAdapter {
     /// found late fails it), then the reservation's `lifecycleState`.
     async fn poll(&self, reservation: &Reservation) -> Result<Readiness> {
         let region = &reservation.region;
-        let site = CallSite::new("CreateComputeCapacityReservation")
-            .region(region)
-            .ad(zone_of(reservation))
-            .shape(&reservation.instance_type);
+        let site = site_of("CreateComputeCapacityReservation", reservation);
         if let Some(wr) = reservation.extra.get(EXTRA_WORK_REQUEST) {
             let work = self
                 .client
@@ -463,11 +468,7 @@ impl CloudAdapter for OciAdapter {
     /// delete is [`CancelOutcome::AlreadyGone`].
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome> {
         let region = &reservation.region;
-        let site = CallSite::new("DeleteComputeCapacityReservation")
-            .region(region)
-            .ad(zone_of(reservation))
-            .shape(&reservation.instance_type)
-            .on_reservation();
+        let site = site_of("DeleteComputeCapacityReservation", reservation).on_reservation();
         let get_site = site.op("GetComputeCapacityReservation");
         let id = &reservation.id.0;
         let policy = WaitPolicy {

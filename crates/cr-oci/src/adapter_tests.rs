@@ -293,6 +293,16 @@ async fn fixed_shapes_send_no_shape_config_and_no_defined_tags() {
     assert!(b.get("definedTags").is_none(), "{b}");
 }
 
+/// The error of a create of `shape` the server refuses.
+async fn create_error(server: &Server, shape: &str) -> cr_core::Error {
+    server
+        .adapter()
+        .await
+        .create(&request(shape, DemandDetails::default()))
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_synchronous_stockout_is_a_capacity_failure_with_the_request_id() {
     let server = Server::start(|_, _| {
@@ -303,12 +313,7 @@ async fn a_synchronous_stockout_is_a_capacity_failure_with_the_request_id() {
         )
     })
     .await;
-    let err = server
-        .adapter()
-        .await
-        .create(&request("VM.DenseIO.E5.Flex", DemandDetails::default()))
-        .await
-        .unwrap_err();
+    let err = create_error(&server, "VM.DenseIO.E5.Flex").await;
     assert_eq!(err.kind(), ErrorKind::CapacityUnavailable);
     let e = err.cloud_error().unwrap();
     assert_eq!(e.code, "InternalError");
@@ -331,12 +336,7 @@ async fn throttling_without_retry_after_is_throttled_for_backoff() {
         )
     })
     .await;
-    let err = server
-        .adapter()
-        .await
-        .create(&request("VM.Standard2.8", DemandDetails::default()))
-        .await
-        .unwrap_err();
+    let err = create_error(&server, "VM.Standard2.8").await;
     assert_eq!(err.kind(), ErrorKind::Throttled);
     assert_eq!(
         err.retry_after(),

@@ -85,6 +85,11 @@ pub(crate) fn segment(s: &str) -> String {
     out
 }
 
+/// The path of one reservation.
+fn reservation_path(id: &str) -> String {
+    format!("computeCapacityReservations/{}", segment(id))
+}
+
 /// One successful answer.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -231,6 +236,19 @@ impl OciClient {
         })
     }
 
+    /// One GET of `path` (no query), decoded.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        site: &CallSite,
+        service: Service,
+        region: &str,
+        path: &str,
+    ) -> Result<T> {
+        let url = self.url(site, service, region, path, &[])?;
+        let answer = self.send(site, Method::GET, url, None, &[]).await?;
+        Self::decode(site, &answer)
+    }
+
     async fn list_all<T: DeserializeOwned>(
         &self,
         site: &CallSite,
@@ -261,6 +279,24 @@ impl OciClient {
         }
     }
 
+    /// Every page of a Core list of `compartment`.
+    async fn list_core<T: DeserializeOwned>(
+        &self,
+        site: &CallSite,
+        region: &str,
+        path: &str,
+        compartment: &str,
+    ) -> Result<Vec<T>> {
+        self.list_all(
+            site,
+            Service::Core,
+            region,
+            path,
+            &[("compartmentId", compartment)],
+        )
+        .await
+    }
+
     /// `ListAvailabilityDomains` of `region` (Identity), in the API's order.
     pub(crate) async fn availability_domains(
         &self,
@@ -285,12 +321,11 @@ impl OciClient {
         region: &str,
         compartment: &str,
     ) -> Result<Vec<ReservableShape>> {
-        self.list_all(
+        self.list_core(
             site,
-            Service::Core,
             region,
             "computeCapacityReservationInstanceShapes",
-            &[("compartmentId", compartment)],
+            compartment,
         )
         .await
     }
@@ -302,15 +337,8 @@ impl OciClient {
         home: &str,
         tenancy: &str,
     ) -> Result<Vec<RegionSubscription>> {
-        let url = self.url(
-            site,
-            Service::Identity,
-            home,
-            &format!("tenancies/{}/regionSubscriptions", segment(tenancy)),
-            &[],
-        )?;
-        let answer = self.send(site, Method::GET, url, None, &[]).await?;
-        Self::decode(site, &answer)
+        let path = format!("tenancies/{}/regionSubscriptions", segment(tenancy));
+        self.get_json(site, Service::Identity, home, &path).await
     }
 
     /// `CreateComputeCapacityReservation`: the reservation and its work request id.
@@ -349,15 +377,8 @@ impl OciClient {
         region: &str,
         id: &str,
     ) -> Result<ReservationBody> {
-        let url = self.url(
-            site,
-            Service::Core,
-            region,
-            &format!("computeCapacityReservations/{}", segment(id)),
-            &[],
-        )?;
-        let answer = self.send(site, Method::GET, url, None, &[]).await?;
-        Self::decode(site, &answer)
+        self.get_json(site, Service::Core, region, &reservation_path(id))
+            .await
     }
 
     /// `ListComputeCapacityReservations` of a compartment, every page.
@@ -367,14 +388,8 @@ impl OciClient {
         region: &str,
         compartment: &str,
     ) -> Result<Vec<ReservationBody>> {
-        self.list_all(
-            site,
-            Service::Core,
-            region,
-            "computeCapacityReservations",
-            &[("compartmentId", compartment)],
-        )
-        .await
+        self.list_core(site, region, "computeCapacityReservations", compartment)
+            .await
     }
 
     /// `DeleteComputeCapacityReservation`: its work request id (202), or none (204).
@@ -384,13 +399,7 @@ impl OciClient {
         region: &str,
         id: &str,
     ) -> Result<Option<String>> {
-        let url = self.url(
-            site,
-            Service::Core,
-            region,
-            &format!("computeCapacityReservations/{}", segment(id)),
-            &[],
-        )?;
+        let url = self.url(site, Service::Core, region, &reservation_path(id), &[])?;
         let answer = self.send(site, Method::DELETE, url, None, &[]).await?;
         Ok(answer.work_request)
     }
@@ -402,15 +411,8 @@ impl OciClient {
         region: &str,
         id: &str,
     ) -> Result<WorkRequest> {
-        let url = self.url(
-            site,
-            Service::Core,
-            region,
-            &format!("workRequests/{}", segment(id)),
-            &[],
-        )?;
-        let answer = self.send(site, Method::GET, url, None, &[]).await?;
-        Self::decode(site, &answer)
+        let path = format!("workRequests/{}", segment(id));
+        self.get_json(site, Service::Core, region, &path).await
     }
 
     /// `ListWorkRequestErrors`.
