@@ -357,17 +357,21 @@ impl CloudAdapter for OciAdapter {
         let region = &reservation.region;
         let site = site_of("CreateComputeCapacityReservation", reservation);
         if let Some(wr) = reservation.extra.get(EXTRA_WORK_REQUEST) {
-            let work = self
-                .client
-                .work_request(&site.op("GetWorkRequest"), region, wr)
-                .await?;
-            if !work.is_done() {
-                return Ok(Readiness::Pending { retry_after: None });
-            }
-            if work.failed() {
-                return Ok(Readiness::Failed(
-                    self.work_request_failure(&site, region, wr).await?,
-                ));
+            let wr_site = site.op("GetWorkRequest").on_reservation();
+            match self.client.work_request(&wr_site, region, wr).await {
+                Ok(work) if !work.is_done() => {
+                    return Ok(Readiness::Pending { retry_after: None });
+                }
+                Ok(work) if work.failed() => {
+                    return Ok(Readiness::Failed(
+                        self.work_request_failure(&site, region, wr).await?,
+                    ));
+                }
+                Ok(_) => {}
+                // Work requests are kept for a limited time: the reservation's own state
+                // decides then.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         let get_site = site.op("GetComputeCapacityReservation").on_reservation();

@@ -404,6 +404,30 @@ async fn a_work_request_in_progress_is_pending_and_a_succeeded_one_reads_the_sta
     assert_eq!(r.count, 3);
 }
 
+/// A work request OCI no longer keeps (404) leaves the reservation's own state to decide.
+#[tokio::test]
+async fn a_work_request_gone_falls_back_to_the_lifecycle_state() {
+    let server = Server::start(|r, _| {
+        if r.path.contains("/workRequests/") {
+            (
+                404,
+                vec![],
+                json!({"code": "NotAuthorizedOrNotFound", "message": "gone"}),
+            )
+        } else {
+            (200, vec![], reservation_json("ocid1.cr.1", "ACTIVE", "t-1"))
+        }
+    })
+    .await;
+    let readiness = server
+        .adapter()
+        .await
+        .poll(&pending("ocid1.cr.1"))
+        .await
+        .unwrap();
+    assert!(matches!(readiness, Readiness::Ready(_)), "{readiness:?}");
+}
+
 #[tokio::test]
 async fn find_pages_through_the_list_and_keeps_only_the_tests_reservations() {
     let server = Server::start(|r, _| {
