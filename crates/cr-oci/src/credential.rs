@@ -259,6 +259,51 @@ mod tests {
         assert!(readable_by_others(&key));
     }
 
+    /// A buffer the test's subscriber writes into.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn loading_a_group_readable_key_warns_without_showing_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pem");
+        std::fs::copy(format!("{DIR}/key_pkcs8.pem"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let source = write_config(
+            dir.path(),
+            &format!(
+                "[DEFAULT]\nuser=u\ntenancy=t\nfingerprint=f\nkey_file={}\n",
+                key.display()
+            ),
+        );
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let loaded = tracing::subscriber::with_default(subscriber, || load(&source, None));
+        assert!(loaded.is_ok());
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("WARN") && log.contains("chmod 600"), "{log}");
+        assert!(
+            !log.contains("PRIVATE KEY") && !log.contains("MII"),
+            "{log}"
+        );
+    }
+
     #[test]
     fn home_is_expanded() {
         assert_eq!(
