@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use cr_emulator::{CloudKind, Emulator, Scenario};
 
+#[path = "support/schema.rs"]
+mod schema;
+
 /// SCT's configuration files, beside the checkout.
 const SCT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/sct-configs");
 
@@ -110,6 +113,7 @@ async fn oci_reserve_status_cancel_with_sct_configs() {
     let run = run_with(with(&["reserve", "--output", "json"])).await;
     assert_eq!(run.code, Some(0), "reserve failed: {}", run.stderr);
     let set = json(&run);
+    schema::check("reservation_set", &set);
     let live: Vec<_> = emu.state().live(CloudKind::Oci).cloned().collect();
     assert!(!live.is_empty(), "{}", run.stdout);
     // oci_config.yaml: us-phoenix-1; the tenancy's AD names come from the emulator.
@@ -133,6 +137,9 @@ async fn oci_reserve_status_cancel_with_sct_configs() {
         .sum();
     assert_eq!(reserved, 4, "3 db nodes and a loader: {}", run.stdout);
 
+    let run = run_with(with(&["status", "--output", "json"])).await;
+    assert_eq!(run.code, Some(0), "status failed: {}", run.stderr);
+    schema::check("reservation_set", &json(&run));
     let run = run_with(with(&["status"])).await;
     assert_eq!(run.code, Some(0), "status failed: {}", run.stderr);
     for r in &live {
@@ -147,6 +154,7 @@ async fn oci_reserve_status_cancel_with_sct_configs() {
     let run = run_with(with(&["cancel", "--output", "json"])).await;
     assert_eq!(run.code, Some(0), "cancel failed: {}", run.stderr);
     let report = json(&run);
+    schema::check("cancel_report", &report);
     assert_eq!(
         report["cancelled"].as_array().unwrap().len(),
         live.len(),
@@ -160,7 +168,11 @@ async fn oci_reserve_status_cancel_with_sct_configs() {
     );
 
     // The policy `cr permissions` prints covers every operation the run called.
-    let run = cr(&env, &["permissions", "--backend", "oci"]).await;
+    let run = cr(
+        &env,
+        &["permissions", "--backend", "oci", "--output", "json"],
+    )
+    .await;
     assert_eq!(run.code, Some(0), "permissions failed: {}", run.stderr);
     let policy = json(&run);
     let statements: Vec<&str> = policy["statements"]

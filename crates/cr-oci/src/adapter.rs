@@ -119,6 +119,7 @@ pub(crate) fn to_reservation(r: &ReservationBody, region: &str) -> Reservation {
         used: used.map(|u| u32::try_from(u).unwrap_or(u32::MAX)),
         // OCI capacity reservations have no end time: they hold until deleted.
         end_time: None,
+        created: r.time_created.parse::<jiff::Timestamp>().ok(),
         state: state_of(r.lifecycle_state.as_deref()),
         tags: r.freeform_tags.clone().unwrap_or_default(),
         extra,
@@ -585,5 +586,9 @@ mod tests {
         assert_eq!(m.count, 0);
         assert!(m.tags.is_empty());
         assert!(!m.state.is_live());
+        assert_eq!(
+            m.created,
+            Some("2030-01-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap())
+        );
     }
 }

@@ -178,6 +178,7 @@ fn pending(id: &str) -> Reservation {
         count: 3,
         used: None,
         end_time: None,
+        created: None,
         state: ReservationState::Pending,
         tags: BTreeMap::new(),
         extra: BTreeMap::from([(EXTRA_WORK_REQUEST.to_string(), "wr-1".to_string())]),
