@@ -514,6 +514,7 @@ async fn an_unknown_ad_names_the_ones_there_are() {
         .resolve_zones("ap-tokyo-1", &["AD-2".to_string()])
         .await
         .expect_err("Tokyo has one AD");
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
     let text = err.to_string();
     assert!(
         text.contains("AD-2") && text.contains("Emul:NRT-AD-1"),

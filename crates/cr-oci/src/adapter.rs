@@ -254,23 +254,21 @@ impl CloudAdapter for OciAdapter {
                     .filter(|n| *n >= 1);
                 match index.and_then(|n| ads.get(n - 1)) {
                     Some(full) => Ok(full.clone()),
-                    None => Err(CallSite::new("ListAvailabilityDomains")
-                        .region(region)
-                        .ad(c.as_str())
-                        .error(
-                            ErrorKind::InvalidRequest,
-                            "UnknownAvailabilityDomain",
-                            format!(
-                                "region {region} has no availability domain {c} (it has {}): set \
-                                 availability_zone / oci_availability_domain to one of them",
-                                if ads.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    ads.join(", ")
-                                }
-                            ),
-                        )
-                        .into()),
+                    // A configuration error (exit 2), like a type no zone offers: the
+                    // configured name, not the cloud, is wrong.
+                    None => Err(cr_core::Error::config(
+                        "the configuration (availability_zone / oci_availability_domain)",
+                        "availability_zone",
+                        c.as_str(),
+                        format!(
+                            "an availability domain of {region}, which has {} (letter a / AD-1 is the first)",
+                            if ads.is_empty() {
+                                "none".to_string()
+                            } else {
+                                ads.join(", ")
+                            }
+                        ),
+                    )),
                 }
             })
             .collect()
