@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod checks;
+pub mod soak;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -395,10 +396,23 @@ macro_rules! contract_suite {
             a_test_id_with_filter_metacharacters_is_found_again,
         );
     };
-    (@tests $target:expr; $($check:ident),* $(,)?) => {$(
+    (@tests $target:expr; $($check:ident),* $(,)?) => {
+        /// The fault soak: `CR_SOAK_CYCLES` (default 100) seeded cycles from `CR_SOAK_SEED`
+        /// (default 1); no leak, false success, double or unclassified error.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn fault_soak() {
+            let var = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+            let cycles = u32::try_from(var("CR_SOAK_CYCLES", 100)).unwrap_or(100);
+            let started = std::time::Instant::now();
+            let tally = $crate::soak::fault_soak(&$target, cycles, var("CR_SOAK_SEED", 1)).await;
+            eprintln!("fault soak ({:.1} s): {tally}", started.elapsed().as_secs_f64());
+            assert!(tally.clean(), "{tally}");
+        }
+        $(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {
             $crate::checks::$check(&$target).await;
         }
-    )*};
+    )*
+    };
 }

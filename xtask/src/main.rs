@@ -24,8 +24,9 @@ fn main() -> ExitCode {
         "features" => features(),
         "sdk-check" => return sdk_check(),
         "python" => return python_package(),
+        "soak" => soak(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check|python>");
+            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check|python|soak>");
             return ExitCode::from(2);
         }
     };
@@ -34,11 +35,12 @@ fn main() -> ExitCode {
 
 fn run_steps(task: &str, steps: &[Step]) -> ExitCode {
     let total = Instant::now();
-    for Step { program, args } in steps {
+    for Step { program, args, env } in steps {
         let started = Instant::now();
         eprintln!("xtask: $ {program} {}", args.join(" "));
         match Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(root())
             .status()
         {
@@ -75,12 +77,23 @@ fn root() -> &'static Path {
 struct Step {
     program: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Step {
     fn new(program: String, args: &[&str]) -> Self {
         let args = args.iter().map(|s| s.to_string()).collect();
-        Step { program, args }
+        Step {
+            program,
+            args,
+            env: Vec::new(),
+        }
+    }
+
+    /// The step with environment variable `key` set to `value`.
+    fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 }
 
@@ -147,6 +160,36 @@ fn features() -> Vec<Step> {
         "cli",
     ]));
     steps
+}
+
+/// The long fault soak: every backend's `fault_soak` contract check with
+/// `CR_SOAK_CYCLES` cycles (default 2,000; the workspace tests run 100), tally printed.
+fn soak() -> Vec<Step> {
+    let cycles = std::env::var("CR_SOAK_CYCLES").unwrap_or_else(|_| "2000".into());
+    ["aws", "gce", "azure", "oci"]
+        .iter()
+        .filter(|cloud| {
+            root()
+                .join("tests/tests")
+                .join(format!("{cloud}.rs"))
+                .exists()
+        })
+        .map(|cloud| {
+            step(&[
+                "test",
+                "-p",
+                "cr-contract-tests",
+                "--features",
+                "aws",
+                "--test",
+                cloud,
+                "fault_soak",
+                "--",
+                "--nocapture",
+            ])
+            .with_env("CR_SOAK_CYCLES", &cycles)
+        })
+        .collect()
 }
 
 /// The Python package (crates/cr-python): built with maturin into the venv of `CR_PYTHON`

@@ -481,6 +481,12 @@ impl CloudAdapter for OciAdapter {
         };
         let deadline = tokio::time::Instant::now() + self.delete_timeout;
         let deleted = std::sync::atomic::AtomicBool::new(false);
+        // The delete's work request, and how often the reservation looked ACTIVE after a
+        // delete without one: a delete whose work request failed leaves it ACTIVE, and only a
+        // new delete releases it.
+        let delete_work = std::sync::Mutex::new(None::<String>);
+        let active_after_delete = std::sync::atomic::AtomicU32::new(0);
+        let wr_site = site.op("GetWorkRequest");
         let gone = || {
             if deleted.load(std::sync::atomic::Ordering::SeqCst) {
                 CancelOutcome::Cancelled
@@ -499,14 +505,38 @@ impl CloudAdapter for OciAdapter {
                 }
                 Err(e) => return Err(e),
             };
+            if matches!(state, ReservationState::Active | ReservationState::Other(_))
+                && deleted.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                let work = delete_work
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let failed = match work {
+                    Some(wr) => match self.client.work_request(&wr_site, region, &wr).await {
+                        Ok(w) => w.failed(),
+                        // Expired work requests and passing errors: look again.
+                        Err(_) => false,
+                    },
+                    None => {
+                        active_after_delete.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3
+                    }
+                };
+                if failed {
+                    tracing::warn!(id, region, "the delete did not take effect; deleting again");
+                    deleted.store(false, std::sync::atomic::Ordering::SeqCst);
+                    active_after_delete.store(0, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
             match state {
                 ReservationState::Cancelled => Ok(Poll::Ready(gone())),
                 ReservationState::Active | ReservationState::Other(_)
                     if !deleted.load(std::sync::atomic::Ordering::SeqCst) =>
                 {
                     match self.client.delete_reservation(&site, region, id).await {
-                        Ok(_) => {
+                        Ok(work) => {
                             deleted.store(true, std::sync::atomic::Ordering::SeqCst);
+                            *delete_work.lock().unwrap_or_else(|p| p.into_inner()) = work;
                             Ok(Poll::Pending { retry_after: None })
                         }
                         Err(e) if e.kind() == ErrorKind::NotFound => Ok(Poll::Ready(gone())),

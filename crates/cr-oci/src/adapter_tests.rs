@@ -543,6 +543,51 @@ async fn cancel_waits_for_creating_then_deletes_once_and_waits_for_deleted() {
     assert_eq!(methods.last(), Some(&Method::GET), "it waited for DELETED");
 }
 
+/// A delete whose work request fails leaves the reservation ACTIVE: cancel deletes it again
+/// at once instead of waiting for a DELETED that will never come.
+#[tokio::test]
+async fn a_delete_whose_work_request_failed_is_issued_again() {
+    let deletes = Arc::new(Mutex::new(0));
+    let d = deletes.clone();
+    let server = Server::start(move |r, _| {
+        let mut n = d.lock().unwrap();
+        if r.method == Method::DELETE {
+            *n += 1;
+            let wr = format!("wr-d{n}");
+            return (202, vec![("opc-work-request-id", wr)], Value::Null);
+        }
+        if r.path.ends_with("/workRequests/wr-d1") {
+            return (200, vec![], json!({"id": "wr-d1", "status": "FAILED"}));
+        }
+        if r.path.contains("/workRequests/") {
+            return (200, vec![], json!({"id": "wr-d2", "status": "SUCCEEDED"}));
+        }
+        let state = if *n < 2 { "ACTIVE" } else { "DELETED" };
+        (200, vec![], reservation_json("ocid1.cr.1", state, "t-1"))
+    })
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        server
+            .adapter()
+            .await
+            .cancel(&pending("ocid1.cr.1"))
+            .await
+            .unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        *deletes.lock().unwrap(),
+        2,
+        "deleted again after the failure"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "well within the delete timeout (5 s here): {:?}",
+        started.elapsed()
+    );
+}
+
 /// A delete refused with 409 IncorrectState (another operation under way) is tried again.
 #[tokio::test]
 async fn a_delete_refused_as_incorrect_state_is_retried() {
