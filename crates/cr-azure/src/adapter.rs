@@ -16,7 +16,7 @@ use crate::client::{
     ArmClient, COMPUTE_API_VERSION, RESOURCES_API_VERSION, SKUS_API_VERSION,
     SUBSCRIPTIONS_API_VERSION, segment,
 };
-use crate::error::{CallSite, is_nested_resources_conflict};
+use crate::error::{CallSite, is_nested_resources_conflict, is_operation_in_progress};
 use crate::lro::{self, Lro, Step, failed_without_reason, provisioning_outcome};
 use crate::naming;
 use crate::permissions as act;
@@ -207,6 +207,23 @@ impl AzureAdapter {
         let answer = match self.client.delete(site, &url).await {
             Ok(a) => a,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::AlreadyGone),
+            // ARM refuses to delete a reservation while it is being created or resized: let
+            // that operation end (whichever way), then delete.
+            Err(e) if is_operation_in_progress(&e) => {
+                let get = site.with("CapacityReservations_Get", act::RESERVATION_READ);
+                match lro::wait(&self.client, &get, &Lro::Resource(url.clone()), false).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_settled() || e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                match self.client.delete(site, &url).await {
+                    Ok(a) => a,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        return Ok(CancelOutcome::AlreadyGone);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) => return Err(e),
         };
         match answer.status {

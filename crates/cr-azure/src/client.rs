@@ -63,9 +63,16 @@ pub(crate) struct Answer {
     pub(crate) retry_after: Option<Duration>,
     pub(crate) async_operation: Option<String>,
     pub(crate) location: Option<String>,
+    pub(crate) request_id: Option<String>,
 }
 
 impl Answer {
+    /// The classified error of an error answer.
+    pub(crate) fn error(&self, site: &CallSite) -> cr_core::error::CloudError {
+        classify_http(site, self.status, &self.body, self.retry_after)
+            .request_id(self.request_id.clone())
+    }
+
     /// The body as `T`.
     pub(crate) fn json<T: DeserializeOwned>(&self, site: &CallSite) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
@@ -204,6 +211,22 @@ impl ArmClient {
         url: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Answer> {
+        let answer = self.exchange(site, method, url, body).await?;
+        if answer.status >= 400 {
+            return Err(answer.error(site).into());
+        }
+        Ok(answer)
+    }
+
+    /// Sends one request and returns the answer whatever its status (failures to get one
+    /// are classified errors).
+    pub(crate) async fn exchange(
+        &self,
+        site: &CallSite,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer> {
         if !same_origin(&self.base, url) {
             return Err(site
                 .error(
@@ -242,17 +265,13 @@ impl ArmClient {
         let async_operation = header(&answer, "azure-asyncoperation");
         let location = header(&answer, "location");
         let body = answer.body().as_ref().to_vec();
-        if status >= 400 {
-            return Err(classify_http(site, status, &body, retry_after)
-                .request_id(request_id)
-                .into());
-        }
         Ok(Answer {
             status,
             body,
             retry_after,
             async_operation,
             location,
+            request_id,
         })
     }
 

@@ -158,6 +158,15 @@ pub(crate) fn is_nested_resources_conflict(err: &Error) -> bool {
     })
 }
 
+/// Whether ARM refused because another operation on the resource is still running.
+pub(crate) fn is_operation_in_progress(err: &Error) -> bool {
+    err.cloud_error().is_some_and(|c| {
+        c.code.eq_ignore_ascii_case("AnotherOperationInProgress")
+            || c.code
+                .eq_ignore_ascii_case("ConflictingOperationInProgress")
+    })
+}
+
 /// Classifies an ARM error (synchronous, with its HTTP `status`, or of a failed operation,
 /// `status` `None`). The first code that names a class wins, looked up in `error.code` and
 /// then in `error.details[].code`; a 401 is always unauthorized and a 429 always throttled.

@@ -106,14 +106,6 @@ pub(crate) fn failed_without_reason(site: &CallSite, what: &str) -> CloudError {
     .settled()
 }
 
-/// Whether a failed poll is the operation's own outcome (a final answer of the `Location`
-/// protocol) rather than a failure to look (throttled, unreachable, unauthorized, gone).
-fn is_outcome(err: &Error) -> bool {
-    !err.is_retryable()
-        && !matches!(err.kind(), ErrorKind::Unauthorized | ErrorKind::NotFound)
-        && err.cloud_error().is_some()
-}
-
 /// Looks once at `lro`. `deleting`: the resource poll waits for the resource to be gone.
 /// Errors are failures to look (retry them); an operation's failure is [`Step::Failed`].
 pub(crate) async fn look(
@@ -142,21 +134,17 @@ pub(crate) async fn look(
             })
         }
         Lro::Location(url) => {
-            match client
-                .send(site, azure_core::http::Method::Get, url, None)
-                .await
-            {
-                Ok(answer) if answer.status == 202 => Ok(Step::Running(answer.retry_after)),
-                Ok(_) => Ok(Step::Done),
-                Err(e) if is_outcome(&e) => Ok(Step::Failed(
-                    e.cloud_error()
-                        .cloned()
-                        .map(CloudError::settled)
-                        .unwrap_or_else(|| {
-                            site.error(ErrorKind::Other, "OperationFailed", e.to_string())
-                        }),
-                )),
-                Err(e) => Err(e),
+            // As azcore: 202 runs, any other success is done, and any other status is the
+            // operation's final failure, except the failures to look (throttled,
+            // unauthorized, the operation unknown).
+            let answer = client
+                .exchange(site, azure_core::http::Method::Get, url, None)
+                .await?;
+            match answer.status {
+                202 => Ok(Step::Running(answer.retry_after)),
+                s if s < 400 => Ok(Step::Done),
+                401 | 403 | 404 | 429 => Err(answer.error(site).into()),
+                _ => Ok(Step::Failed(answer.error(site).settled())),
             }
         }
         Lro::Resource(url) => {
@@ -235,6 +223,7 @@ mod tests {
         Answer {
             status: 201,
             body: Vec::new(),
+            request_id: None,
             retry_after: None,
             async_operation: async_op.map(str::to_string),
             location: location.map(str::to_string),
