@@ -135,6 +135,24 @@ pub trait ContractTarget: Send + Sync {
     /// The cloud's own code for an exhausted quota, as the error must name it.
     fn quota_code(&self) -> &'static str;
 
+    /// Adjusts every check's scenario for this target (e.g. Azure runs the suite with
+    /// long-running operations on and a given polling-header variant). Nothing by default.
+    fn tune_scenario(&self, _scenario: &mut Scenario) {}
+
+    /// Whether the cloud ends a reservation on its own at its end time (EC2 `EndDate`, GCE
+    /// `deleteAtTime`); Azure's `Targeted` reservations have none, so only the recorded end
+    /// time is checked there. True by default.
+    fn native_expiry(&self) -> bool {
+        true
+    }
+
+    /// Whether a create retried after its first attempt failed late makes the reservation
+    /// again under the same id (Azure: ARM PUT by name re-creates the failed resource), so
+    /// the audit shows one record that ended and came back rather than two. False by default.
+    fn recreates_in_place(&self) -> bool {
+        false
+    }
+
     /// Builds the cloud adapter against `emulator` for `params`, with `credentials`. A single
     /// API call must time out within a few seconds (see [`HANG_MS`]). Building may fail (e.g.
     /// a credentials file the client rejects up front), which counts as unauthorized.

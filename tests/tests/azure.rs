@@ -1,0 +1,540 @@
+//! The contract suite for the Azure backend against the in-process emulator over HTTPS, with
+//! ARM long-running operations on (every create and delete answers with polling headers and
+//! is polled), re-run in part under each polling-header variant (`Azure-AsyncOperation`,
+//! `Location` only, none: `provisioningState`), plus Azure's own checks: the token flow
+//! through azure_identity against the emulator's authority host, zones fixed at group
+//! creation, a size the region lacks, and the role definition against the request log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cr_azure::AzureBuilder;
+use cr_contract_tests::{
+    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
+    set_capacity,
+};
+use cr_core::adapter::{CloudAdapter, RegionRequest};
+use cr_core::error::ErrorKind;
+use cr_core::registry::BackendOptions;
+use cr_core::{CapacityReservation, Cloud, Error, Params};
+use cr_emulator::{EmulatorHandle, Scenario};
+
+/// A single API call gives up after this; the suite's hang lasts far longer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// The ARM scope of tokens.
+const ARM_SCOPE: &str = "https://management.azure.com/.default";
+/// How long each long-running operation runs when a check does not choose.
+const LRO_MS: u64 = 40;
+
+/// The Azure target, with the `lro_headers` variant the emulator answers with (`None`: the
+/// emulator's default, `Azure-AsyncOperation` on PUT and both headers on DELETE).
+struct AzureTarget {
+    lro_headers: Option<&'static str>,
+}
+
+const AZURE: AzureTarget = AzureTarget { lro_headers: None };
+
+impl AzureTarget {
+    fn layout_regions() -> Vec<RegionLayout> {
+        ["eastus", "westus2", "westeurope"]
+            .iter()
+            .map(|r| RegionLayout {
+                region: r.to_string(),
+                zones: vec!["1".into(), "2".into(), "3".into()],
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ContractTarget for AzureTarget {
+    fn cloud(&self) -> Cloud {
+        Cloud::Azure
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "azure"
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            regions: AzureTarget::layout_regions(),
+            db_type: "Standard_L8s_v3".into(),
+            loader_type: "Standard_F4s_v2".into(),
+        }
+    }
+
+    fn config_yaml(&self, config: &TestConfig) -> String {
+        let layout = self.layout();
+        let regions: Vec<&str> = config
+            .placements
+            .iter()
+            .map(|p| layout.regions[p.region].region.as_str())
+            .collect();
+        let zone = &layout.regions[config.placements[0].region].zones[config.placements[0].zone];
+        format!(
+            "cluster_backend: azure\n\
+             azure_use_capacity_reservation: true\n\
+             azure_region_name: '{regions}'\n\
+             availability_zone: '{zone}'\n\
+             azure_instance_type_db: {db}\n\
+             azure_instance_type_loader: {loader}\n",
+            regions = regions.join(" "),
+            db = layout.db_type,
+            loader = layout.loader_type,
+        )
+    }
+
+    fn create_operation(&self) -> &'static str {
+        "CapacityReservations_CreateOrUpdate"
+    }
+
+    fn quota_code(&self) -> &'static str {
+        "QuotaExceeded"
+    }
+
+    fn tune_scenario(&self, scenario: &mut Scenario) {
+        let azure = &mut scenario.clouds.azure;
+        azure
+            .options
+            .insert("lro_always".into(), serde_json::json!(true));
+        if let Some(h) = self.lro_headers {
+            azure
+                .options
+                .insert("lro_headers".into(), serde_json::json!(h));
+        }
+        if scenario.lro_ms == 0 && azure.lro_ms.is_none() {
+            azure.lro_ms = Some(LRO_MS);
+        }
+    }
+
+    fn native_expiry(&self) -> bool {
+        false
+    }
+
+    fn recreates_in_place(&self) -> bool {
+        true
+    }
+
+    async fn adapter(
+        &self,
+        emulator: &EmulatorHandle,
+        params: &Params,
+        credentials: Credentials,
+    ) -> cr_core::Result<Arc<dyn CloudAdapter>> {
+        Ok(Arc::new(
+            builder(emulator, params, credentials).build().await?,
+        ))
+    }
+
+    fn registry_options(&self, emulator: &EmulatorHandle, dir: &Path) -> BackendOptions {
+        let files = emulator
+            .write_credentials(dir)
+            .expect("the emulator writes its credentials");
+        BackendOptions {
+            endpoint: Some(emulator.https_url().to_string()),
+            ca_bundle: Some(files.ca_pem.clone()),
+            env: files
+                .env
+                .iter()
+                .filter(|(k, _)| k.starts_with("AZURE_"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..BackendOptions::default()
+        }
+    }
+
+    async fn create_outside(
+        &self,
+        emulator: &EmulatorHandle,
+        test_id: &str,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        let arm = Arm::new(emulator).await;
+        let suffix = format!("{:x}", test_id.len() * 7919 + region.len());
+        let rg = format!("outside-{suffix}-{region}");
+        let tags = serde_json::json!({"TestId": test_id, "CreatedBy": "hand"});
+        arm.put(
+            &format!("/resourcegroups/{rg}"),
+            cr_azure::RESOURCES_API_VERSION,
+            serde_json::json!({"location": region}),
+        )
+        .await;
+        let group = format!(
+            "/resourceGroups/{rg}/providers/Microsoft.Compute/capacityReservationGroups/hand-{suffix}"
+        );
+        arm.put(
+            &group,
+            cr_azure::COMPUTE_API_VERSION,
+            serde_json::json!({"location": region, "zones": [zone], "tags": tags}),
+        )
+        .await;
+        let made = arm
+            .put(
+                &format!("{group}/capacityReservations/hand"),
+                cr_azure::COMPUTE_API_VERSION,
+                serde_json::json!({"location": region, "zones": [zone], "tags": tags,
+                    "sku": {"name": instance_type, "capacity": 1}}),
+            )
+            .await;
+        let id = made["id"]
+            .as_str()
+            .expect("the reservation has an id")
+            .to_string();
+        // Wait until it holds capacity.
+        for _ in 0..200 {
+            let got = arm
+                .get(
+                    &format!("{group}/capacityReservations/hand"),
+                    cr_azure::COMPUTE_API_VERSION,
+                )
+                .await;
+            if got["properties"]["provisioningState"] == "Succeeded" {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the outside reservation never succeeded");
+    }
+}
+
+fn builder(emulator: &EmulatorHandle, params: &Params, credentials: Credentials) -> AzureBuilder {
+    let az = &emulator.credentials().azure;
+    let dir = std::env::temp_dir().join(format!("cr-azure-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory for the CA");
+    let ca = dir.join(format!(
+        "ca-{}.pem",
+        emulator.https_url().replace([':', '/', '.'], "_")
+    ));
+    std::fs::write(&ca, emulator.ca_pem()).expect("the CA is written");
+    let secret = match credentials {
+        Credentials::Valid => az.client_secret.clone(),
+        Credentials::Invalid => "not-the-secret".to_string(),
+    };
+    AzureBuilder::new()
+        .with_probes(false)
+        .with_endpoint(emulator.https_url())
+        .with_authority_host(emulator.https_url())
+        .with_ca_bundle(&ca)
+        .with_subscription(az.subscription_id.clone())
+        .with_client_secret(az.tenant_id.clone(), az.client_id.clone(), secret)
+        .with_params(params)
+        .with_request_timeout(CALL_TIMEOUT)
+        .with_operation_timeout(Duration::from_secs(60))
+        .with_max_poll_interval(Duration::from_millis(200))
+}
+
+/// Raw ARM calls outside cr (plain reqwest with a token from the emulator's authority).
+struct Arm {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Arm {
+    async fn new(emulator: &EmulatorHandle) -> Arm {
+        let http = reqwest::Client::builder()
+            .tls_certs_merge(
+                [reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes())
+                    .expect("the CA parses")],
+            )
+            .build()
+            .expect("a client");
+        let az = &emulator.credentials().azure;
+        let token: serde_json::Value = http
+            .post(format!(
+                "{}/{}/oauth2/v2.0/token",
+                emulator.https_url(),
+                az.tenant_id
+            ))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", az.client_id.as_str()),
+                ("client_secret", az.client_secret.as_str()),
+                ("scope", ARM_SCOPE),
+            ])
+            .send()
+            .await
+            .expect("the token endpoint answers")
+            .json()
+            .await
+            .expect("a token");
+        Arm {
+            http,
+            base: format!(
+                "{}/subscriptions/{}",
+                emulator.https_url(),
+                az.subscription_id
+            ),
+            token: token["access_token"]
+                .as_str()
+                .expect("an access token")
+                .to_string(),
+        }
+    }
+
+    async fn put(&self, path: &str, version: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = self
+            .http
+            .put(format!("{}{path}?api-version={version}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("the PUT is answered");
+        assert!(r.status().is_success(), "PUT {path}: {}", r.status());
+        r.json().await.unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str, version: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}{path}?api-version={version}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the GET is answered")
+            .json()
+            .await
+            .unwrap_or_default()
+    }
+}
+
+cr_contract_tests::contract_suite!(AZURE);
+
+/// A few shared checks under each polling-header variant: the client follows all three.
+macro_rules! per_lro_variant {
+    ($($module:ident => $headers:literal),* $(,)?) => {$(
+        mod $module {
+            use super::AzureTarget;
+            const TARGET: AzureTarget = AzureTarget { lro_headers: Some($headers) };
+            cr_contract_tests::contract_suite!(@tests TARGET;
+                happy_path,
+                stockout_falls_back_to_the_next_zone,
+                cancel_leaves_nothing_active,
+                create_retried_after_a_lost_reply_is_not_doubled,
+                a_create_failing_late_is_not_a_success,
+                reserve_returns_only_usable_reservations,
+            );
+        }
+    )*};
+}
+
+per_lro_variant!(
+    lro_azure_async_operation => "azure-async-operation",
+    lro_location => "location",
+    lro_provisioning_state => "none",
+);
+
+/// The token flow end to end through azure_identity against the emulator's authority host:
+/// the right secret gets a token ARM accepts; a wrong one is refused with Entra's code, as
+/// unauthorized, without the secret in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_flow_through_azure_identity() {
+    let fx = Fixture::start(
+        &AZURE,
+        base_scenario(),
+        TestConfig::single("70ce0000-token"),
+    )
+    .await;
+    let good = builder(&fx.emulator, &fx.params, Credentials::Valid)
+        .build()
+        .await
+        .expect("the adapter builds");
+    let regions = good.regions().await.expect("regions with a real token");
+    assert!(regions.iter().any(|r| r == "eastus"), "{regions:?}");
+    assert!(
+        fx.emulator
+            .requests()
+            .iter()
+            .any(|r| r.operation == "oauth2.token" && r.status == 200),
+        "the token came from the emulator's authority host"
+    );
+    let zones = good
+        .zones("eastus", &["Standard_L8s_v3".to_string()])
+        .await
+        .expect("zones from the Resource SKUs");
+    assert_eq!(zones, ["1", "2", "3"]);
+
+    let bad = builder(&fx.emulator, &fx.params, Credentials::Invalid)
+        .build()
+        .await
+        .expect("a wrong secret is only found out at the token endpoint");
+    let err = bad.regions().await.expect_err("a wrong secret is refused");
+    assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("AADSTS7000215"), "{text}");
+    assert!(!text.contains("not-the-secret"), "{text}");
+    assert!(
+        !text.contains(&fx.emulator.credentials().azure.client_secret),
+        "{text}"
+    );
+}
+
+/// A group's zones are fixed when it is created: a group already spanning only zone 2 makes
+/// cr leave the configured zone 1 (never creating there) and reserve in zone 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_are_fixed_at_group_creation() {
+    let fx = Fixture::start(
+        &AZURE,
+        base_scenario(),
+        TestConfig::single("201e5000-fixed"),
+    )
+    .await;
+    let adapter = AZURE
+        .adapter(&fx.emulator, &fx.params, Credentials::Valid)
+        .await
+        .expect("adapter");
+    let handle = adapter
+        .prepare_region(&RegionRequest {
+            test_id: fx.config.test_id.clone(),
+            region: "eastus".into(),
+            zones: vec!["2".into()],
+            demands: fx.plan.regions[0].demands.clone(),
+            end_time: fx.plan.end_time,
+            tags: fx.plan.tags.clone(),
+        })
+        .await
+        .expect("an earlier run made the group with zone 2 only");
+    assert_eq!(
+        handle.extra.get(cr_azure::HANDLE_ZONES).map(String::as_str),
+        Some("2")
+    );
+    let backend = fx
+        .backend(&AZURE, Credentials::Valid)
+        .await
+        .expect("backend");
+    let set = backend.reserve(&fx.params).await.expect("reserve");
+    assert_eq!(set.regions[0].zone.as_deref(), Some("2"), "{set:?}");
+    let audit = fx.audit(Cloud::Azure);
+    assert!(
+        audit.iter().all(|r| r.zone == "2"),
+        "nothing was tried in zone 1: {audit:?}"
+    );
+    let report = backend.cancel(&fx.params).await.expect("cancel");
+    assert!(report.is_complete(), "{:?}", report.failed);
+    assert!(fx.live(Cloud::Azure).is_empty());
+}
+
+/// A VM size the region does not offer in any zone: the reserve fails before creating
+/// anything (no group, no resource group), naming the size and the zones skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_the_region_lacks_fails_before_creating_anything() {
+    let layout = AZURE.layout();
+    let mut scenario = base_scenario();
+    for zone in ["1", "2", "3"] {
+        set_capacity(
+            &mut scenario,
+            Cloud::Azure,
+            "eastus",
+            zone,
+            &layout.db_type,
+            -1,
+        );
+    }
+    let fx = Fixture::start(&AZURE, scenario, TestConfig::single("512e0000-lacks")).await;
+    let backend = fx
+        .backend(&AZURE, Credentials::Valid)
+        .await
+        .expect("backend");
+    let err = backend
+        .reserve(&fx.params)
+        .await
+        .expect_err("no zone offers the db size");
+    let text = err.to_string();
+    assert!(matches!(err, Error::NoZoneAvailable { .. }), "{text}");
+    assert!(text.contains("Standard_L8s_v3"), "{text}");
+    assert!(text.contains("eastus"), "{text}");
+    assert!(fx.audit(Cloud::Azure).is_empty(), "nothing was reserved");
+    let writes: Vec<String> = fx
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.operation.clone())
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "no resource group or group was made: {writes:?}"
+    );
+}
+
+/// `cr permissions --backend azure` lists exactly the actions of the calls cr made against
+/// the emulator (reserve with a stockout fallback, cancel, cancel_all_regions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_definition_covers_every_call_made() {
+    let layout = AZURE.layout();
+    let mut scenario = base_scenario();
+    set_capacity(
+        &mut scenario,
+        Cloud::Azure,
+        "eastus",
+        "1",
+        &layout.db_type,
+        0,
+    );
+    scenario
+        .clouds
+        .azure
+        .options
+        .insert("lro_headers".into(), serde_json::json!("both"));
+    let fx = Fixture::start(&AZURE, scenario, TestConfig::single("9e7a1550-role")).await;
+    let registration = cr_core::registry::find("azure").expect("azure is registered");
+    let mut options = AZURE.registry_options(&fx.emulator, fx.dir.path());
+    options.retry = cr_contract_tests::retry_policy();
+    let backend = (registration.construct)(fx.params.clone(), options)
+        .await
+        .expect("the registered backend builds");
+    backend.reserve(&fx.params).await.expect("reserve");
+    backend.cancel(&fx.params).await.expect("cancel");
+    backend
+        .cancel_all_regions(&fx.config.test_id)
+        .await
+        .expect("cancel_all_regions");
+    let role = (registration.permissions)().expect("a role");
+    let granted: BTreeSet<String> = role["Actions"]
+        .as_array()
+        .expect("Actions")
+        .iter()
+        .map(|a| a.as_str().expect("a string").to_string())
+        .collect();
+    let mut used = BTreeMap::new();
+    for r in fx.emulator.requests() {
+        if r.cloud != Some(cr_emulator::CloudKind::Azure) || r.operation == "oauth2.token" {
+            continue;
+        }
+        let action = cr_azure::action_of_operation(&r.operation)
+            .unwrap_or_else(|| panic!("cr called {} which the role does not know", r.operation));
+        used.insert(action.to_string(), r.operation.clone());
+    }
+    for (action, op) in &used {
+        assert!(
+            granted.contains(action),
+            "{op} needs {action}, not in the role"
+        );
+    }
+    for must in [
+        "Microsoft.Compute/capacityReservationGroups/capacityReservations/write",
+        "Microsoft.Compute/capacityReservationGroups/capacityReservations/delete",
+        "Microsoft.Compute/capacityReservationGroups/write",
+        "Microsoft.Compute/capacityReservationGroups/delete",
+        "Microsoft.Compute/skus/read",
+        "Microsoft.Compute/locations/operations/read",
+        "Microsoft.Resources/subscriptions/resourceGroups/write",
+        "Microsoft.Resources/subscriptions/resourceGroups/delete",
+    ] {
+        assert!(used.contains_key(must), "the run used {must}: {used:?}");
+    }
+    let unused: Vec<&String> = granted.iter().filter(|a| !used.contains_key(*a)).collect();
+    assert!(
+        unused
+            .iter()
+            .all(|a| a.ends_with("/locations/read") || a.ends_with("/operationresults/read")),
+        "the role grants only what cr calls (locations for cancel_all without a test's regions, \
+         operation results for an asynchronous resource-group delete): {unused:?}"
+    );
+}
