@@ -31,7 +31,12 @@ SCENARIO = {
     "clouds": {
         "aws": {"regions": {"us-east-1": {"zones": {"us-east-1a": {"i4i.large": 0}}}}},
         "gce": {"regions": {"us-east1": {"zones": {"us-east1-b": {"n2-highmem-16": 0}}}}},
-        "azure": {"regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}}},
+        # Long-running operations always answer with polling headers (PUT 201 Creating, PATCH
+        # 202 Location-only), group deletes are asynchronous, and westus2 has a small quota.
+        "azure": {
+            "regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}, "westus2": {"quota": 4}},
+            "options": {"lro_always": True, "group_delete": "async"},
+        },
         "oci": {
             "regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}}}},
             # Only oci_limits_and_summaries uses VM.Standard.E4.Flex.
@@ -356,6 +361,66 @@ def azure_errors(env):
         return type(e).__name__
 
 
+@check("azure: a reservation PATCH answers 202 with only Location, which the SDK polls")
+def azure_patch(env):
+    compute, resources = azure_clients(env)
+    rg, grp = "cr-sdk-patch", "crg-patch"
+    resources.resource_groups.create_or_update(rg, {"location": "westeurope"})
+    compute.capacity_reservation_groups.create_or_update(rg, grp, {"location": "westeurope", "zones": ["1"]})
+    compute.capacity_reservations.begin_create_or_update(
+        rg, grp, "cr-d2", {"location": "westeurope", "sku": {"name": "Standard_D2s_v5", "capacity": 1}, "zones": ["1"]}
+    ).result()
+    seen = {}
+
+    def raw(response):
+        # Called for every answer of the operation: keep the first (the PATCH's own).
+        seen.setdefault("status", response.http_response.status_code)
+        seen.setdefault("headers", dict(response.http_response.headers))
+
+    poller = compute.capacity_reservations.begin_update(
+        rg, grp, "cr-d2", {"sku": {"capacity": 2}}, raw_response_hook=raw
+    )
+    updated = poller.result()
+    expect(seen.get("status") == 202, f"PATCH answered {seen.get('status')}")
+    headers = {k.lower() for k in seen.get("headers", {})}
+    expect("location" in headers and "azure-asyncoperation" not in headers, f"headers {sorted(headers)}")
+    expect(updated.sku.capacity == 2, f"capacity {updated.sku.capacity}")
+    compute.capacity_reservations.begin_delete(rg, grp, "cr-d2").result()
+    compute.capacity_reservation_groups.begin_delete(rg, grp).result()
+    resources.resource_groups.begin_delete(rg).result()
+    return "202 Location, polled to capacity 2; group delete polled too"
+
+
+@check("azure: one reservation per VM size per zone; tag limits; quota names the VM family")
+def azure_strictness(env):
+    import azure.core.exceptions
+
+    compute, resources = azure_clients(env)
+    rg, grp = "cr-sdk-strict", "crg-strict"
+    resources.resource_groups.create_or_update(rg, {"location": "westus2"})
+    compute.capacity_reservation_groups.create_or_update(rg, grp, {"location": "westus2", "zones": ["1"]})
+    body = {"location": "westus2", "sku": {"name": "Standard_D2s_v5", "capacity": 1}, "zones": ["1"]}
+    compute.capacity_reservations.begin_create_or_update(rg, grp, "a", body).result()
+    codes = []
+    for name, b in [
+        ("b", body),
+        ("c", dict(body, tags={f"k{i}": "v" for i in range(51)})),
+        ("d", dict(body, sku={"name": "Standard_D8s_v5", "capacity": 5})),
+    ]:
+        try:
+            compute.capacity_reservations.begin_create_or_update(rg, grp, name, b).result()
+            raise AssertionError(f"reservation {name} was accepted")
+        except azure.core.exceptions.HttpResponseError as e:
+            codes.append((e.error.code if e.error else None, e.message or ""))
+    expect(codes[0][0] == "CapacityReservationAlreadyExistsForSku", f"twin: {codes[0]}")
+    expect(codes[1][0] == "InvalidTagCount", f"tags: {codes[1]}")
+    expect(codes[2][0] == "OperationNotAllowed" and "standardDSv5Family" in codes[2][1], f"quota: {codes[2]}")
+    compute.capacity_reservations.begin_delete(rg, grp, "a").result()
+    compute.capacity_reservation_groups.begin_delete(rg, grp).result()
+    resources.resource_groups.begin_delete(rg).result()
+    return ", ".join(c for c, _ in codes)
+
+
 # --------------------------------------------------------------------------------------------
 # OCI: the oci SDK's HTTP-signature signer (draft-cavage, body digest on POST)
 
@@ -588,7 +653,7 @@ def nothing_left(env):
 CLOUD_CHECKS = {
     "aws": [aws_lifecycle, aws_pagination, aws_errors],
     "gce": [gce_lifecycle, gce_errors],
-    "azure": [azure_lifecycle, azure_stockout, azure_errors],
+    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_patch, azure_strictness],
     "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_retry_tokens, oci_limits_and_summaries, oci_work_request],
 }
 

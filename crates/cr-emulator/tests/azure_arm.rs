@@ -499,7 +499,7 @@ async fn location_only_and_no_header_variants() {
         .insert("lro_headers".into(), json!("none"));
     az.emu.set_scenario(s);
     let r = az
-        .reserve("rg", "g", "r2", "Standard_D4s_v5", 1, None)
+        .reserve("rg", "g", "r2", "Standard_D8s_v5", 1, None)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert!(r.header("azure-asyncoperation").is_none() && r.header("location").is_none());
@@ -557,13 +557,15 @@ async fn stockout_fails_the_operation_or_the_put() {
         .options
         .insert("stockout".into(), json!("sync"));
     az.emu.set_scenario(s);
+    // Another group: one group holds one reservation per size.
+    az.group("rg", "regional2", &[]).await;
     let r = az
-        .reserve("rg", "regional", "b", "Standard_L8s_v3", 1, None)
+        .reserve("rg", "regional2", "b", "Standard_L8s_v3", 1, None)
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "AllocationFailed");
     assert_eq!(
-        az.get(&Az::res_path("rg", "regional", "b"), COMPUTE_API)
+        az.get(&Az::res_path("rg", "regional2", "b"), COMPUTE_API)
             .await
             .status,
         StatusCode::NOT_FOUND
@@ -594,6 +596,14 @@ async fn quota_and_unoffered_sizes_are_refused_synchronously() {
             .as_str()
             .unwrap()
             .contains("Current Limit: 4")
+    );
+    assert!(
+        q.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("standardDSv5Family Cores quota"),
+        "the message names the VM family: {:?}",
+        q.body
     );
 
     let n = az
@@ -974,4 +984,167 @@ async fn resource_skus_list_sizes_zones_and_restrictions() {
         .get("/providers/Microsoft.Compute/skus", COMPUTE_API)
         .await;
     assert_eq!(wrong.code(), "InvalidApiVersionParameter");
+}
+
+#[tokio::test]
+async fn a_group_holds_one_reservation_per_size_per_zone() {
+    let az = Az::start("").await;
+    az.rg("rg").await;
+    az.group("rg", "g", &["1", "2"]).await;
+    let first = az
+        .reserve("rg", "g", "a", "Standard_D2s_v5", 1, Some("1"))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let twin = az
+        .reserve("rg", "g", "b", "standard_d2s_v5", 1, Some("1"))
+        .await;
+    assert_eq!(twin.status, StatusCode::CONFLICT);
+    assert_eq!(twin.code(), "CapacityReservationAlreadyExistsForSku");
+    assert!(
+        twin.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'a'")
+    );
+    // The same size in the group's other zone, and the same name again, are fine.
+    let other_zone = az
+        .reserve("rg", "g", "c", "Standard_D2s_v5", 1, Some("2"))
+        .await;
+    assert_eq!(other_zone.status, StatusCode::CREATED);
+    let again = az
+        .reserve("rg", "g", "a", "Standard_D2s_v5", 1, Some("1"))
+        .await;
+    assert!(again.status.is_success(), "{:?}", again.body);
+}
+
+#[tokio::test]
+async fn group_delete_races_its_last_reservation_and_may_be_asynchronous() {
+    let az = Az::start(
+        "lro_ms: 1000\nclouds: {azure: {options: {group_delete_race_ms: 5000, group_delete: async}}}",
+    )
+    .await;
+    az.rg("rg").await;
+    az.group("rg", "g", &[]).await;
+    let r = az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, None).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    az.emu.advance_clock(Duration::from_secs(2));
+    let d = az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
+    assert_eq!(d.status, StatusCode::ACCEPTED);
+    az.emu.advance_clock(Duration::from_secs(2));
+    // The reservation is gone, yet the group still counts it for a while.
+    let gone = az.get(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let refused = az.delete(&Az::group_path("rg", "g"), COMPUTE_API).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(refused.code(), "CannotDeleteResource");
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("capacityReservations/r")
+    );
+    az.emu.advance_clock(Duration::from_secs(6));
+    let accepted = az.delete(&Az::group_path("rg", "g"), COMPUTE_API).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED);
+    assert!(accepted.header("azure-asyncoperation").is_none());
+    let loc = accepted.header("location").expect("Location").to_owned();
+    assert_eq!(az.get_url(&loc).await.status, StatusCode::ACCEPTED);
+    az.emu.advance_clock(Duration::from_secs(2));
+    assert_eq!(az.get_url(&loc).await.status, StatusCode::NO_CONTENT);
+    let after = az.get(&Az::group_path("rg", "g"), COMPUTE_API).await;
+    assert_eq!(after.status, StatusCode::NOT_FOUND);
+
+    let mut s = az.emu.world().scenario();
+    s.clouds
+        .azure
+        .options
+        .insert("group_delete".into(), json!("no-content"));
+    az.emu.set_scenario(s);
+    az.group("rg", "g2", &[]).await;
+    let d = az.delete(&Az::group_path("rg", "g2"), COMPUTE_API).await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_reservation_patch_answers_202_with_only_location() {
+    let az = Az::start(LRO_60S).await;
+    az.rg("rg").await;
+    az.group("rg", "g", &[]).await;
+    az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, None).await;
+    az.emu.advance_clock(Duration::from_secs(61));
+    let p = az
+        .send(
+            Method::PATCH,
+            &az.url(&Az::res_path("rg", "g", "r"), COMPUTE_API),
+            Some(&json!({"sku": {"capacity": 2}})),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::ACCEPTED);
+    assert!(p.header("azure-asyncoperation").is_none());
+    assert!(p.header("retry-after").is_some());
+    assert!(
+        p.body.is_null() || p.body == json!({}) || p.body == json!(""),
+        "{:?}",
+        p.body
+    );
+    let loc = p.header("location").expect("Location").to_owned();
+    assert_eq!(az.get_url(&loc).await.status, StatusCode::ACCEPTED);
+    az.emu.advance_clock(Duration::from_secs(61));
+    let done = az.get_url(&loc).await;
+    assert_eq!(done.status, StatusCode::OK);
+    assert_eq!(done.body["sku"]["capacity"], 2);
+}
+
+#[tokio::test]
+async fn tags_are_held_to_arm_limits() {
+    let az = Az::start("").await;
+    az.rg("rg").await;
+    let path = Az::group_path("rg", "g");
+    let put = |tags: Value| {
+        let body = json!({"location": "eastus", "tags": tags});
+        let path = path.clone();
+        let az = &az;
+        async move { az.put(&path, COMPUTE_API, body).await }
+    };
+    let many: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let r = put(Value::Object(many)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "InvalidTagCount");
+    let r = put(json!({"k".repeat(513): "v"})).await;
+    assert_eq!(r.code(), "InvalidTagNameLength");
+    let r = put(json!({"k": "v".repeat(257)})).await;
+    assert_eq!(r.code(), "InvalidTagValueLength");
+    let fifty: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("k{i}"), json!("v".repeat(256))))
+        .collect();
+    let r = put(Value::Object(fifty)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn reservation_type_open_needs_api_version_2026_04_01() {
+    let az = Az::start("").await;
+    az.rg("rg").await;
+    let body = json!({"location": "eastus", "properties": {"reservationType": "Open"}});
+    let old = az
+        .put(&Az::group_path("rg", "old"), "2025-04-01", body.clone())
+        .await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST);
+    assert_eq!(old.code(), "InvalidParameter");
+    let new = az
+        .put(&Az::group_path("rg", "new"), "2026-04-01", body)
+        .await;
+    assert_eq!(new.status, StatusCode::CREATED, "{:?}", new.body);
+    assert_eq!(new.body["properties"]["reservationType"], "Open");
+    for t in ["Targeted", "Block"] {
+        let r = az
+            .put(
+                &Az::group_path("rg", &format!("g-{t}")),
+                "2025-04-01",
+                json!({"location": "eastus", "properties": {"reservationType": t}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{t}");
+    }
 }

@@ -64,6 +64,11 @@ pub(super) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ArmError> 
 }
 
 /// Validates `tags`: an object of strings whose names avoid ARM's reserved characters.
+/// ARM's tag limits: tags per resource, characters of a name, characters of a value.
+const MAX_TAGS: usize = 50;
+const MAX_TAG_NAME: usize = 512;
+const MAX_TAG_VALUE: usize = 256;
+
 pub(super) fn parse_tags(v: Option<&Value>) -> Result<Map<String, Value>, ArmError> {
     let Some(v) = v else {
         return Ok(Map::new());
@@ -74,8 +79,39 @@ pub(super) fn parse_tags(v: Option<&Value>) -> Result<Map<String, Value>, ArmErr
     let Some(obj) = v.as_object() else {
         return Err(ArmError::invalid_content("'tags' must be an object"));
     };
+    if obj.len() > MAX_TAGS {
+        return Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidTagCount",
+            format!(
+                "The number of tags {} exceeds the maximum of {MAX_TAGS} tags per resource.",
+                obj.len()
+            ),
+        ));
+    }
     let mut bad = Vec::new();
     for (k, val) in obj {
+        if k.chars().count() > MAX_TAG_NAME {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidTagNameLength",
+                format!(
+                    "The tag name '{k}' exceeds the maximum length of {MAX_TAG_NAME} characters."
+                ),
+            ));
+        }
+        if val
+            .as_str()
+            .is_some_and(|v| v.chars().count() > MAX_TAG_VALUE)
+        {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidTagValueLength",
+                format!(
+                    "The value of tag '{k}' exceeds the maximum length of {MAX_TAG_VALUE} characters."
+                ),
+            ));
+        }
         if !val.is_string() {
             return Err(ArmError::invalid_content(&format!(
                 "tag '{k}' must have a string value"
@@ -432,11 +468,21 @@ pub(super) fn put_group(
     let reservation_type = match props.and_then(|p| p.get("reservationType")) {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) if t == "Targeted" || t == "Block" => Some(t.clone()),
+        // `Open` arrived with api-version 2026-04-01; older versions refuse it.
+        Some(Value::String(t)) if t == "Open" && ctx.api_version.as_str() >= "2026-04-01" => {
+            Some(t.clone())
+        }
         Some(other) => {
+            let allowed = if ctx.api_version.as_str() >= "2026-04-01" {
+                "'Targeted', 'Block' and 'Open'"
+            } else {
+                "'Targeted' and 'Block'"
+            };
             return Err(ArmError::invalid_parameter(
                 "properties.reservationType",
                 format!(
-                    "The value {other} is not a valid reservation type; allowed values are 'Targeted' and 'Block'."
+                    "The value {other} is not a valid reservation type at api-version {}; allowed values are {allowed}.",
+                    ctx.api_version
                 ),
             ));
         }
@@ -549,8 +595,54 @@ pub(super) fn delete_group(ctx: &Ctx<'_>, rg: &str, name: &str) -> Result<Respon
             ),
         ));
     }
+    let options = ctx.app.world.scenario_arc();
+    let options = options.clouds.get(CLOUD);
+    // azure-rest-api-specs #18767: within seconds of its last reservation going away, ARM
+    // may still refuse the group's delete because of nested resources.
+    let race = options.option_u64("group_delete_race_ms").unwrap_or(0);
+    if let Some((emptied_at, last)) = inner.emptied.get(&key)
+        && *emptied_at + jiff::SignedDuration::from_millis(i64::try_from(race).unwrap_or(0))
+            > ctx.now
+    {
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            options
+                .option_str("group_not_empty_code")
+                .unwrap_or("CannotDeleteResource"),
+            format!(
+                "Cannot delete resource while nested resources exist. Some existing nested resource IDs include: '{last}'. \
+                 Please delete all nested resources before deleting this resource."
+            ),
+        ));
+    }
+    let location = inner.groups.get(&key).map(|g| g.location.clone());
     inner.groups.remove(&key);
-    Ok(StatusCode::OK.into_response())
+    inner.emptied.remove(&key);
+    // Since api-version 2025-11-01 the delete may also answer 202 (polled through
+    // `Location`) or 204: `group_delete: async | no-content` (default `sync`, 200).
+    match options
+        .option_str("group_delete")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("async") => {
+            let lro = ctx.app.world.lro_duration(CLOUD);
+            let op = Operation {
+                id: uuid::Uuid::new_v4().to_string(),
+                location: location.unwrap_or_default(),
+                kind: OpKind::Delete,
+                key: None,
+                started: ctx.now,
+                at: ctx.now + jiff::SignedDuration::try_from(lro).unwrap_or_default(),
+                error: None,
+            };
+            let r = reservations::location_accepted(ctx, &op);
+            inner.ops.insert(op.id.clone(), op);
+            Ok(r)
+        }
+        Some("no-content") => Ok(StatusCode::NO_CONTENT.into_response()),
+        _ => Ok(StatusCode::OK.into_response()),
+    }
 }
 
 /// Groups of one resource group, or of the whole subscription.

@@ -172,6 +172,9 @@ struct Inner {
     reservations: BTreeMap<ResKey, Reservation>,
     /// Long-running operations by id.
     ops: HashMap<String, Operation>,
+    /// Groups by (rg, name) whose last reservation went away: when, and that reservation's
+    /// id (ARM still refuses the group's delete for a while: `group_delete_race_ms`).
+    emptied: HashMap<(String, String), (Timestamp, String)>,
 }
 
 /// This cloud's resources.
@@ -285,12 +288,15 @@ fn settle(inner: &mut Inner, world: &World, now: Timestamp) {
                 }
                 r.state = Prov::Succeeded;
             }
-            Pending::Delete { error: None, .. } => {
+            Pending::Delete { at, error: None } => {
                 if r.held > 0 {
                     world.release(CLOUD, &r.location, r.pool_zone(), &r.sku_name, r.held);
                 }
                 world.set_state(CLOUD, &audit_id, AuditState::Cancelled);
                 inner.reservations.remove(&key);
+                inner
+                    .emptied
+                    .insert((key.0.clone(), key.1.clone()), (at, audit_id));
             }
             Pending::Delete { error: Some(_), .. } => {
                 r.state = if r.held > 0 || r.capacity == 0 {

@@ -63,6 +63,21 @@ fn with_lro_headers(ctx: &Ctx<'_>, mut r: Response, op: &Operation) -> Response 
     r
 }
 
+/// A `202 Accepted` carrying only `Location` (the `monitor=true` status URL of `op`) and
+/// `Retry-After`, without a body: how ARM answers a reservation PATCH and an asynchronous
+/// group delete.
+pub(super) fn location_accepted(ctx: &Ctx<'_>, op: &Operation) -> Response {
+    let mut r = StatusCode::ACCEPTED.into_response();
+    let url = format!("{}&monitor=true", status_url(ctx, &op.location, &op.id));
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        r.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&retry_after(ctx, op).to_string()) {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    r
+}
+
 fn stockout_error(zone: Option<&str>) -> ArmError {
     match zone {
         Some(_) => ArmError::new(
@@ -88,8 +103,9 @@ fn quota_error(
     used: u64,
     more: u32,
 ) -> ArmError {
+    let family = super::skus::family(sku);
     let message = format!(
-        "Operation could not be completed as it results in exceeding approved {sku} quota. Additional details - \
+        "Operation could not be completed as it results in exceeding approved {family} Cores quota (VM size {sku}). Additional details - \
          Deployment Model: Resource Manager, Location: {location}, Current Limit: {limit}, Current Usage: {used}, \
          Additional Required: {more}, (Minimum) New Limit Required: {}. Submit a request for Quota increase at \
          https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView by specifying \
@@ -334,8 +350,12 @@ pub(super) fn put(
             let r = &inner.reservations[&key];
             return Ok(json_response(StatusCode::OK, &r.to_json(false)));
         }
-        let body = inner.reservations[&key].to_json(false);
-        let resp = with_lro_headers(ctx, json_response(StatusCode::OK, &body), &op);
+        let resp = if patch {
+            location_accepted(ctx, &op)
+        } else {
+            let body = inner.reservations[&key].to_json(false);
+            with_lro_headers(ctx, json_response(StatusCode::OK, &body), &op)
+        };
         inner.ops.insert(op.id.clone(), op);
         return Ok(resp);
     }
@@ -415,6 +435,30 @@ pub(super) fn put(
             ));
         }
         _ => {}
+    }
+    // A group holds at most one reservation per VM size (per zone of a zonal group).
+    if let Some(twin) = group_members(&inner.reservations, &gkey)
+        .into_iter()
+        .find(|r| {
+            !r.name.eq_ignore_ascii_case(name)
+                && r.sku_name.eq_ignore_ascii_case(&sku_name)
+                && r.zone == zone
+        })
+    {
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            "CapacityReservationAlreadyExistsForSku",
+            format!(
+                "Capacity reservation group '{}' already has capacity reservation '{}' for VM size '{sku_name}'{}; \
+                 a group holds at most one capacity reservation per VM size{}.",
+                grp.name,
+                twin.name,
+                zone.as_deref()
+                    .map(|z| format!(" in zone '{z}'"))
+                    .unwrap_or_default(),
+                if zone.is_some() { " per zone" } else { "" },
+            ),
+        ));
     }
     let pool_zone = zone.clone().unwrap_or_default();
     if !world.offered(CLOUD, &grp.location, &pool_zone, &sku_name) {

@@ -66,7 +66,7 @@ fn parse_size(name: &str) -> Option<(String, u32, String, String)> {
 }
 
 /// The SKU's family as quota and SKU listings name it (`standardLSv3Family`).
-fn family(name: &str) -> String {
+pub(super) fn family(name: &str) -> String {
     match parse_size(name) {
         Some((letters, _, suffix, version)) => format!(
             "standard{}{}{}Family",
