@@ -32,10 +32,15 @@ SCENARIO = {
         "aws": {"regions": {"us-east-1": {"zones": {"us-east-1a": {"i4i.large": 0}}}}},
         "gce": {"regions": {"us-east1": {"zones": {"us-east1-b": {"n2-highmem-16": 0}}}}},
         # Long-running operations always answer with polling headers (PUT 201 Creating, PATCH
-        # 202 Location-only), group deletes are asynchronous, and westus2 has a small quota.
+        # 202 Location-only), group deletes are asynchronous, and westus2 has a small vCPU quota
+        # for the Dsv5 family.
         "azure": {
-            "regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}, "westus2": {"quota": 4}},
-            "options": {"lro_always": True, "group_delete": "async"},
+            "regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}},
+            "options": {
+                "lro_always": True,
+                "group_delete": "async",
+                "vcpu_quotas": {"westus2": {"standardDSv5Family": 4}},
+            },
         },
         "oci": {
             "regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}}}},
@@ -405,7 +410,8 @@ def azure_strictness(env):
     for name, b in [
         ("b", body),
         ("c", dict(body, tags={f"k{i}": "v" for i in range(51)})),
-        ("d", dict(body, sku={"name": "Standard_D8s_v5", "capacity": 5})),
+        # 2 vCPUs held + 8 asked > the family's 4, though it is only the second instance.
+        ("d", dict(body, sku={"name": "Standard_D8s_v5", "capacity": 1})),
     ]:
         try:
             compute.capacity_reservations.begin_create_or_update(rg, grp, name, b).result()

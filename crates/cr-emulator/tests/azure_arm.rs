@@ -1148,3 +1148,52 @@ async fn reservation_type_open_needs_api_version_2026_04_01() {
         assert_eq!(r.status, StatusCode::CREATED, "{t}");
     }
 }
+
+#[tokio::test]
+async fn quota_counts_vcpus_per_vm_family_per_region() {
+    let az =
+        Az::start("clouds: {azure: {options: {vcpu_quotas: {eastus: {standardDSv5Family: 10}}}}}")
+            .await;
+    az.rg("rg").await;
+    az.group("rg", "g", &[]).await;
+    // 4 vCPUs of D4s_v5 and 4 of D2s_v5 (2 × 2): 8 of the family's 10.
+    let a = az.reserve("rg", "g", "a", "Standard_D4s_v5", 1, None).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+    let b = az.reserve("rg", "g", "b", "Standard_D2s_v5", 2, None).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{:?}", b.body);
+    // 8 more vCPUs would make 16.
+    let c = az.reserve("rg", "g", "c", "Standard_D8s_v5", 1, None).await;
+    assert_eq!(c.status, StatusCode::CONFLICT);
+    assert_eq!(c.code(), "OperationNotAllowed");
+    assert_eq!(c.body["error"]["details"][0]["code"], "QuotaExceeded");
+    let message = c.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("standardDSv5Family Cores quota"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Current Limit: 10, Current Usage: 8"),
+        "{message}"
+    );
+    // Another family draws on its own quota.
+    let e = az.reserve("rg", "g", "e", "Standard_E8s_v5", 1, None).await;
+    assert_eq!(e.status, StatusCode::CREATED, "{:?}", e.body);
+    // Released capacity is counted no more: without `a` (4) it is 4 + 8 = 12, still too
+    // many; without `b` too, 8 fits.
+    assert_eq!(
+        az.delete(&Az::res_path("rg", "g", "a"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let c = az.reserve("rg", "g", "c", "Standard_D8s_v5", 1, None).await;
+    assert_eq!(c.status, StatusCode::CONFLICT, "{:?}", c.body);
+    assert_eq!(
+        az.delete(&Az::res_path("rg", "g", "b"), COMPUTE_API)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let c = az.reserve("rg", "g", "c", "Standard_D8s_v5", 1, None).await;
+    assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.body);
+}

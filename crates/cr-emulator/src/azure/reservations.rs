@@ -471,7 +471,18 @@ pub(super) fn put(
     }
     let mut error = None;
     let mut held = 0;
-    if failed_lro {
+    if !failed_lro
+        && let Some(e) =
+            family_quota_refusal(ctx, &inner.reservations, &grp.location, &sku_name, capacity)
+    {
+        if ctx.opts.quota == Report::Sync {
+            return Err(e);
+        }
+        error = Some(e);
+    }
+    if error.is_some() {
+        // Refused by the family's vCPU quota, reported through the operation.
+    } else if failed_lro {
         error = Some(ArmError::internal_execution());
     } else {
         match world.try_consume(CLOUD, &grp.location, &pool_zone, &sku_name, capacity) {
@@ -559,6 +570,42 @@ pub(super) fn put(
     let resp = with_lro_headers(ctx, json_response(StatusCode::CREATED, &body), &op);
     inner.ops.insert(op.id.clone(), op);
     Ok(resp)
+}
+
+/// ARM counts compute quota in vCPUs per VM family and region: with
+/// `vcpu_quotas: {<region>: {<family>: <vCPUs>}}` in the options, a create that would take the
+/// family's vCPUs in the region (every reservation holding capacity counts) past its limit is
+/// refused with the quota error naming the family, in vCPUs.
+fn family_quota_refusal(
+    ctx: &Ctx<'_>,
+    reservations: &BTreeMap<ResKey, Reservation>,
+    location: &str,
+    sku: &str,
+    capacity: u32,
+) -> Option<ArmError> {
+    let family = super::skus::family(sku);
+    let scenario = ctx.app.world.scenario_arc();
+    let limit = scenario
+        .clouds
+        .get(CLOUD)
+        .options
+        .get("vcpu_quotas")?
+        .as_object()?
+        .iter()
+        .find(|(region, _)| region.eq_ignore_ascii_case(location))?
+        .1
+        .as_object()?
+        .iter()
+        .find(|(f, _)| f.eq_ignore_ascii_case(&family))?
+        .1
+        .as_u64()?;
+    let used: u64 = reservations
+        .values()
+        .filter(|r| r.location == location && super::skus::family(&r.sku_name) == family)
+        .map(|r| u64::from(super::skus::vcpus(&r.sku_name)) * u64::from(r.held))
+        .sum();
+    let more = super::skus::vcpus(sku).saturating_mul(capacity);
+    (used + u64::from(more) > limit).then(|| quota_error(ctx, sku, location, limit, used, more))
 }
 
 /// Maps a capacity refusal to its ARM error and whether it is reported synchronously.

@@ -65,6 +65,11 @@ fn parse_size(name: &str) -> Option<(String, u32, String, String)> {
     Some((letters, digits.parse().ok()?, suffix, version.to_owned()))
 }
 
+/// The vCPUs of a size (`Standard_L8s_v3` → 8; 0 when the name does not parse).
+pub(super) fn vcpus(name: &str) -> u32 {
+    parse_size(name).map_or(0, |(_, n, _, _)| n)
+}
+
 /// The SKU's family as quota and SKU listings name it (`standardLSv3Family`).
 pub(super) fn family(name: &str) -> String {
     match parse_size(name) {
