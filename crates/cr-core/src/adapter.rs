@@ -84,7 +84,7 @@ pub struct CreateRequest {
     pub test_id: String,
     /// Region.
     pub region: String,
-    /// Zone.
+    /// Zone; empty for the regional last resort (see [`REGIONAL_LAST_RESORT`]).
     pub zone: String,
     /// What to reserve.
     pub demand: Demand,
@@ -99,6 +99,20 @@ pub struct CreateRequest {
     pub attempt: u32,
     /// What [`CloudAdapter::prepare_region`] returned for the region.
     pub region_handle: RegionHandle,
+}
+
+/// The [`RegionHandle::extra`] key by which a region allows a regional (zone-less)
+/// reservation as the last resort, tried with an empty [`CreateRequest::zone`] after every
+/// zone failed for capacity (value `true`).
+pub const REGIONAL_LAST_RESORT: &str = "regional_last_resort";
+
+impl RegionHandle {
+    /// Whether the region allows the regional last resort ([`REGIONAL_LAST_RESORT`]).
+    pub fn regional_last_resort(&self) -> bool {
+        self.extra
+            .get(REGIONAL_LAST_RESORT)
+            .is_some_and(|v| v == "true")
+    }
 }
 
 impl CreateRequest {

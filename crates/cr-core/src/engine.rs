@@ -891,6 +891,31 @@ impl ReserveRun<'_> {
                 }
             }
         }
+        // Every zone was out of capacity: an adapter whose region allows it (Azure with
+        // `azure_regional_fallback`) gets one regional (zone-less) try as the last resort.
+        if handle.regional_last_resort() && !attempts.is_empty() {
+            if self.stop.is_cancelled() {
+                return Err(self.stop_error().into());
+            }
+            tracing::warn!(
+                region = rp.region,
+                "no zone can hold every demand; trying a regional reservation"
+            );
+            match self.zone(rp, "", &handle).await? {
+                ZoneOutcome::Reserved(reservations) => {
+                    engine.progress.emit(Event::RegionReserved {
+                        region: rp.region.clone(),
+                        zone: None,
+                    });
+                    return Ok(RegionReservations {
+                        skipped_zones: skipped,
+                        attempts: attempts.iter().map(ZoneTried::from).collect(),
+                        ..entry(rp, None, reservations)
+                    });
+                }
+                ZoneOutcome::Unavailable(attempt) => attempts.push(attempt),
+            }
+        }
         Err(Error::NoZoneAvailable {
             cloud: engine.adapter.cloud(),
             region: rp.region.clone(),

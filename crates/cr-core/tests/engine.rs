@@ -1711,5 +1711,68 @@ async fn what_a_rerun_releases_is_said_with_why_before_it_is_released() {
             .iter()
             .any(|l| l.starts_with("not reused cr-eu-west-1a-c6i.xlarge: the other types")),
         "{order:#?}"
+
+/// A mock like [`adapter`] whose regions allow the regional last resort (or not).
+fn adapter_regional(allowed: bool) -> MockCloudAdapter {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Azure);
+    m.expect_lists_all_regions().return_const(false);
+    m.expect_prepare_region().returning(move |_| {
+        let mut handle = RegionHandle::default();
+        if allowed {
+            handle.extra.insert(
+                cr_core::adapter::REGIONAL_LAST_RESORT.to_string(),
+                "true".to_string(),
+            );
+        }
+        Ok(handle)
+    });
+    m.expect_resolve_zones().returning(|_, z| Ok(z.to_vec()));
+    m.expect_regions_with_resources()
+        .returning(|_| Ok(Vec::new()));
+    finds_nothing(&mut m);
+    m.expect_zones()
+        .returning(|_, _| Ok(vec!["1".to_string(), "2".to_string()]));
+    m
+}
+
+#[tokio::test]
+async fn every_zone_out_of_capacity_falls_back_to_a_regional_reservation_when_allowed() {
+    let mut m = adapter_regional(true);
+    m.expect_cancel().never();
+    let requests = creates(&mut m, |req| {
+        if req.zone.is_empty() {
+            let mut r = created(req);
+            r.zone = None;
+            Ok(r)
+        } else {
+            Err(no_capacity())
+        }
+    });
+    let set = engine(m)
+        .reserve(&two_types(&["1"], true))
+        .await
+        .expect("the regional last resort holds the set");
+    assert_eq!(set.regions[0].zone, None);
+    assert!(set.regions[0].reservations.iter().all(|r| r.zone.is_none()));
+    let mut zones = zones_of(&requests);
+    zones.sort();
+    assert_eq!(zones, ["", "", "1", "1", "2", "2"]);
+}
+
+#[tokio::test]
+async fn without_the_regional_last_resort_every_zone_out_of_capacity_fails() {
+    let mut m = adapter_regional(false);
+    m.expect_cancel().never();
+    m.expect_finish_region().returning(|_, _| Ok(()));
+    let requests = creates(&mut m, |_| Err(no_capacity()));
+    let err = engine(m)
+        .reserve(&two_types(&["1"], true))
+        .await
+        .expect_err("no zone has capacity");
+    assert!(matches!(err, Error::NoZoneAvailable { .. }), "{err}");
+    assert!(
+        zones_of(&requests).iter().all(|z| !z.is_empty()),
+        "no regional try without the region allowing it"
     );
 }
