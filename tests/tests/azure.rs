@@ -33,9 +33,14 @@ const LRO_MS: u64 = 40;
 /// emulator's default, `Azure-AsyncOperation` on PUT and both headers on DELETE).
 struct AzureTarget {
     lro_headers: Option<&'static str>,
+    /// `azure_regional_fallback` in the configuration.
+    regional_fallback: bool,
 }
 
-const AZURE: AzureTarget = AzureTarget { lro_headers: None };
+const AZURE: AzureTarget = AzureTarget {
+    lro_headers: None,
+    regional_fallback: false,
+};
 
 impl AzureTarget {
     fn layout_regions() -> Vec<RegionLayout> {
@@ -81,7 +86,9 @@ impl ContractTarget for AzureTarget {
              azure_region_name: '{regions}'\n\
              availability_zone: '{zone}'\n\
              azure_instance_type_db: {db}\n\
-             azure_instance_type_loader: {loader}\n",
+             azure_instance_type_loader: {loader}\n\
+             azure_regional_fallback: {regional}\n",
+            regional = self.regional_fallback,
             regions = regions.join(" "),
             db = layout.db_type,
             loader = layout.loader_type,
@@ -319,7 +326,10 @@ macro_rules! per_lro_variant {
     ($($module:ident => $headers:literal),* $(,)?) => {$(
         mod $module {
             use super::AzureTarget;
-            const TARGET: AzureTarget = AzureTarget { lro_headers: Some($headers) };
+            const TARGET: AzureTarget = AzureTarget {
+                lro_headers: Some($headers),
+                regional_fallback: false,
+            };
             cr_contract_tests::contract_suite!(@tests TARGET;
                 happy_path,
                 stockout_falls_back_to_the_next_zone,
@@ -596,4 +606,77 @@ async fn the_group_delete_race_is_retried() {
         .await;
     assert_eq!(rg["error"]["code"], "ResourceGroupNotFound", "{rg}");
     assert!(fx.live(Cloud::Azure).is_empty());
+}
+
+/// With `azure_regional_fallback: true`, a region whose every zone is out of the db size gets
+/// a regional (zone-less) reservation in a group without zones; without it the reserve fails.
+/// Cancel removes the regional group too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_zone_out_of_stock_falls_back_to_a_regional_reservation_when_allowed() {
+    let layout = AZURE.layout();
+    let stocked_out = || {
+        let mut scenario = base_scenario();
+        for zone in ["1", "2", "3"] {
+            set_capacity(
+                &mut scenario,
+                Cloud::Azure,
+                "eastus",
+                zone,
+                &layout.db_type,
+                0,
+            );
+        }
+        scenario
+    };
+    let fx = Fixture::start(&AZURE, stocked_out(), TestConfig::single("5e610000-zonal")).await;
+    let backend = fx
+        .backend(&AZURE, Credentials::Valid)
+        .await
+        .expect("backend");
+    let err = backend
+        .reserve(&fx.params)
+        .await
+        .expect_err("every zone is out of the db size");
+    assert!(matches!(err, Error::NoZoneAvailable { .. }), "{err}");
+    assert!(fx.audit(Cloud::Azure).iter().all(|r| !r.zone.is_empty()));
+    assert!(fx.live(Cloud::Azure).is_empty());
+
+    const REGIONAL: AzureTarget = AzureTarget {
+        lro_headers: None,
+        regional_fallback: true,
+    };
+    let fx = Fixture::start(
+        &REGIONAL,
+        stocked_out(),
+        TestConfig::single("5e610000-regional"),
+    )
+    .await;
+    let backend = fx
+        .backend(&REGIONAL, Credentials::Valid)
+        .await
+        .expect("backend");
+    let set = backend
+        .reserve(&fx.params)
+        .await
+        .expect("the regional last resort");
+    assert_eq!(set.regions[0].zone, None, "{set:?}");
+    let live = fx.live(Cloud::Azure);
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert!(live.iter().all(|r| r.zone.is_empty()), "regional: {live:?}");
+    assert!(
+        live.iter()
+            .all(|r| r.id.contains("-regional/capacityReservations/")),
+        "in the regional group: {live:?}"
+    );
+    let report = backend.cancel(&fx.params).await.expect("cancel");
+    assert!(report.is_complete(), "{:?}", report.failed);
+    assert!(fx.live(Cloud::Azure).is_empty());
+    let arm = Arm::new(&fx.emulator).await;
+    let groups = arm
+        .get(
+            "/providers/Microsoft.Compute/capacityReservationGroups",
+            cr_azure::COMPUTE_API_VERSION,
+        )
+        .await;
+    assert_eq!(groups["value"], serde_json::json!([]), "{groups}");
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness, RegionHandle, RegionRequest};
+use cr_core::adapter::{
+    CloudAdapter, CreateRequest, REGIONAL_LAST_RESORT, Readiness, RegionHandle, RegionRequest,
+};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
 use cr_core::tags::{self, TEST_ID};
@@ -40,6 +42,8 @@ pub(crate) struct Placement {
     pub(crate) resource_group: Option<String>,
     /// `azure_capacity_reservation_group`.
     pub(crate) group: Option<String>,
+    /// `azure_regional_fallback`: a regional reservation when every zone is out of capacity.
+    pub(crate) regional_fallback: bool,
 }
 
 /// Azure capacity reservations in capacity reservation groups, spoken over ARM.
@@ -178,6 +182,33 @@ impl AzureAdapter {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The regional group beside the region's zonal one (made on first use), by id.
+    async fn ensure_regional_group(&self, request: &CreateRequest) -> Result<String> {
+        let names = self.names(&request.test_id, &request.region);
+        let path = Self::group_path(
+            &names.resource_group,
+            &naming::regional_group_name(&names.group),
+        );
+        let site = CallSite::new("CapacityReservationGroups_CreateOrUpdate", act::GROUP_WRITE)
+            .region(&request.region)
+            .instance_type(&request.demand.instance_type);
+        let body = Group {
+            location: request.region.clone(),
+            tags: request.tags.render(Cloud::Azure),
+            ..Group::default()
+        };
+        let url = self.client.url(&path, COMPUTE_API_VERSION);
+        let made: Group = self.client.put(&site, &url, &body).await?.json(&site)?;
+        Ok(if made.id.is_empty() {
+            format!(
+                "/subscriptions/{}{path}",
+                segment(self.client.subscription())
+            )
+        } else {
+            made.id
+        })
     }
 
     fn check_group(&self, request: &RegionRequest, existing: Group) -> Result<Group> {
@@ -502,6 +533,9 @@ impl CloudAdapter for AzureAdapter {
         let group = self.ensure_group(request, &names).await?;
         let mut extra = BTreeMap::new();
         extra.insert(HANDLE_ZONES.to_string(), group.zones.join(","));
+        if self.placement.regional_fallback {
+            extra.insert(REGIONAL_LAST_RESORT.to_string(), "true".to_string());
+        }
         Ok(RegionHandle {
             id: Some(group.id),
             extra,
@@ -512,6 +546,8 @@ impl CloudAdapter for AzureAdapter {
         let site = create_site(request);
         let zone = Some(request.zone.as_str()).filter(|z| !z.is_empty());
         let group_id = match &request.region_handle.id {
+            // The regional last resort: a zone-less reservation needs a group without zones.
+            _ if zone.is_none() => self.ensure_regional_group(request).await?,
             Some(id) => id.clone(),
             None => {
                 let names = self.names(&request.test_id, &request.region);

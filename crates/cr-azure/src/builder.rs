@@ -18,6 +18,9 @@ use crate::credential::{ChainCredential, CredentialEnv, Sovereign};
 pub const SUBSCRIPTION_KEY: &str = "azure_subscription_id";
 /// The raw configuration key of a resource group cr uses but never creates nor deletes.
 pub const RESOURCE_GROUP_KEY: &str = "azure_resource_group";
+/// The raw configuration key allowing a regional (zone-less) reservation when every zone is
+/// out of capacity (default false).
+pub const REGIONAL_FALLBACK_KEY: &str = "azure_regional_fallback";
 
 /// Builds an [`AzureAdapter`].
 ///
@@ -125,8 +128,9 @@ impl AzureBuilder {
         self
     }
 
-    /// Takes `azure_subscription_id`, `azure_resource_group` and
-    /// `azure_capacity_reservation_group` from the configuration.
+    /// Takes `azure_subscription_id`, `azure_resource_group`,
+    /// `azure_capacity_reservation_group` and `azure_regional_fallback` from the
+    /// configuration.
     pub fn with_params(mut self, params: &Params) -> Self {
         if let Some(s) = params.raw_str(SUBSCRIPTION_KEY) {
             self.subscription = non_empty(Some(s));
@@ -137,6 +141,17 @@ impl AzureBuilder {
         if let Some(g) = non_empty(params.azure_capacity_reservation_group.clone()) {
             self.placement.group = Some(g);
         }
+        if let Some(v) = params.raw_str(REGIONAL_FALLBACK_KEY) {
+            self.placement.regional_fallback =
+                matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1");
+        }
+        self
+    }
+
+    /// Allows a regional (zone-less) reservation as the last resort when every zone is out
+    /// of capacity (`azure_regional_fallback`; default false).
+    pub fn with_regional_fallback(mut self, allowed: bool) -> Self {
+        self.placement.regional_fallback = allowed;
         self
     }
 

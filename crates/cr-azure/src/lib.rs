@@ -17,7 +17,8 @@
 //!   `azure_capacity_reservation_group` (default `cr-<test id>-<region>`), and the cr keys
 //!   [`SUBSCRIPTION_KEY`] (else `AZURE_SUBSCRIPTION_ID`) and [`RESOURCE_GROUP_KEY`] (a
 //!   resource group cr uses but never creates nor deletes; without it cr creates, tags and
-//!   later deletes `cr-<test id>-<region>`).
+//!   later deletes `cr-<test id>-<region>`), and [`REGIONAL_FALLBACK_KEY`] (a regional,
+//!   zone-less reservation in a group without zones when every zone is out of capacity).
 //! - **Credentials**, in this order: client secret (`AZURE_TENANT_ID` / `AZURE_CLIENT_ID` /
 //!   `AZURE_CLIENT_SECRET`), workload identity (`AZURE_FEDERATED_TOKEN_FILE`), managed
 //!   identity, Azure CLI; `AZURE_AUTHORITY_HOST` selects the cloud (public, US Government,
@@ -62,13 +63,13 @@ use cr_core::registry::{BackendOptions, BackendRegistration, BoxFuture};
 use cr_core::{CapacityReservation, Cloud, EngineBackend, Params, Result};
 
 pub use adapter::{AzureAdapter, END_TIME_TAG, EXTRA_GROUP, HANDLE_ZONES};
-pub use builder::{AzureBuilder, RESOURCE_GROUP_KEY, SUBSCRIPTION_KEY};
+pub use builder::{AzureBuilder, REGIONAL_FALLBACK_KEY, RESOURCE_GROUP_KEY, SUBSCRIPTION_KEY};
 pub use client::{
     COMPUTE_API_VERSION, RESOURCES_API_VERSION, SKUS_API_VERSION, SUBSCRIPTIONS_API_VERSION,
 };
 pub use credential::PUBLIC_AUTHORITY_HOST;
 pub use lro::{EXTRA_LRO_KIND, EXTRA_LRO_URL};
-pub use naming::{group_name, owned_resource_group, reservation_name};
+pub use naming::{group_name, owned_resource_group, regional_group_name, reservation_name};
 pub use permissions::{PERMISSIONS, action_of_operation, permissions, role_definition};
 
 /// `cluster_backend` values besides `azure` that select this backend.

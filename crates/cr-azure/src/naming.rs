@@ -61,6 +61,19 @@ pub fn group_name(
     }
 }
 
+/// The regional (zone-less) group beside a zonal one, for the regional last resort: a
+/// group's zones are fixed, and a regional reservation needs a group without zones.
+pub fn regional_group_name(group: &str) -> String {
+    let name = format!("{group}-regional");
+    if name.len() <= NAME_MAX {
+        name
+    } else {
+        let hash = short_hash(group);
+        let keep: String = group.chars().take(NAME_MAX - hash.len() - 10).collect();
+        format!("{keep}-{hash}-regional")
+    }
+}
+
 /// The reservation of one VM size in one zone of a group (`regional` without a zone): one
 /// per size per zone, as ARM allows in a group.
 pub fn reservation_name(vm_size: &str, zone: Option<&str>) -> String {
@@ -103,6 +116,8 @@ mod tests {
         assert!(group_name(&long, "westeurope", None, false).len() <= NAME_MAX);
         assert_eq!(group_name("t", "eastus", Some("mine"), false), "mine");
         assert_eq!(group_name("t", "eastus", Some("mine"), true), "mine-eastus");
+        assert_eq!(regional_group_name("g"), "g-regional");
+        assert!(regional_group_name(&"g".repeat(80)).len() <= NAME_MAX);
         assert_eq!(
             reservation_name("Standard_L8s_v3", Some("2")),
             "cr-Standard_L8s_v3-z2"
