@@ -31,13 +31,12 @@ SCENARIO = {
     "clouds": {
         "aws": {"regions": {"us-east-1": {"zones": {"us-east-1a": {"i4i.large": 0}}}}},
         "gce": {"regions": {"us-east1": {"zones": {"us-east1-b": {"n2-highmem-16": 0}}}}},
-        # Long-running operations always answer with polling headers (PUT 201 Creating, PATCH
-        # 202 Location-only), group deletes are asynchronous, and westus2 has a small vCPU quota
+        # Long-running operations answer with polling headers by default (PUT 201 Creating,
+        # PATCH 202 Location-only); group deletes are asynchronous, and westus2 has a small vCPU quota
         # for the Dsv5 family.
         "azure": {
             "regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}},
             "options": {
-                "lro_always": True,
                 "group_delete": "async",
                 "vcpu_quotas": {"westus2": {"standardDSv5Family": 4}},
             },

@@ -13,6 +13,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const LRO_60S: &str = "lro_ms: 60000\n";
+/// The emulator's lenient mode: with `lro_ms: 0`, creates and deletes complete in their first
+/// answer (real ARM always answers with an operation to poll, the default).
+const IMMEDIATE: &str = "clouds: {azure: {options: {lro_always: false}}}";
 
 #[tokio::test]
 async fn token_endpoint_issues_bearer_tokens_and_rejects_bad_secrets() {
@@ -236,7 +239,7 @@ async fn locations_list_tens_of_regions_with_zone_mappings() {
 #[tokio::test]
 async fn happy_path_reserves_lists_and_releases_capacity() {
     let az =
-        Az::start("clouds: {azure: {regions: {eastus: {zones: {\"1\": {Standard_D2s_v5: 10}}}}}}")
+        Az::start("clouds: {azure: {options: {lro_always: false}, regions: {eastus: {zones: {\"1\": {Standard_D2s_v5: 10}}}}}}")
             .await;
     let rg = az
         .put(
@@ -511,7 +514,7 @@ async fn location_only_and_no_header_variants() {
 
 #[tokio::test]
 async fn stockout_fails_the_operation_or_the_put() {
-    let yaml = "clouds: {azure: {regions: {eastus: {zones: {\"1\": {Standard_L8s_v3: 0}, \"\": {Standard_L8s_v3: 1}}}}}}";
+    let yaml = "clouds: {azure: {options: {lro_always: false}, regions: {eastus: {zones: {\"1\": {Standard_L8s_v3: 0}, \"\": {Standard_L8s_v3: 1}}}}}}";
     let az = Az::start(yaml).await;
     az.rg("rg").await;
     az.group("rg", "zonal", &["1"]).await;
@@ -740,7 +743,7 @@ async fn ids_are_case_insensitive_and_keep_their_first_spelling() {
 
 #[tokio::test]
 async fn group_with_reservations_cannot_be_deleted() {
-    let az = Az::start("").await;
+    let az = Az::start(IMMEDIATE).await;
     az.rg("rg").await;
     az.group("rg", "g", &[]).await;
     assert!(
@@ -897,6 +900,7 @@ faults:
 #[tokio::test]
 async fn failed_lro_and_connection_reset_faults() {
     let yaml = r#"
+clouds: {azure: {options: {lro_always: false}}}
 faults:
   - {cloud: azure, operation: CapacityReservations_CreateOrUpdate, kind: failed_lro, rate: 1.0, limit: 1}
   - {cloud: azure, operation: CapacityReservationGroups_Get, kind: connection_reset, rate: 1.0}
@@ -1152,7 +1156,7 @@ async fn reservation_type_open_needs_api_version_2026_04_01() {
 #[tokio::test]
 async fn quota_counts_vcpus_per_vm_family_per_region() {
     let az =
-        Az::start("clouds: {azure: {options: {vcpu_quotas: {eastus: {standardDSv5Family: 10}}}}}")
+        Az::start("clouds: {azure: {options: {lro_always: false, vcpu_quotas: {eastus: {standardDSv5Family: 10}}}}}")
             .await;
     az.rg("rg").await;
     az.group("rg", "g", &[]).await;
@@ -1196,4 +1200,24 @@ async fn quota_counts_vcpus_per_vm_family_per_region() {
     );
     let c = az.reserve("rg", "g", "c", "Standard_D8s_v5", 1, None).await;
     assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.body);
+}
+
+#[tokio::test]
+async fn by_default_reservation_puts_and_deletes_answer_with_an_operation_to_poll() {
+    let az = Az::start("").await;
+    az.rg("rg").await;
+    az.group("rg", "g", &[]).await;
+    let r = az.reserve("rg", "g", "r", "Standard_D2s_v5", 1, None).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["properties"]["provisioningState"], "Creating");
+    let op = r
+        .header("azure-asyncoperation")
+        .expect("Azure-AsyncOperation")
+        .to_owned();
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(az.get_url(&op).await.body["status"], "Succeeded");
+    let d = az.delete(&Az::res_path("rg", "g", "r"), COMPUTE_API).await;
+    assert_eq!(d.status, StatusCode::ACCEPTED);
+    let loc = d.header("location").expect("Location").to_owned();
+    assert_eq!(az.get_url(&loc).await.status, StatusCode::NO_CONTENT);
 }

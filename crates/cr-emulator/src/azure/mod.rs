@@ -69,8 +69,9 @@ pub enum Report {
 pub struct Options {
     /// `lro_headers`: `auto` (default), `azure-async-operation`, `location`, `both`, `none`.
     pub lro_headers: LroHeaders,
-    /// `lro_always`: answer with a long-running operation even when `lro_ms` is 0 (default
-    /// false: with `lro_ms: 0` creates and deletes complete in the first response).
+    /// `lro_always`: answer with a long-running operation even when `lro_ms` is 0, as ARM
+    /// does (default true; false: with `lro_ms: 0` creates and deletes complete in the first
+    /// response).
     pub lro_always: bool,
     /// `stockout`: `lro` (default) or `sync`.
     pub stockout: Report,
@@ -134,7 +135,7 @@ impl Options {
         }
         Options {
             lro_headers,
-            lro_always: c.option_bool("lro_always").unwrap_or(false),
+            lro_always: c.option_bool("lro_always").unwrap_or(true),
             stockout: report("stockout", Report::Lro),
             quota: report("quota", Report::Sync),
             quota_code: c

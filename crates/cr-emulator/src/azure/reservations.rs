@@ -5,8 +5,9 @@
 //! quota) fails the PUT itself or only its long-running operation is the `stockout` / `quota`
 //! switch. The operation stays `InProgress` (and the resource `Creating`, `Updating` or
 //! `Deleting`) for the scenario's `lro_ms`; [`super::State::sweep`] then applies the outcome
-//! decided at acceptance. With `lro_ms: 0` a successful create or delete completes in the
-//! first answer (no polling headers) unless `lro_always` is set.
+//! decided at acceptance. Even with `lro_ms: 0` every answer carries an operation to poll,
+//! as ARM's do, unless `lro_always: false` (then a successful create or delete completes in
+//! the first answer, without polling headers).
 
 use std::collections::BTreeMap;
 
