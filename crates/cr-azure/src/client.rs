@@ -326,6 +326,46 @@ impl ArmClient {
 mod tests {
     use super::*;
 
+    fn answer(headers: &[(&'static str, &str)]) -> azure_core::http::RawResponse {
+        let mut h = azure_core::http::headers::Headers::new();
+        for (k, v) in headers {
+            h.insert(HeaderName::from_static(k), v.to_string());
+        }
+        azure_core::http::RawResponse::from_bytes(
+            azure_core::http::StatusCode::Accepted,
+            h,
+            Vec::<u8>::new(),
+        )
+    }
+
+    #[test]
+    fn retry_after_prefers_milliseconds_then_seconds() {
+        assert_eq!(
+            retry_after_of(&answer(&[("retry-after-ms", "250"), ("retry-after", "7")])),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            retry_after_of(&answer(&[("x-ms-retry-after-ms", "40")])),
+            Some(Duration::from_millis(40))
+        );
+        assert_eq!(
+            retry_after_of(&answer(&[("retry-after", "7")])),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(retry_after_of(&answer(&[("retry-after", "soon")])), None);
+        assert_eq!(retry_after_of(&answer(&[])), None);
+        let a = answer(&[("azure-asyncoperation", "https://h/op"), ("location", " ")]);
+        assert_eq!(
+            header(&a, "azure-asyncoperation").as_deref(),
+            Some("https://h/op")
+        );
+        assert_eq!(
+            header(&a, "location"),
+            None,
+            "a blank header counts as absent"
+        );
+    }
+
     #[test]
     fn origins_and_segments() {
         assert!(same_origin(
