@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{HttpClient, Transport};
 use cr_core::registry::BackendOptions;
 use cr_core::{Error, Params, Result, transport};
 
@@ -39,6 +40,7 @@ pub struct AzureBuilder {
     authority_host: Option<String>,
     env: CredentialEnv,
     credential: Option<Arc<dyn TokenCredential>>,
+    http_client: Option<Arc<dyn HttpClient>>,
     subscription: Option<String>,
     env_subscription: Option<String>,
     placement: Placement,
@@ -53,6 +55,10 @@ impl fmt::Debug for AzureBuilder {
             .field("authority_host", &self.authority_host)
             .field("env", &self.env)
             .field("credential", &self.credential.as_ref().map(|_| "supplied"))
+            .field(
+                "http_client",
+                &self.http_client.as_ref().map(|_| "supplied"),
+            )
             .field("subscription", &self.subscription)
             .field("env_subscription", &self.env_subscription)
             .field("placement", &self.placement)
@@ -193,6 +199,13 @@ impl AzureBuilder {
         self
     }
 
+    /// Sends ARM calls through `client` instead of cr's reqwest transport (tests inject a
+    /// mock; the endpoint and credential settings still apply).
+    pub fn with_http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
     /// Whether the chain probes managed identity and the Azure CLI after the environment's
     /// credentials (default true).
     pub fn with_probes(mut self, probe: bool) -> Self {
@@ -299,8 +312,12 @@ impl AzureBuilder {
                      AZURE_SUBSCRIPTION_ID)",
             )
         })?;
+        let transport = match self.http_client {
+            Some(c) => Transport::new(c),
+            None => Transport::new(Arc::new(http)),
+        };
         let client = ArmClient::new(
-            http,
+            transport,
             &base,
             &subscription,
             credential,

@@ -154,7 +154,7 @@ fn retry_after_of(answer: &azure_core::http::RawResponse) -> Option<Duration> {
 
 impl ArmClient {
     pub(crate) fn new(
-        http: reqwest::Client,
+        transport: Transport,
         base: &str,
         subscription: &str,
         credential: Arc<dyn TokenCredential>,
@@ -162,7 +162,7 @@ impl ArmClient {
         timeouts: Timeouts,
     ) -> Self {
         let options = ClientOptions {
-            transport: Some(Transport::new(Arc::new(http))),
+            transport: Some(transport),
             retry: RetryOptions::none(),
             ..ClientOptions::default()
         };

@@ -48,6 +48,8 @@
 #![deny(missing_docs)]
 
 mod adapter;
+#[cfg(test)]
+mod adapter_tests;
 mod builder;
 mod client;
 mod credential;
