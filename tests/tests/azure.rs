@@ -319,6 +319,19 @@ impl Arm {
     }
 }
 
+/// Asserts the subscription holds no capacity reservation group; returns the ARM caller.
+async fn no_groups_left(fx: &Fixture) -> Arm {
+    let arm = Arm::new(&fx.emulator).await;
+    let groups = arm
+        .get(
+            "/providers/Microsoft.Compute/capacityReservationGroups",
+            cr_azure::COMPUTE_API_VERSION,
+        )
+        .await;
+    assert_eq!(groups["value"], serde_json::json!([]), "{groups}");
+    arm
+}
+
 cr_contract_tests::contract_suite!(AZURE);
 
 /// A few shared checks under each polling-header variant: the client follows all three.
@@ -587,14 +600,7 @@ async fn the_group_delete_race_is_retried() {
         deletes.first() == Some(&409) && deletes.last().is_some_and(|s| *s < 300),
         "refused while the race lasts, then deleted: {deletes:?}"
     );
-    let arm = Arm::new(&fx.emulator).await;
-    let groups = arm
-        .get(
-            "/providers/Microsoft.Compute/capacityReservationGroups",
-            cr_azure::COMPUTE_API_VERSION,
-        )
-        .await;
-    assert_eq!(groups["value"], serde_json::json!([]), "{groups}");
+    let arm = no_groups_left(&fx).await;
     let rg = arm
         .get(
             &format!(
@@ -671,12 +677,5 @@ async fn every_zone_out_of_stock_falls_back_to_a_regional_reservation_when_allow
     let report = backend.cancel(&fx.params).await.expect("cancel");
     assert!(report.is_complete(), "{:?}", report.failed);
     assert!(fx.live(Cloud::Azure).is_empty());
-    let arm = Arm::new(&fx.emulator).await;
-    let groups = arm
-        .get(
-            "/providers/Microsoft.Compute/capacityReservationGroups",
-            cr_azure::COMPUTE_API_VERSION,
-        )
-        .await;
-    assert_eq!(groups["value"], serde_json::json!([]), "{groups}");
+    no_groups_left(&fx).await;
 }
