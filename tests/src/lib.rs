@@ -135,14 +135,15 @@ pub trait ContractTarget: Send + Sync {
     /// The cloud's own code for an exhausted quota, as the error must name it.
     fn quota_code(&self) -> &'static str;
 
-    /// Adjusts every check's scenario for this target (e.g. Azure runs the suite with
-    /// long-running operations on and a given polling-header variant). Nothing by default.
-    fn tune_scenario(&self, _scenario: &mut Scenario) {}
+    /// This cloud's adjustment of every check's scenario (Azure turns long-running
+    /// operations on, with a given polling-header variant). Unchanged by default.
+    fn scenario(&self, scenario: Scenario) -> Scenario {
+        scenario
+    }
 
-    /// Whether the cloud ends a reservation on its own at its end time (EC2 `EndDate`, GCE
-    /// `deleteAtTime`); Azure's `Targeted` reservations have none, so only the recorded end
-    /// time is checked there. True by default.
-    fn native_expiry(&self) -> bool {
+    /// Whether the cloud ends a reservation on its own at its end time. Azure's `Targeted`
+    /// reservations have no end time: they hold until deleted. True by default.
+    fn expires_natively(&self) -> bool {
         true
     }
 

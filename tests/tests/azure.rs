@@ -106,7 +106,7 @@ impl ContractTarget for AzureTarget {
         "QuotaExceeded"
     }
 
-    fn tune_scenario(&self, scenario: &mut Scenario) {
+    fn scenario(&self, mut scenario: Scenario) -> Scenario {
         let azure = &mut scenario.clouds.azure;
         azure
             .options
@@ -130,9 +130,10 @@ impl ContractTarget for AzureTarget {
         if scenario.lro_ms == 0 && azure.lro_ms.is_none() {
             azure.lro_ms = Some(LRO_MS);
         }
+        scenario
     }
 
-    fn native_expiry(&self) -> bool {
+    fn expires_natively(&self) -> bool {
         false
     }
 

@@ -420,9 +420,9 @@ pub(crate) fn to_reservation(r: &CapacityReservation, region_hint: &str) -> Rese
         instance_type: r.sku.name.clone(),
         count: u32::try_from(r.sku.capacity).unwrap_or(0),
         used,
-        end_time: tags
-            .get(END_TIME_TAG)
-            .and_then(|t| t.parse::<Timestamp>().ok()),
+        // Targeted reservations have no end time: cr claims none (the planned end is only
+        // recorded in the END_TIME_TAG tag, for people and cleanup tools).
+        end_time: None,
         state: state_of(r.properties.provisioning_state.as_deref()),
         tags,
         extra,
@@ -604,7 +604,7 @@ impl CloudAdapter for AzureAdapter {
                 instance_type: request.demand.instance_type.clone(),
                 count: request.demand.count,
                 used: None,
-                end_time: Some(request.end_time),
+                end_time: None,
                 state: ReservationState::Pending,
                 tags: canonical_tags(&body.tags),
                 extra: BTreeMap::from([(EXTRA_GROUP.to_string(), group_id.clone())]),
@@ -805,9 +805,10 @@ mod tests {
         assert_eq!(m.used, Some(1));
         assert_eq!(m.state, ReservationState::Pending);
         assert_eq!(m.tags.get(TEST_ID).map(String::as_str), Some("t"));
+        assert_eq!(m.end_time, None, "Azure reservations have no end time");
         assert_eq!(
-            m.end_time,
-            Some("2030-01-02T03:04:05Z".parse::<Timestamp>().unwrap())
+            m.tags.get(END_TIME_TAG).map(String::as_str),
+            Some("2030-01-02T03:04:05Z")
         );
         assert!(m.extra[EXTRA_GROUP].ends_with("/capacityReservationGroups/g"));
         for (s, want) in [

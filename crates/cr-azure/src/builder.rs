@@ -294,7 +294,7 @@ impl AzureBuilder {
             |e: reqwest::Error| Error::Other(format!("cannot build the Azure HTTP client: {e}"));
         let http = http.build().map_err(client_error)?;
         let probe = probe.build().map_err(client_error)?;
-        let credential: Arc<dyn TokenCredential> = match self.credential {
+        let credential: Arc<ChainCredential> = match self.credential {
             Some(c) => Arc::new(ChainCredential::single(c)),
             None => Arc::new(ChainCredential::from_env(
                 &self.env,

@@ -19,6 +19,7 @@ use cr_core::transport::parse_retry_after;
 use cr_core::{Error, Result};
 use serde::de::DeserializeOwned;
 
+use crate::credential::ChainCredential;
 use crate::error::{CallSite, classify_http, classify_pipeline, invalid_response};
 use crate::wire::Page;
 
@@ -91,6 +92,8 @@ impl Answer {
 #[derive(Clone)]
 pub(crate) struct ArmClient {
     pipeline: Pipeline,
+    /// The pipeline's credential, told to forget its tokens when ARM says one expired.
+    credential: Arc<ChainCredential>,
     /// `https://management.azure.com` or the override, without a trailing slash.
     base: String,
     subscription: String,
@@ -142,6 +145,14 @@ fn header(answer: &azure_core::http::RawResponse, name: &'static str) -> Option<
         .filter(|v| !v.trim().is_empty())
 }
 
+/// Whether a 401 says the bearer token expired (`ExpiredAuthenticationToken`).
+fn token_expired(answer: &azure_core::http::RawResponse) -> bool {
+    serde_json::from_slice::<crate::error::ErrorReply>(answer.body().as_ref())
+        .ok()
+        .and_then(|r| r.error)
+        .is_some_and(|e| e.code.eq_ignore_ascii_case("ExpiredAuthenticationToken"))
+}
+
 /// The delay the server asks for: `retry-after-ms`, `x-ms-retry-after-ms`, then `Retry-After`.
 fn retry_after_of(answer: &azure_core::http::RawResponse) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
@@ -157,7 +168,7 @@ impl ArmClient {
         transport: Transport,
         base: &str,
         subscription: &str,
-        credential: Arc<dyn TokenCredential>,
+        credential: Arc<ChainCredential>,
         scope: String,
         timeouts: Timeouts,
     ) -> Self {
@@ -166,8 +177,10 @@ impl ArmClient {
             retry: RetryOptions::none(),
             ..ClientOptions::default()
         };
-        let auth: Arc<dyn Policy> =
-            Arc::new(BearerTokenAuthorizationPolicy::new(credential, [scope]));
+        let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
+            credential.clone() as Arc<dyn TokenCredential>,
+            [scope],
+        ));
         let pipeline = Pipeline::new(
             Some("cr-azure"),
             Some(env!("CARGO_PKG_VERSION")),
@@ -178,6 +191,7 @@ impl ArmClient {
         );
         ArmClient {
             pipeline,
+            credential,
             base: base.trim_end_matches('/').to_string(),
             subscription: subscription.to_string(),
             timeouts,
@@ -247,18 +261,29 @@ impl ArmClient {
             request.set_body(body);
         }
         let ctx = Context::new();
-        let answer = self
-            .pipeline
-            .send(
-                &ctx,
-                &mut request,
-                Some(PipelineSendOptions {
-                    skip_checks: true,
-                    ..PipelineSendOptions::default()
-                }),
-            )
-            .await
-            .map_err(|e| Error::from(classify_pipeline(site, &e)))?;
+        let mut fresh_token = false;
+        let answer = loop {
+            let answer = self
+                .pipeline
+                .send(
+                    &ctx,
+                    &mut request,
+                    Some(PipelineSendOptions {
+                        skip_checks: true,
+                        ..PipelineSendOptions::default()
+                    }),
+                )
+                .await
+                .map_err(|e| Error::from(classify_pipeline(site, &e)))?;
+            // ARM says the token expired (clock skew, a token cached across a long wait):
+            // once, with a token fetched anew (the bearer policy already dropped its copy).
+            if u16::from(answer.status()) == 401 && !fresh_token && token_expired(&answer) {
+                fresh_token = true;
+                self.credential.forget_tokens();
+                continue;
+            }
+            break answer;
+        };
         let status = u16::from(answer.status());
         let retry_after = retry_after_of(&answer);
         let request_id = header(&answer, "x-ms-request-id");

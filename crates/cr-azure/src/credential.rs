@@ -177,6 +177,7 @@ impl TokenFailure {
 }
 
 /// One credential of the chain.
+#[derive(Clone)]
 struct Link {
     name: &'static str,
     credential: Arc<dyn TokenCredential>,
@@ -186,10 +187,22 @@ struct Link {
 
 /// The credential chain: the first link that gives a token is kept for the process.
 pub(crate) struct ChainCredential {
-    links: Vec<Link>,
+    links: Mutex<Vec<Link>>,
     /// What could not even be set up (e.g. `AZURE_CLIENT_SECRET` missing), for the error.
     skipped: Vec<String>,
     winner: Mutex<Option<usize>>,
+    /// What the links were built from, to build them again (without their token caches)
+    /// when ARM says a token expired; `None` for a supplied credential.
+    inputs: Option<Inputs>,
+}
+
+/// What [`ChainCredential::from_env`] was given.
+#[derive(Clone)]
+struct Inputs {
+    env: CredentialEnv,
+    cloud: Sovereign,
+    http: reqwest::Client,
+    probe_http: reqwest::Client,
 }
 
 impl fmt::Debug for ChainCredential {
@@ -197,7 +210,7 @@ impl fmt::Debug for ChainCredential {
         f.debug_struct("ChainCredential")
             .field(
                 "links",
-                &self.links.iter().map(|l| l.name).collect::<Vec<_>>(),
+                &self.links().iter().map(|l| l.name).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -212,6 +225,29 @@ impl ChainCredential {
         http: reqwest::Client,
         probe_http: reqwest::Client,
     ) -> Result<ChainCredential> {
+        let inputs = Inputs {
+            env: env.clone(),
+            cloud: cloud.clone(),
+            http,
+            probe_http,
+        };
+        let (links, skipped) = Self::build(&inputs)?;
+        Ok(ChainCredential {
+            links: Mutex::new(links),
+            skipped,
+            winner: Mutex::new(None),
+            inputs: Some(inputs),
+        })
+    }
+
+    /// Builds the links (and the reasons of those skipped) from `inputs`.
+    fn build(inputs: &Inputs) -> Result<(Vec<Link>, Vec<String>)> {
+        let Inputs {
+            env,
+            cloud,
+            http,
+            probe_http,
+        } = inputs;
         let options = |http: &reqwest::Client| ClientOptions {
             transport: Some(Transport::new(Arc::new(http.clone()))),
             cloud: Some(Arc::new(cloud.configuration())),
@@ -238,7 +274,7 @@ impl ChainCredential {
                     client.clone(),
                     secret.clone(),
                     Some(ClientSecretCredentialOptions {
-                        client_options: options(&http),
+                        client_options: options(http),
                     }),
                 )
                 .map_err(|e| wrap("ClientSecretCredential", e))?,
@@ -270,7 +306,7 @@ impl ChainCredential {
                 credential: WorkloadIdentityCredential::new(Some(
                     WorkloadIdentityCredentialOptions {
                         credential_options: ClientAssertionCredentialOptions {
-                            client_options: options(&http),
+                            client_options: options(http),
                         },
                         client_id: env.client_id.clone(),
                         tenant_id: env.tenant_id.clone(),
@@ -287,7 +323,7 @@ impl ChainCredential {
         if env.managed_identity {
             let options = ManagedIdentityCredentialOptions {
                 user_assigned_id: env.client_id.clone().map(UserAssignedId::ClientId),
-                client_options: options(&probe_http),
+                client_options: options(probe_http),
             };
             match ManagedIdentityCredential::new(Some(options)) {
                 Ok(c) => links.push(Link {
@@ -314,23 +350,34 @@ impl ChainCredential {
                 )),
             }
         }
-        Ok(ChainCredential {
-            links,
-            skipped,
-            winner: Mutex::new(None),
-        })
+        Ok((links, skipped))
+    }
+
+    /// Forgets every cached token: the links are built again, so the next token is a fresh
+    /// one (ARM said the last one expired, e.g. after clock skew).
+    pub(crate) fn forget_tokens(&self) {
+        if let Some(inputs) = &self.inputs
+            && let Ok((links, _)) = Self::build(inputs)
+        {
+            *self.links.lock().unwrap_or_else(|p| p.into_inner()) = links;
+        }
+    }
+
+    fn links(&self) -> Vec<Link> {
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A chain of one credential the caller supplies (tests, applications with their own).
     pub(crate) fn single(credential: Arc<dyn TokenCredential>) -> ChainCredential {
         ChainCredential {
-            links: vec![Link {
+            links: Mutex::new(vec![Link {
                 name: "the supplied TokenCredential",
                 credential,
                 configured: true,
-            }],
+            }]),
             skipped: Vec::new(),
             winner: Mutex::new(None),
+            inputs: None,
         }
     }
 
@@ -346,8 +393,9 @@ impl TokenCredential for ChainCredential {
         scopes: &[&str],
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
+        let links = self.links();
         if let Some(i) = self.winner() {
-            let link = &self.links[i];
+            let link = &links[i];
             return link
                 .credential
                 .get_token(scopes, options)
@@ -356,7 +404,7 @@ impl TokenCredential for ChainCredential {
         }
         let mut tried: Vec<String> = self.skipped.clone();
         let mut retryable: Option<TokenFailure> = None;
-        for (i, link) in self.links.iter().enumerate() {
+        for (i, link) in links.iter().enumerate() {
             match link.credential.get_token(scopes, options.clone()).await {
                 Ok(token) => {
                     *self.winner.lock().unwrap_or_else(|p| p.into_inner()) = Some(i);
