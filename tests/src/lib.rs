@@ -135,14 +135,16 @@ pub trait ContractTarget: Send + Sync {
     /// The cloud's own code for an exhausted quota, as the error must name it.
     fn quota_code(&self) -> &'static str;
 
-    /// This cloud's adjustment of every check's scenario (Azure turns long-running
-    /// operations on, with a given polling-header variant). Unchanged by default.
+    /// This cloud's adjustment of every check's scenario (Azure and OCI turn long-running
+    /// operations on, as the real clouds answer; Azure with a given polling-header variant).
+    /// Unchanged by default.
     fn scenario(&self, scenario: Scenario) -> Scenario {
         scenario
     }
 
     /// Whether the cloud ends a reservation on its own at its end time. Azure's `Targeted`
-    /// reservations have no end time: they hold until deleted. True by default.
+    /// reservations and OCI capacity reservations have no end time: they hold until deleted.
+    /// True by default.
     fn expires_natively(&self) -> bool {
         true
     }
@@ -167,18 +169,6 @@ pub trait ContractTarget: Send + Sync {
     /// The registry options the CLI would pass to use `emulator` (credentials written into
     /// `dir`).
     fn registry_options(&self, emulator: &EmulatorHandle, dir: &Path) -> BackendOptions;
-
-    /// This cloud's adjustment of every check's scenario (OCI turns long-running operations
-    /// on, as the real cloud answers `CREATING`). Unchanged by default.
-    fn scenario(&self, scenario: Scenario) -> Scenario {
-        scenario
-    }
-
-    /// Whether the cloud ends a reservation on its own at its end time. OCI capacity
-    /// reservations have no end time: they hold until deleted. True by default.
-    fn expires_natively(&self) -> bool {
-        true
-    }
 
     /// Creates, without cr, a reservation carrying `test_id` as the cloud carries tags, and
     /// returns the id or name the emulator's audit shows for it.
@@ -385,6 +375,33 @@ pub fn load_params(target: &dyn ContractTarget, dir: &Path, config: &TestConfig)
     Params::load(&[path], &BTreeMap::new()).expect("the suite's configuration loads")
 }
 
+/// The fault soak ([`soak::fault_soak`]) against `$target` as one `#[tokio::test]`:
+/// `CR_SOAK_CYCLES` (default 100) seeded cycles from `CR_SOAK_SEED` (default 1); no leak,
+/// false success, double or unclassified error. Each cloud's test file runs it once (not per
+/// variant of its suite).
+#[macro_export]
+macro_rules! fault_soak {
+    ($target:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn fault_soak() {
+            let var = |k: &str, d: u64| {
+                std::env::var(k)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(d)
+            };
+            let cycles = u32::try_from(var("CR_SOAK_CYCLES", 100)).unwrap_or(100);
+            let started = std::time::Instant::now();
+            let tally = $crate::soak::fault_soak(&$target, cycles, var("CR_SOAK_SEED", 1)).await;
+            eprintln!(
+                "fault soak ({:.1} s): {tally}",
+                started.elapsed().as_secs_f64()
+            );
+            assert!(tally.clean(), "{tally}");
+        }
+    };
+}
+
 /// Runs every shared check against `$target` (an expression of a type implementing
 /// [`ContractTarget`]), one `#[tokio::test]` per check. A new check added to
 /// [`checks`] is added here once and runs for every backend.
@@ -416,17 +433,6 @@ macro_rules! contract_suite {
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {
-        /// The fault soak: `CR_SOAK_CYCLES` (default 100) seeded cycles from `CR_SOAK_SEED`
-        /// (default 1); no leak, false success, double or unclassified error.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn fault_soak() {
-            let var = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-            let cycles = u32::try_from(var("CR_SOAK_CYCLES", 100)).unwrap_or(100);
-            let started = std::time::Instant::now();
-            let tally = $crate::soak::fault_soak(&$target, cycles, var("CR_SOAK_SEED", 1)).await;
-            eprintln!("fault soak ({:.1} s): {tally}", started.elapsed().as_secs_f64());
-            assert!(tally.clean(), "{tally}");
-        }
         $(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {

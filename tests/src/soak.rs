@@ -8,7 +8,7 @@
 //! and a second region (30 %). After every cycle:
 //!
 //! - a reserve that returned `Ok` holds exactly the plan's capacity, in one zone per region
-//!   (else a *false success*), and no (zone, type) holds two live reservations (a *double*);
+//!   (else a *false success*), and no (region, zone, type) holds two live reservations (a *double*);
 //! - a reserve that returned `Err` holds nothing, and its error has a kind other than `Other`
 //!   (else *unclassified*);
 //! - after cancel (retried up to three times, as a caller would), nothing is held (else a
@@ -51,7 +51,7 @@ pub struct SoakTally {
     pub leaks: u32,
     /// Successful reserves that did not hold exactly the plan.
     pub false_successes: u32,
-    /// (zone, type) pairs holding two live reservations.
+    /// (region, zone, type) triples holding two live reservations.
     pub doubles: u32,
     /// Errors of kind `Other`.
     pub unclassified: u32,
@@ -261,8 +261,9 @@ async fn one_cycle(t: &dyn ContractTarget, cycle: u32, seed: u64, tally: &mut So
             }
             let mut per_zone_type = BTreeMap::new();
             for r in &live {
+                // Zone names repeat across regions on Azure ("1", "2", "3").
                 *per_zone_type
-                    .entry((r.zone.clone(), r.instance_type.clone()))
+                    .entry((r.region.clone(), r.zone.clone(), r.instance_type.clone()))
                     .or_insert(0u32) += 1;
             }
             let doubles = per_zone_type.values().filter(|n| **n > 1).count() as u32;
@@ -270,7 +271,7 @@ async fn one_cycle(t: &dyn ContractTarget, cycle: u32, seed: u64, tally: &mut So
                 tally.doubles += doubles;
                 problem(
                     tally,
-                    format!("two live reservations of one (zone, type): {per_zone_type:?}"),
+                    format!("two live reservations of one (region, zone, type): {per_zone_type:?}"),
                 );
             }
         }

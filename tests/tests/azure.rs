@@ -340,6 +340,7 @@ async fn no_groups_left(fx: &Fixture) -> Arm {
 }
 
 cr_contract_tests::contract_suite!(AZURE);
+cr_contract_tests::fault_soak!(AZURE);
 
 /// A few shared checks under each polling-header variant: the client follows all three.
 macro_rules! per_lro_variant {
@@ -503,7 +504,8 @@ async fn a_size_the_region_lacks_fails_before_creating_anything() {
         .await
         .expect_err("no zone offers the db size");
     let text = err.to_string();
-    assert!(matches!(err, Error::NoZoneAvailable { .. }), "{text}");
+    // A size no zone of the region offers is a configuration error (exit 2), not a shortage.
+    assert_eq!(err.kind(), cr_core::ErrorKind::InvalidConfig, "{text}");
     assert!(text.contains("Standard_L8s_v3"), "{text}");
     assert!(text.contains("eastus"), "{text}");
     assert!(fx.audit(Cloud::Azure).is_empty(), "nothing was reserved");

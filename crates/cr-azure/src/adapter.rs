@@ -423,6 +423,11 @@ pub(crate) fn to_reservation(r: &CapacityReservation, region_hint: &str) -> Rese
         // Targeted reservations have no end time: cr claims none (the planned end is only
         // recorded in the END_TIME_TAG tag, for people and cleanup tools).
         end_time: None,
+        created: r
+            .properties
+            .time_created
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
         state: state_of(r.properties.provisioning_state.as_deref()),
         tags,
         extra,
@@ -605,6 +610,7 @@ impl CloudAdapter for AzureAdapter {
                 count: request.demand.count,
                 used: None,
                 end_time: None,
+                created: None,
                 state: ReservationState::Pending,
                 tags: canonical_tags(&body.tags),
                 extra: BTreeMap::from([(EXTRA_GROUP.to_string(), group_id.clone())]),

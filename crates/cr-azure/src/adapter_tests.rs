@@ -198,6 +198,7 @@ fn held() -> cr_core::model::Reservation {
         count: 3,
         used: None,
         end_time: None,
+        created: None,
         state: ReservationState::Active,
         tags: BTreeMap::new(),
         extra: BTreeMap::new(),

@@ -96,6 +96,9 @@ pub(crate) struct ReservationProperties {
     pub(crate) virtual_machines_associated: Vec<SubResource>,
     #[serde(default)]
     pub(crate) instance_view: Option<InstanceView>,
+    /// RFC 3339 creation time.
+    #[serde(default)]
+    pub(crate) time_created: Option<String>,
 }
 
 /// A capacity reservation as ARM answers it.

@@ -201,7 +201,11 @@ async fn sct_azure_longevity_reserve_status_cancel_against_the_emulator() {
     );
 
     // The role cr prints grants every action the run used.
-    let (code, out, err) = cr(&env, &["permissions", "--backend", "azure"]).await;
+    let (code, out, err) = cr(
+        &env,
+        &["permissions", "--backend", "azure", "--output", "json"],
+    )
+    .await;
     assert_eq!(code, Some(0), "permissions failed: {err}");
     let role: serde_json::Value = serde_json::from_str(&out).expect("the role is JSON");
     let granted: BTreeSet<&str> = role["Actions"]

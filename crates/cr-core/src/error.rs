@@ -268,7 +268,11 @@ impl fmt::Display for CloudError {
         if !loc.is_empty() {
             write!(f, " ({loc})")?;
         }
-        write!(f, ": {}: {}", self.code, self.message)?;
+        if self.code.is_empty() {
+            write!(f, ": {}", self.message)?;
+        } else {
+            write!(f, ": {}: {}", self.code, self.message)?;
+        }
         if let Some(id) = &self.request_id {
             write!(f, " [request id {id}]")?;
         }

@@ -218,6 +218,12 @@ impl ReservationSet {
 /// Whether `letter` is the short form of `zone` as SCT writes it: the zone's last letters
 /// after the region (`us-east1-b` → `b`, `eu-west-1a` → `a`, OCI `…-AD-1` → `1`).
 fn zone_matches_letter(zone: &str, letter: &str) -> bool {
+    // OCI availability domains (`kIdk:US-ASHBURN-AD-2`): SCT's letter `b`, or `AD-2`.
+    if let Some(n) = oci_ad_number(zone) {
+        let letter = letter.to_ascii_lowercase();
+        return letter == format!("ad-{n}")
+            || (letter.len() == 1 && u32::from(letter.as_bytes()[0]) == u32::from(b'a') + n - 1);
+    }
     !letter.is_empty()
         && letter.len() <= 2
         && letter.chars().all(|c| c.is_ascii_alphanumeric())
@@ -227,6 +233,13 @@ fn zone_matches_letter(zone: &str, letter: &str) -> bool {
             .chars()
             .last()
             .is_some_and(|c| c == '-' || c.is_ascii_digit())
+}
+
+/// N of an OCI availability-domain name ending in `AD-N` (case-insensitive).
+fn oci_ad_number(zone: &str) -> Option<u32> {
+    let upper = zone.to_ascii_uppercase();
+    let (_, n) = upper.rsplit_once("AD-")?;
+    n.parse::<u32>().ok().filter(|n| (1..=26).contains(n))
 }
 
 /// What a cancel did.
@@ -314,6 +327,20 @@ mod tests {
 
         let aws = set(&[("eu-west-1", "eu-west-1a")]);
         assert!(aws.get_id("a", "n2-standard-8").unwrap().is_some());
+    }
+
+    #[test]
+    fn an_oci_availability_domain_is_found_by_its_letter_or_ad_n() {
+        let s = set(&[("us-ashburn-1", "kIdk:US-ASHBURN-AD-2")]);
+        let id = |zone: &str| s.get_id(zone, "n2-standard-8").unwrap().cloned();
+        let want = Some(ReservationId("id-kIdk:US-ASHBURN-AD-2".into()));
+        assert_eq!(id("b"), want);
+        assert_eq!(id("AD-2"), want);
+        assert_eq!(id("ad-2"), want);
+        assert_eq!(id("kIdk:US-ASHBURN-AD-2"), want);
+        assert_eq!(id("a"), None);
+        assert_eq!(id("AD-1"), None);
+        assert_eq!(id("2"), None);
     }
 
     #[test]

@@ -1711,6 +1711,8 @@ async fn what_a_rerun_releases_is_said_with_why_before_it_is_released() {
             .iter()
             .any(|l| l.starts_with("not reused cr-eu-west-1a-c6i.xlarge: the other types")),
         "{order:#?}"
+    );
+}
 
 /// A mock like [`adapter`] whose regions allow the regional last resort (or not).
 fn adapter_regional(allowed: bool) -> MockCloudAdapter {

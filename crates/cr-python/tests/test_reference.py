@@ -52,6 +52,25 @@ BACKENDS = {
         "stockout": {"clouds": {"gce": {"regions": {"us-east1": {"zones": {"us-east1-b": {"n2-highmem-16": 0}}}}}}},
         "fallback": ("us-east1-c", "c"),
     },
+    "azure": {
+        "cls": cr.AzureCapacityReservation,
+        "params": {
+            "cluster_backend": "azure",
+            "azure_use_capacity_reservation": True,
+            "instance_provision": "on_demand",
+            "azure_region_name": "eastus",
+            "availability_zone": "1",
+            "n_db_nodes": 3,
+            "n_loaders": 1,
+            "nemesis_add_node_cnt": 0,
+            "azure_instance_type_db": "Standard_L8s_v3",
+            "azure_instance_type_loader": "Standard_F4s_v2",
+        },
+        "region": "eastus",
+        "db_type": "Standard_L8s_v3",
+        "stockout": {"clouds": {"azure": {"regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}}}}},
+        "fallback": ("2", "2"),
+    },
     "oci": {
         "cls": cr.OciCapacityReservation,
         "params": {
