@@ -740,3 +740,113 @@ async fn oci_reserve_status_cancel_with_sct_configs() {
     }
     emu.shutdown().await;
 }
+
+/// `--output json` failures for the exit codes a pipeline tells apart: 4 (unauthorized), 5
+/// (a cancel that left reservations held) and 130 (interrupted), each validated against the
+/// published schema.
+#[cfg(all(feature = "gce", feature = "aws", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_failure_documents_for_exit_codes_4_5_and_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scenario, cfg) = slow_gce(dir.path(), "0f8e5a2c-e2e0-4e2e-8e2e-00000000e2e9");
+    let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    let cloud = ["--endpoint", endpoint.as_str(), "--ca-bundle", ca.as_str()];
+
+    // 4: EC2 refuses a wrong secret.
+    let aws_cfg = dir.path().join("aws.yaml");
+    std::fs::write(
+        &aws_cfg,
+        "cluster_backend: aws\ntest_id: 0f8e5a2c-e2e0-4e2e-8e2e-0000000004e4\n\
+         use_capacity_reservation: true\ninstance_provision: on_demand\n\
+         region_name: us-east-1\navailability_zone: a\nn_db_nodes: 1\n\
+         nemesis_add_node_cnt: 0\ninstance_type_db: i4i.large\n",
+    )
+    .unwrap();
+    let mut wrong = env.clone();
+    wrong.insert("AWS_SECRET_ACCESS_KEY".into(), "not-the-secret".into());
+    let mut args = vec![
+        "reserve",
+        "--output",
+        "json",
+        "--config",
+        aws_cfg.to_str().unwrap(),
+    ];
+    args.extend(cloud);
+    let run = cr(&wrong, &args).await;
+    assert_eq!(run.code, Some(4), "{}", run.stderr);
+    let doc = json(&run);
+    schema::check("error", &doc);
+    assert_eq!(doc["exit_code"], 4);
+    assert_eq!(doc["error"]["kind"], "unauthorized");
+    assert!(!run.stdout.contains("not-the-secret") && !run.stderr.contains("not-the-secret"));
+
+    // 130: SIGTERM during a reserve, with the document on stdout.
+    let run = {
+        let mut args = vec!["reserve", "--output", "json", "--config", cfg.as_str()];
+        args.extend(cloud);
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cr starts");
+        let pid = child.id().expect("a pid").to_string();
+        while !emu
+            .requests()
+            .iter()
+            .any(|r| r.operation == "reservations.insert")
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().await.expect("cr ends");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    let doc = json(&run);
+    schema::check("error", &doc);
+    assert_eq!(doc["error"]["kind"], "interrupted");
+
+    // 5: a cancel the cloud keeps refusing leaves the set held, and says so.
+    let fast = Scenario::default();
+    emu.set_scenario(fast.clone());
+    let mut args = vec!["reserve", "--output", "json", "--config", cfg.as_str()];
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut failing = fast;
+    failing.faults.push(cr_emulator::Fault {
+        cloud: CloudKind::Gce,
+        operation: "reservations.delete".into(),
+        kind: cr_emulator::FaultKind::ServerError,
+        rate: 1.0,
+        limit: None,
+    });
+    emu.set_scenario(failing);
+    let mut args = vec!["cancel", "--output", "json", "--config", cfg.as_str()];
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(5), "{}\n{}", run.stdout, run.stderr);
+    let doc = json(&run);
+    schema::check("cancel_report", &doc);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["failed"].as_array().unwrap().len(), 2, "{}", run.stdout);
+    emu.set_scenario(Scenario::default());
+    let mut args = vec!["cancel", "--config", cfg.as_str()];
+    args.extend(cloud);
+    assert_eq!(cr(&env, &args).await.code, Some(0));
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 0);
+    emu.shutdown().await;
+}
