@@ -100,7 +100,7 @@ pub async fn backend_named(
     (registration.construct)(params.clone(), options).await
 }
 
-/// The library example of README.md, compiled as a doctest so the README stays true.
+/// The library example of docs/library.md, compiled as a doctest so the page stays true.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
+#[doc = include_str!("../../../docs/library.md")]
+pub struct LibraryDoctests;
