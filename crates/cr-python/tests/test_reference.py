@@ -272,3 +272,48 @@ def test_ctrl_c_during_reserve_rolls_back_then_raises_interrupted(emulator, pyth
     assert "interrupted" in out, (out, err)
     assert emulator.made("gce"), "the reserve had started creating"
     assert emulator.live("gce") == [], "everything it made was released"
+
+
+@pytest.mark.parametrize(
+    "kind, cls",
+    [
+        ("capacity_unavailable", cr.CapacityUnavailable),
+        ("not_offered", cr.NotOffered),
+        ("quota_exceeded", cr.QuotaExceeded),
+        ("throttled", cr.Throttled),
+        ("unauthorized", cr.Unauthorized),
+        ("invalid_request", cr.InvalidRequest),
+        ("not_found", cr.NotFound),
+        ("timeout", cr.Timeout),
+        ("transient", cr.Transient),
+        ("invalid_config", cr.InvalidConfig),
+        ("unsupported", cr.Unsupported),
+        ("interrupted", cr.Interrupted),
+        ("rollback_failed", cr.RollbackFailed),
+        ("other", cr.CrError),
+    ],
+)
+def test_every_error_kind_has_its_class_with_the_documents_attributes(kind, cls):
+    """The class each kind of the core's failure document becomes, with every attribute."""
+    document = {
+        "kind": kind,
+        "message": f"a {kind} failure",
+        "cloud_error": {
+            "kind": kind, "cloud": "gce", "region": "us-east1", "zone": "us-east1-b",
+            "instance_type": "n2-highmem-16", "operation": "reservations.insert",
+            "code": "SOME_CODE", "message": "the cloud's text", "request_id": "req-1",
+        },
+        "zones_tried": [{"zone": "us-east1-b", "error": {"code": "SOME_CODE"}}],
+        "still_held": [{"kind": "reservation", "id": "cr-x", "region": "us-east1"}],
+        "config": None,
+    }
+    with pytest.raises(cls) as err:
+        cr._raise(cr._native.NativeError(json.dumps(document)))
+    e = err.value
+    assert type(e) is cls and isinstance(e, cr.CrError)
+    assert (e.kind, e.cloud, e.region, e.zone, e.instance_type) == (
+        kind, "gce", "us-east1", "us-east1-b", "n2-highmem-16")
+    assert (e.code, e.request_id, e.message) == ("SOME_CODE", "req-1", f"a {kind} failure")
+    assert e.zones_tried[0]["zone"] == "us-east1-b" and e.still_held[0]["id"] == "cr-x"
+    assert e.document == document
+    assert isinstance(e, KeyboardInterrupt) == (cls is cr.Interrupted)
