@@ -850,3 +850,95 @@ async fn json_failure_documents_for_exit_codes_4_5_and_130() {
     assert_eq!(emu.state().live(CloudKind::Gce).count(), 0);
     emu.shutdown().await;
 }
+
+/// Every secret cr holds — the AWS secret key, the GCE service-account private key, the Azure
+/// client secret, the OCI private key — never appears in what cr prints, at the most verbose
+/// log level (`-vvv`: every crate at trace), on the success path and when the cloud refuses a
+/// wrong secret (a sentinel); nor does any request signature or bearer token.
+#[cfg(all(feature = "aws", feature = "gce", feature = "azure", feature = "oci"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_any_output_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(Scenario::default()).await.expect("emulator starts");
+    let files = emu.write_credentials(dir.path().join("creds")).expect("credentials");
+    let env = files.env.clone();
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    // What must never be printed: the secrets the emulator issued, and pieces of the keys.
+    let pem_piece = |path: &std::path::Path| -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        body.chars().skip(40).take(32).collect()
+    };
+    let gce_key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.gce_key).unwrap()).unwrap();
+    let gce_piece: String = gce_key["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>()
+        .chars()
+        .skip(40)
+        .take(32)
+        .collect();
+    let mut secrets = vec![
+        env["AWS_SECRET_ACCESS_KEY"].clone(),
+        env["AZURE_CLIENT_SECRET"].clone(),
+        gce_piece,
+        pem_piece(&files.oci_key),
+    ];
+    const SENTINEL: &str = "SENTINEL-7f3a9c-never-print-me";
+    secrets.push(SENTINEL.to_string());
+    let configs = [
+        ("aws", "cluster_backend: aws\nuse_capacity_reservation: true\nregion_name: us-east-1\navailability_zone: a\ninstance_type_db: i4i.large\n"),
+        ("gce", "cluster_backend: gce\ngce_use_capacity_reservation: true\ngce_datacenter: us-east1\navailability_zone: b\ngce_instance_type_db: n2-highmem-16\n"),
+        ("azure", "cluster_backend: azure\nazure_use_capacity_reservation: true\nazure_region_name: eastus\navailability_zone: '1'\nazure_instance_type_db: Standard_L8s_v3\n"),
+        ("oci", "cluster_backend: oci\noci_use_capacity_reservation: true\noci_region_name: us-ashburn-1\navailability_zone: a\noci_instance_type_db: 'VM.DenseIO.E5.Flex:8:64:1'\n"),
+    ];
+    let mut printed = 0usize;
+    for (cloud, body) in configs {
+        let cfg = dir.path().join(format!("{cloud}.yaml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "{body}test_id: 5ec12e75-{cloud}\ninstance_provision: on_demand\nn_db_nodes: 1\nnemesis_add_node_cnt: 0\n"
+            ),
+        )
+        .unwrap();
+        let cfg = cfg.to_str().unwrap();
+        // A wrong secret for the clouds that take one from the environment.
+        let mut wrong = env.clone();
+        wrong.insert("AWS_SECRET_ACCESS_KEY".into(), SENTINEL.into());
+        wrong.insert("AZURE_CLIENT_SECRET".into(), SENTINEL.into());
+        for (label, vars, commands) in [
+            ("valid", &env, vec!["reserve", "status", "cancel"]),
+            ("wrong secret", &wrong, vec!["reserve"]),
+        ] {
+            for command in commands {
+                let args = [
+                    "-vvv", command, "--output", "json", "--config", cfg, "--endpoint", &endpoint,
+                    "--ca-bundle", &ca,
+                ];
+                let run = cr(vars, &args).await;
+                let all = format!("{}{}", run.stdout, run.stderr);
+                printed += all.len();
+                for secret in &secrets {
+                    assert!(
+                        !all.contains(secret.as_str()),
+                        "{cloud} {command} ({label}) printed a secret ({} characters of it)",
+                        secret.len()
+                    );
+                }
+                for marker in ["Bearer ey", "Signature=", "signature=\"", "x-amz-security-token:"] {
+                    assert!(
+                        !all.contains(marker),
+                        "{cloud} {command} ({label}) printed a credential header ({marker})"
+                    );
+                }
+            }
+        }
+    }
+    assert!(printed > 10_000, "trace logging was on: {printed} bytes");
+    emu.shutdown().await;
+}
