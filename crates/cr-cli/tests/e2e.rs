@@ -859,8 +859,12 @@ async fn json_failure_documents_for_exit_codes_4_5_and_130() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_any_output_at_trace_level() {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(Scenario::default()).await.expect("emulator starts");
-    let files = emu.write_credentials(dir.path().join("creds")).expect("credentials");
+    let emu = Emulator::start(Scenario::default())
+        .await
+        .expect("emulator starts");
+    let files = emu
+        .write_credentials(dir.path().join("creds"))
+        .expect("credentials");
     let env = files.env.clone();
     let endpoint = env["CR_ENDPOINT"].clone();
     let ca = env["CR_CA_BUNDLE"].clone();
@@ -891,10 +895,22 @@ async fn no_secret_appears_in_any_output_at_trace_level() {
     const SENTINEL: &str = "SENTINEL-7f3a9c-never-print-me";
     secrets.push(SENTINEL.to_string());
     let configs = [
-        ("aws", "cluster_backend: aws\nuse_capacity_reservation: true\nregion_name: us-east-1\navailability_zone: a\ninstance_type_db: i4i.large\n"),
-        ("gce", "cluster_backend: gce\ngce_use_capacity_reservation: true\ngce_datacenter: us-east1\navailability_zone: b\ngce_instance_type_db: n2-highmem-16\n"),
-        ("azure", "cluster_backend: azure\nazure_use_capacity_reservation: true\nazure_region_name: eastus\navailability_zone: '1'\nazure_instance_type_db: Standard_L8s_v3\n"),
-        ("oci", "cluster_backend: oci\noci_use_capacity_reservation: true\noci_region_name: us-ashburn-1\navailability_zone: a\noci_instance_type_db: 'VM.DenseIO.E5.Flex:8:64:1'\n"),
+        (
+            "aws",
+            "cluster_backend: aws\nuse_capacity_reservation: true\nregion_name: us-east-1\navailability_zone: a\ninstance_type_db: i4i.large\n",
+        ),
+        (
+            "gce",
+            "cluster_backend: gce\ngce_use_capacity_reservation: true\ngce_datacenter: us-east1\navailability_zone: b\ngce_instance_type_db: n2-highmem-16\n",
+        ),
+        (
+            "azure",
+            "cluster_backend: azure\nazure_use_capacity_reservation: true\nazure_region_name: eastus\navailability_zone: '1'\nazure_instance_type_db: Standard_L8s_v3\n",
+        ),
+        (
+            "oci",
+            "cluster_backend: oci\noci_use_capacity_reservation: true\noci_region_name: us-ashburn-1\navailability_zone: a\noci_instance_type_db: 'VM.DenseIO.E5.Flex:8:64:1'\n",
+        ),
     ];
     let mut printed = 0usize;
     for (cloud, body) in configs {
@@ -917,8 +933,16 @@ async fn no_secret_appears_in_any_output_at_trace_level() {
         ] {
             for command in commands {
                 let args = [
-                    "-vvv", command, "--output", "json", "--config", cfg, "--endpoint", &endpoint,
-                    "--ca-bundle", &ca,
+                    "-vvv",
+                    command,
+                    "--output",
+                    "json",
+                    "--config",
+                    cfg,
+                    "--endpoint",
+                    &endpoint,
+                    "--ca-bundle",
+                    &ca,
                 ];
                 let run = cr(vars, &args).await;
                 let all = format!("{}{}", run.stdout, run.stderr);
@@ -930,7 +954,12 @@ async fn no_secret_appears_in_any_output_at_trace_level() {
                         secret.len()
                     );
                 }
-                for marker in ["Bearer ey", "Signature=", "signature=\"", "x-amz-security-token:"] {
+                for marker in [
+                    "Bearer ey",
+                    "Signature=",
+                    "signature=\"",
+                    "x-amz-security-token:",
+                ] {
                     assert!(
                         !all.contains(marker),
                         "{cloud} {command} ({label}) printed a credential header ({marker})"

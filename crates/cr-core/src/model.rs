@@ -218,10 +218,11 @@ impl ReservationSet {
 /// Whether `letter` is the short form of `zone` as SCT writes it: the zone's last letters
 /// after the region (`us-east1-b` → `b`, `eu-west-1a` → `a`, OCI `…-AD-1` → `1`).
 fn zone_matches_letter(zone: &str, letter: &str) -> bool {
-    // OCI availability domains (`kIdk:US-ASHBURN-AD-2`): SCT's letter `b`, or `AD-2`.
+    // OCI availability domains (`kIdk:US-ASHBURN-AD-2`): SCT's letter `b`, `AD-2`, or `2`.
     if let Some(n) = oci_ad_number(zone) {
         let letter = letter.to_ascii_lowercase();
         return letter == format!("ad-{n}")
+            || letter == n.to_string()
             || (letter.len() == 1 && u32::from(letter.as_bytes()[0]) == u32::from(b'a') + n - 1);
     }
     !letter.is_empty()
@@ -338,9 +339,10 @@ mod tests {
         assert_eq!(id("AD-2"), want);
         assert_eq!(id("ad-2"), want);
         assert_eq!(id("kIdk:US-ASHBURN-AD-2"), want);
+        assert_eq!(id("2"), want);
         assert_eq!(id("a"), None);
         assert_eq!(id("AD-1"), None);
-        assert_eq!(id("2"), None);
+        assert_eq!(id("1"), None);
     }
 
     #[test]
