@@ -236,34 +236,10 @@ fn colour(no_color: Option<&OsStr>, force: Option<&OsStr>, terminal: bool) -> bo
 /// reservation, the `instance_target` snippet a provisioner puts into its create-instance
 /// request (so no library is needed to consume it).
 pub fn set_json(set: &ReservationSet, backend: &dyn CapacityReservation) -> Value {
-    let mut v = document(set, true);
-    if let Some(regions) = v.get_mut("regions").and_then(Value::as_array_mut) {
-        for region in regions {
-            let Some(reservations) = region.get_mut("reservations").and_then(Value::as_array_mut)
-            else {
-                continue;
-            };
-            for r in reservations {
-                let zone = r
-                    .get("zone")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let instance_type = r
-                    .get("instance_type")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let target = backend
-                    .instance_target(&zone, &instance_type)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(Value::Null);
-                if let Some(obj) = r.as_object_mut() {
-                    obj.insert("instance_target".into(), target);
-                }
-            }
-        }
+    let mut v = cr_core::backend::set_with_instance_targets(set, backend);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("schema".into(), json!(SCHEMA));
+        obj.insert("ok".into(), json!(true));
     }
     v
 }

@@ -213,6 +213,35 @@ impl CapacityReservation for EngineBackend {
     }
 }
 
+/// `set` as JSON with each reservation's `instance_target` (what a provisioner puts into its
+/// create-instance request, `null` when the backend has none), as the CLI's `--output json`
+/// and the Python package hand it to programs.
+pub fn set_with_instance_targets(
+    set: &ReservationSet,
+    backend: &dyn CapacityReservation,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(set).unwrap_or(serde_json::Value::Null);
+    let regions = v
+        .get_mut("regions")
+        .and_then(serde_json::Value::as_array_mut);
+    for r in regions
+        .into_iter()
+        .flatten()
+        .filter_map(|region| region.get_mut("reservations"))
+        .filter_map(serde_json::Value::as_array_mut)
+        .flatten()
+    {
+        let zone = r["zone"].as_str().unwrap_or_default().to_string();
+        let instance_type = r["instance_type"].as_str().unwrap_or_default().to_string();
+        r["instance_target"] = backend
+            .instance_target(&zone, &instance_type)
+            .ok()
+            .flatten()
+            .unwrap_or(serde_json::Value::Null);
+    }
+    v
+}
+
 /// The placeholder of a backend whose cloud adapter is not written yet: every operation fails
 /// with [`Error::NotImplemented`], so it can never be mistaken for success.
 #[derive(Debug, Clone, Copy)]

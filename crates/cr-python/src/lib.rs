@@ -280,25 +280,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// The reservation set as the Python layer returns it: the set plus each reservation's
 /// `instance_target`.
 fn set_document(set: &ReservationSet, backend: &dyn CapacityReservation) -> String {
-    let mut v = serde_json::to_value(set).unwrap_or(Value::Null);
-    if let Some(regions) = v.get_mut("regions").and_then(Value::as_array_mut) {
-        for region in regions {
-            let Some(list) = region.get_mut("reservations").and_then(Value::as_array_mut) else {
-                continue;
-            };
-            for r in list {
-                let zone = r["zone"].as_str().unwrap_or_default().to_string();
-                let ty = r["instance_type"].as_str().unwrap_or_default().to_string();
-                let target = backend
-                    .instance_target(&zone, &ty)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(Value::Null);
-                r["instance_target"] = target;
-            }
-        }
-    }
-    v.to_string()
+    cr_core::backend::set_with_instance_targets(set, backend).to_string()
 }
 
 fn report_document(report: &CancelReport) -> String {
