@@ -192,13 +192,20 @@ fn soak() -> Vec<Step> {
         .collect()
 }
 
-/// The Python package (crates/cr-python): built with maturin into the venv of `CR_PYTHON`
-/// (`maturin develop`, debug profile, every backend), then its pytest suite against `cr
-/// emulator` (the `cr` the workspace tests built). pytest's exit 5 ("no tests ran") is a
-/// failure of its own, never a pass.
+/// The Python package (crates/cr-python), then its pytest suite against `cr emulator` (the `cr`
+/// the workspace tests built). pytest's exit 5 ("no tests ran") is a failure of its own, never
+/// a pass.
+///
+/// By default the extension is built by cargo with the workspace's own feature set (`--workspace
+/// --all-features --lib --tests`, as an extension module): after `cargo xtask ci` only pyo3 and
+/// the package itself compile. `maturin develop` builds it for the package alone, and so
+/// resolves the dependencies' features differently and compiles aws-sdk-ec2 once more (about 5
+/// minutes on 2 cores); `cargo xtask python --maturin` does that, as a user installing the
+/// package would (docs/python.md).
 fn python_package() -> ExitCode {
     let total = Instant::now();
     let python = std::env::var("CR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let use_maturin = std::env::args().skip(2).any(|a| a == "--maturin");
     // The venv is the interpreter's: <venv>/bin/python.
     let venv = Path::new(&python)
         .parent()
@@ -210,27 +217,41 @@ fn python_package() -> ExitCode {
     let cr = target
         .join("debug")
         .join(format!("cr{}", std::env::consts::EXE_SUFFIX));
-    let mut maturin = Command::new(&python);
-    maturin
-        .args([
-            "-m",
-            "maturin",
-            "develop",
-            "--manifest-path",
-            "crates/cr-python/Cargo.toml",
-        ])
-        .current_dir(root());
-    if let Some(venv) = &venv {
-        maturin.env("VIRTUAL_ENV", venv);
-    }
-    eprintln!("xtask: $ {python} -m maturin develop --manifest-path crates/cr-python/Cargo.toml");
-    let started = Instant::now();
-    match maturin.status() {
-        Ok(s) if s.success() => eprintln!("xtask: ok in {:.0?}", started.elapsed()),
-        other => {
-            eprintln!("xtask: FAILED: maturin develop ({other:?})");
-            return ExitCode::from(1);
+    let package_dir = root().join("crates/cr-python/python");
+    let built = if use_maturin {
+        let mut maturin = Command::new(&python);
+        maturin
+            .args([
+                "-m",
+                "maturin",
+                "develop",
+                "--manifest-path",
+                "crates/cr-python/Cargo.toml",
+            ])
+            .current_dir(root());
+        if let Some(venv) = &venv {
+            maturin.env("VIRTUAL_ENV", venv);
         }
+        run_one(
+            &format!("{python} -m maturin develop --manifest-path crates/cr-python/Cargo.toml"),
+            &mut maturin,
+        )
+    } else {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let args = ["build", "--workspace", "--all-features", "--lib", "--tests"];
+        let mut build = Command::new(&cargo);
+        // What maturin sets: the extension does not link libpython, the interpreter provides it.
+        build
+            .args(args)
+            .env("PYO3_BUILD_EXTENSION_MODULE", "1")
+            .current_dir(root());
+        run_one(
+            &format!("PYO3_BUILD_EXTENSION_MODULE=1 {cargo} {}", args.join(" ")),
+            &mut build,
+        ) && install_extension(&target, &package_dir)
+    };
+    if !built {
+        return ExitCode::from(1);
     }
     if !cr.exists() {
         eprintln!(
@@ -244,6 +265,8 @@ fn python_package() -> ExitCode {
     let status = Command::new(&python)
         .args(["-m", "pytest", "-q", "crates/cr-python/tests"])
         .env("CR_BIN", &cr)
+        // The package from the checkout (maturin develop points the venv there too).
+        .env("PYTHONPATH", &package_dir)
         .current_dir(root())
         .status();
     match status.map(|s| s.code()) {
@@ -261,6 +284,54 @@ fn python_package() -> ExitCode {
         other => {
             eprintln!("xtask: FAILED: pytest ({other:?})");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs one command of a task, saying what it runs and how it ended.
+fn run_one(shown: &str, command: &mut Command) -> bool {
+    eprintln!("xtask: $ {shown}");
+    let started = Instant::now();
+    match command.status() {
+        Ok(s) if s.success() => {
+            eprintln!("xtask: ok in {:.0?}", started.elapsed());
+            true
+        }
+        other => {
+            eprintln!("xtask: FAILED: {shown} ({other:?})");
+            false
+        }
+    }
+}
+
+/// Puts the extension cargo built where the package imports it from (`cr/_native.abi3.so`, as
+/// `maturin develop` does; ignored by git).
+fn install_extension(target: &Path, package_dir: &Path) -> bool {
+    let (prefix, suffix) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let built = target
+        .join("debug")
+        .join(format!("{prefix}_native{suffix}"));
+    let installed = package_dir.join("cr").join(if cfg!(windows) {
+        "_native.pyd"
+    } else {
+        "_native.abi3.so"
+    });
+    match std::fs::copy(&built, &installed) {
+        Ok(_) => {
+            eprintln!(
+                "xtask: installed {} as {}",
+                built.display(),
+                installed.display()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "xtask: FAILED: cannot copy {} to {}: {e}",
+                built.display(),
+                installed.display()
+            );
+            false
         }
     }
 }
