@@ -915,3 +915,94 @@ pub async fn a_test_id_with_filter_metacharacters_is_found_again(t: &dyn Contrac
     assert_eq!(ids(&found), ids(&set), "discover finds them by the test id");
     cancel_and_check(&backend, &fx).await;
 }
+
+/// A rerun with a changed plan (one more database node) ends holding exactly the new plan's
+/// set, nothing of the earlier one. Where the cloud can hold both (its adapter says so for
+/// every zone of the region), the new set is created before the earlier one is released, so
+/// a stockout never costs what was held.
+pub async fn a_rerun_with_a_changed_plan_replaces_the_set(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single("5d0c1e2a-changed-plan"),
+    )
+    .await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let first = reserve(&backend, &fx).await;
+    let mut changed = fx.config.clone();
+    changed.db_nodes += 1;
+    let params = crate::load_params(t, fx.dir.path(), &changed);
+    let plan = expect_ok(
+        "the changed plan",
+        cr_core::plan::CapacityPlan::build(&params, t.cloud(), jiff::Timestamp::now()),
+    );
+
+    let second = expect_ok("the rerun", backend.reserve(&params).await);
+
+    let wanted: Vec<(String, u32)> = {
+        let mut d: Vec<(String, u32)> = plan.regions[0]
+            .demands
+            .iter()
+            .map(|d| (d.instance_type.clone(), d.count))
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(sorted_demands(&second, fx.region(0)), wanted);
+    assert!(!second.regions[0].reused, "a changed plan is not a reuse");
+    let live = fx.live(t.cloud());
+    assert_eq!(
+        audit_demands(&live),
+        wanted,
+        "the cloud holds the new set and nothing of the earlier one: {live:?}"
+    );
+    for record in &live {
+        assert!(
+            second.reservations().any(|r| is_record_of(record, &r.id.0)),
+            "the audit holds {record:?}, which the rerun did not return"
+        );
+    }
+
+    let adapter = expect_ok(
+        "the adapter",
+        t.adapter(&fx.emulator, &params, Credentials::Valid).await,
+    );
+    let zones = &fx.layout.regions[fx.config.placements[0].region].zones;
+    let audit = fx.audit(t.cloud());
+    for old in first.reservations() {
+        let beside = zones.iter().map(String::as_str).chain([""]).all(|zone| {
+            plan.regions[0]
+                .demands
+                .iter()
+                .all(|d| adapter.can_hold_beside(old, zone, d))
+        });
+        if !beside {
+            continue;
+        }
+        let ended = audit
+            .iter()
+            .find(|r| is_record_of(r, &old.id.0))
+            .and_then(|r| r.ended_at)
+            .unwrap_or_else(|| panic!("{} of the earlier run was not released", old.id));
+        for new in second.reservations() {
+            let record = audit
+                .iter()
+                .find(|r| is_record_of(r, &new.id.0))
+                .expect("the audit holds the new reservation");
+            assert!(
+                record.created_at < ended,
+                "{} was released ({ended}) before {} was created ({}): the cloud can hold \
+                 both, so the new set comes first",
+                old.id,
+                new.id,
+                record.created_at
+            );
+        }
+    }
+    expect_ok("cancel", backend.cancel(&params).await);
+    let live = fx.live(t.cloud());
+    assert!(live.is_empty(), "still live after cancel: {live:?}");
+}

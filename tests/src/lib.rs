@@ -430,6 +430,7 @@ macro_rules! contract_suite {
             two_concurrent_reserves_converge_on_one_set,
             a_zone_not_offering_a_type_is_left_for_the_next,
             a_test_id_with_filter_metacharacters_is_found_again,
+            a_rerun_with_a_changed_plan_replaces_the_set,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {

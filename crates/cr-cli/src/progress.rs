@@ -176,9 +176,15 @@ impl Renderer {
             Event::NotReused {
                 reservation,
                 reason,
+                kept_until_replaced,
             } => self.line(format!(
-                "{}: releasing {} ({}) held from an earlier run: {reason}",
+                "{}: {} {} ({}) held from an earlier run: {reason}",
                 reservation.region,
+                if *kept_until_replaced {
+                    "keeping until the new set is reserved, then releasing,"
+                } else {
+                    "releasing"
+                },
                 reservation.id,
                 describe(reservation)
             )),

@@ -183,6 +183,18 @@ pub trait CloudAdapter: Send + Sync + 'static {
         Ok(RegionHandle::default())
     }
 
+    /// Whether the test can keep `held` (a reservation of an earlier run that the plan no
+    /// longer uses) while a new reservation of `demand` is created in `zone` (empty: the
+    /// regional last resort) beside it. A rerun with a changed plan then acquires the new set
+    /// before it releases the old, so a stockout never costs what was held. By default only
+    /// when they differ in zone or type: clouds that name reservations by test, zone and type
+    /// (GCE, Azure) cannot hold two of one name. Clouds that identify a reservation by an id
+    /// of their own (EC2, OCI) can always hold both; the engine gives such creates fresh
+    /// idempotency tokens, so the cloud cannot answer them with the held one.
+    fn can_hold_beside(&self, held: &Reservation, zone: &str, demand: &Demand) -> bool {
+        held.zone.as_deref().unwrap_or("") != zone || held.instance_type != demand.instance_type
+    }
+
     /// Starts creating one reservation and returns as soon as the cloud has an id for it:
     /// state `Pending` (the engine then polls [`CloudAdapter::poll`]) or `Active`. Must be
     /// idempotent for the same request (same attempt). A reservation that comes back

@@ -274,6 +274,7 @@ impl Engine {
             attempt_base: 0,
             zone_tries: 0,
             held: Vec::new(),
+            superseded: Vec::new(),
             touched: Vec::new(),
         };
         for region in plan.regions.iter().filter(|r| !r.demands.is_empty()) {
@@ -697,6 +698,10 @@ struct ReserveRun<'a> {
     zone_tries: u32,
     /// The regions reserved (or reused) so far.
     held: Vec<RegionReservations>,
+    /// An earlier run's reservations in the current region that the plan no longer uses but
+    /// that are kept while the new set is created beside them (released once it is reserved,
+    /// or before the region is tried again if it cannot be had beside them).
+    superseded: Vec<Reservation>,
     /// Regions changed by this call (prepared, created in, or strays cancelled): swept and
     /// finished on rollback.
     touched: Vec<String>,
@@ -800,7 +805,7 @@ impl ReserveRun<'_> {
             if rp.zone_fallback {
                 accepted.extend(offered.iter().cloned());
             }
-            if let Some(entry) = self.reuse(rp, existing, &accepted).await? {
+            if let Some(entry) = self.reuse(rp, existing, &accepted, &candidates).await? {
                 engine.progress.emit(Event::Reused {
                     region: rp.region.clone(),
                     zone: entry.zone.clone(),
@@ -850,19 +855,69 @@ impl ReserveRun<'_> {
             })
             .await?;
 
+        let superseded = std::mem::take(&mut self.superseded);
+        if superseded.is_empty() {
+            return self.try_zones(rp, &candidates, &skipped, &handle).await;
+        }
+        match self.try_zones(rp, &candidates, &skipped, &handle).await {
+            Ok(entry) => {
+                self.release_unused(rp, superseded, "the new set is reserved beside them")
+                    .await?;
+                Ok(entry)
+            }
+            // Not to be had beside what is held (capacity or quota): release that and try
+            // again, as a rerun that releases first would have.
+            Err(Failure { error, leftovers })
+                if leftovers.is_empty()
+                    && matches!(
+                        error,
+                        Error::NoZoneAvailable { .. } | Error::QuotaExhausted { .. }
+                    ) =>
+            {
+                tracing::warn!(
+                    region = rp.region,
+                    error = %error,
+                    "the new set cannot be reserved beside the earlier run's reservations; \
+                     releasing them and trying again"
+                );
+                self.release_unused(
+                    rp,
+                    superseded,
+                    "the new set could not be reserved beside them",
+                )
+                .await?;
+                if self.stop.is_cancelled() {
+                    return Err(self.stop_error().into());
+                }
+                self.try_zones(rp, &candidates, &skipped, &handle).await
+            }
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// Tries the candidate zones of a prepared region in order (then the regional last
+    /// resort, where the region allows it) until one holds every demand.
+    async fn try_zones(
+        &mut self,
+        rp: &RegionPlan,
+        candidates: &[String],
+        skipped: &[SkippedZone],
+        handle: &RegionHandle,
+    ) -> Result<RegionReservations, Failure> {
+        let engine = self.engine;
         let mut attempts = Vec::new();
         for (i, zone) in candidates.iter().enumerate() {
             if self.stop.is_cancelled() {
                 return Err(self.stop_error().into());
             }
-            match self.zone(rp, zone, &handle).await? {
+            match self.zone(rp, zone, handle).await? {
                 ZoneOutcome::Reserved(reservations) => {
                     engine.progress.emit(Event::RegionReserved {
                         region: rp.region.clone(),
                         zone: Some(zone.clone()),
                     });
                     return Ok(RegionReservations {
-                        skipped_zones: skipped,
+                        skipped_zones: skipped.to_vec(),
                         attempts: attempts.iter().map(ZoneTried::from).collect(),
                         ..entry(rp, Some(zone.clone()), reservations)
                     });
@@ -901,14 +956,14 @@ impl ReserveRun<'_> {
                 region = rp.region,
                 "no zone can hold every demand; trying a regional reservation"
             );
-            match self.zone(rp, "", &handle).await? {
+            match self.zone(rp, "", handle).await? {
                 ZoneOutcome::Reserved(reservations) => {
                     engine.progress.emit(Event::RegionReserved {
                         region: rp.region.clone(),
                         zone: None,
                     });
                     return Ok(RegionReservations {
-                        skipped_zones: skipped,
+                        skipped_zones: skipped.to_vec(),
                         attempts: attempts.iter().map(ZoneTried::from).collect(),
                         ..entry(rp, None, reservations)
                     });
@@ -920,7 +975,7 @@ impl ReserveRun<'_> {
             cloud: engine.adapter.cloud(),
             region: rp.region.clone(),
             attempts,
-            skipped,
+            skipped: skipped.to_vec(),
         }
         .into())
     }
@@ -978,12 +1033,15 @@ impl ReserveRun<'_> {
     }
 
     /// Reuses a complete set the test already holds in the region (waiting for pending
-    /// members to become usable), and cancels everything else found there.
+    /// members to become usable), and cancels everything else found there — except, when no
+    /// set is reused, what the cloud can hold beside the new set in any of `candidates`: that
+    /// is kept in `superseded` and released once the new set is reserved.
     async fn reuse(
         &mut self,
         rp: &RegionPlan,
         existing: Vec<Reservation>,
         accepted_zones: &[String],
+        candidates: &[String],
     ) -> Result<Option<RegionReservations>, Failure> {
         let engine = self.engine;
         let (complete, mut strays) = complete_set(rp, self.plan, existing, accepted_zones);
@@ -1021,41 +1079,53 @@ impl ReserveRun<'_> {
                 Some(_) => strays.extend(set.reservations),
             }
         }
-        if !strays.is_empty() {
-            // Say what changes, and why, before changing it.
-            for r in &strays {
-                let reason = why_not_reused(self.plan, rp, r, accepted_zones, reused.is_some());
-                tracing::warn!(
-                    region = rp.region,
-                    id = %r.id,
-                    reason,
-                    "cancelling a reservation of an earlier run that this plan does not use"
-                );
-                engine.progress.emit(Event::NotReused {
-                    reservation: Step::of(r),
-                    reason,
-                });
-            }
+        // Acquire before releasing where the cloud can hold both: what a create in any
+        // candidate zone (or the regional last resort) could collide with is released first.
+        let (kept, strays): (Vec<Reservation>, Vec<Reservation>) = if reused.is_some() {
+            (Vec::new(), strays)
+        } else {
+            strays.into_iter().partition(|r| {
+                candidates
+                    .iter()
+                    .map(String::as_str)
+                    .chain([""])
+                    .all(|zone| {
+                        rp.demands
+                            .iter()
+                            .all(|d| engine.adapter.can_hold_beside(r, zone, d))
+                    })
+            })
+        };
+        // Say what changes, and why, before changing it.
+        for (r, kept) in strays
+            .iter()
+            .map(|r| (r, false))
+            .chain(kept.iter().map(|r| (r, true)))
+        {
+            let reason = why_not_reused(self.plan, rp, r, accepted_zones, reused.is_some());
             tracing::warn!(
                 region = rp.region,
-                count = strays.len(),
-                "cancelling reservations of an earlier run that do not make a usable set for this plan"
+                id = %r.id,
+                reason,
+                kept_until_replaced = kept,
+                "a reservation of an earlier run that this plan does not use will be cancelled"
             );
-            self.touch(&rp.region);
-            let report = engine.release(strays).await;
-            if !report.failed.is_empty() {
-                return Err(Failure {
-                    error: Error::Other(format!(
-                        "test {} already held reservations in {} region {} that do not make a \
-                         usable set for the plan, and cancelling them failed",
-                        self.test_id,
-                        engine.adapter.cloud(),
-                        rp.region
-                    )),
-                    leftovers: report.failed,
-                });
-            }
+            engine.progress.emit(Event::NotReused {
+                reservation: Step::of(r),
+                reason,
+                kept_until_replaced: kept,
+            });
         }
+        if !kept.is_empty() {
+            // Fresh idempotency tokens for the new creates, the same in every process seeing
+            // the same earlier set: a token of the earlier run would be answered with its
+            // reservation (or refused as another request's).
+            self.attempt_base = superseding_attempt_base(&kept);
+            self.touch(&rp.region);
+            self.superseded = kept;
+        }
+        self.release_unused(rp, strays, "they do not make a usable set for the plan")
+            .await?;
         if let Some(entry) = &reused {
             tracing::info!(
                 region = rp.region,
@@ -1064,6 +1134,40 @@ impl ReserveRun<'_> {
             );
         }
         Ok(reused)
+    }
+
+    /// Releases reservations of an earlier run that the plan does not use (`why`: when, for
+    /// the log); one that cannot be released fails the region, naming it.
+    async fn release_unused(
+        &mut self,
+        rp: &RegionPlan,
+        unused: Vec<Reservation>,
+        why: &str,
+    ) -> Result<(), Failure> {
+        if unused.is_empty() {
+            return Ok(());
+        }
+        let engine = self.engine;
+        tracing::warn!(
+            region = rp.region,
+            count = unused.len(),
+            "cancelling reservations of an earlier run that this plan does not use: {why}"
+        );
+        self.touch(&rp.region);
+        let report = engine.release(unused).await;
+        if report.failed.is_empty() {
+            return Ok(());
+        }
+        Err(Failure {
+            error: Error::Other(format!(
+                "test {} already held reservations in {} region {} that this plan does not use \
+                 ({why}), and cancelling them failed",
+                self.test_id,
+                engine.adapter.cloud(),
+                rp.region
+            )),
+            leftovers: report.failed,
+        })
     }
 
     /// Creates every demand of `rp` in `zone` at once and waits until all are usable; on any
@@ -1485,6 +1589,23 @@ fn serves(plan: &CapacityPlan, demand: &Demand, r: &Reservation) -> bool {
 /// Splits a region's live reservations into a complete set for `rp` (one reservation
 /// serving each demand, all in one zone the plan accepts) and the strays to cancel. Without
 /// a complete set, everything is a stray.
+/// The attempt base of creates made while `kept` (an earlier run's reservations) is held:
+/// derived from their ids, so every process seeing the same set presents the same tokens,
+/// and never 0 (the base of a run holding nothing), with room for the zone tries below it.
+fn superseding_attempt_base(kept: &[Reservation]) -> u32 {
+    use sha2::{Digest, Sha256};
+    let mut ids: Vec<&str> = kept.iter().map(|r| r.id.0.as_str()).collect();
+    ids.sort_unstable();
+    let mut hash = Sha256::new();
+    for id in ids {
+        hash.update((id.len() as u64).to_be_bytes());
+        hash.update(id.as_bytes());
+    }
+    let digest = hash.finalize();
+    let high = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    (high | 0x8000_0000) & !0xFFFF
+}
+
 /// Why `r`, found in the region, is not part of the set this plan reuses.
 fn why_not_reused(
     plan: &CapacityPlan,

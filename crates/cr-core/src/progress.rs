@@ -94,13 +94,16 @@ pub enum Event {
         /// The cloud's message (or cr's).
         message: String,
     },
-    /// A reservation the test already holds is not used by this plan and is about to be
-    /// released (reported before the release).
+    /// A reservation the test already holds is not used by this plan and will be released
+    /// (reported before the release).
     NotReused {
         /// The reservation.
         reservation: Step,
         /// Why this plan does not use it (count, type, sizing, end time or zone changed).
         reason: String,
+        /// Kept until the new set is reserved beside it (the cloud can hold both), then
+        /// released; `false`: released before the new set is created.
+        kept_until_replaced: bool,
     },
     /// An earlier run's complete set is reused in the region.
     Reused {

@@ -135,7 +135,18 @@ fn no_capacity() -> Error {
 
 /// A mock that knows its cloud, finds nothing and prepares regions.
 fn adapter() -> MockCloudAdapter {
+    // What the trait's default says: only a reservation of another zone or type can be held
+    // beside a new one (reservations named by test, zone and type).
+    adapter_holding_beside(|held, zone, demand| {
+        held.zone.as_deref().unwrap_or("") != zone || held.instance_type != demand.instance_type
+    })
+}
+
+/// A mock like [`adapter`] whose cloud can hold an earlier run's reservation beside a new one
+/// when `beside` says so.
+fn adapter_holding_beside(beside: fn(&Reservation, &str, &Demand) -> bool) -> MockCloudAdapter {
     let mut m = MockCloudAdapter::new();
+    m.expect_can_hold_beside().returning(beside);
     m.expect_cloud().return_const(Cloud::Aws);
     m.expect_lists_all_regions().return_const(false);
     m.expect_prepare_region()
@@ -1680,6 +1691,7 @@ async fn what_a_rerun_releases_is_said_with_why_before_it_is_released() {
         if let Event::NotReused {
             reservation,
             reason,
+            ..
         } = e
         {
             events
@@ -1776,5 +1788,174 @@ async fn without_the_regional_last_resort_every_zone_out_of_capacity_fails() {
     assert!(
         zones_of(&requests).iter().all(|z| !z.is_empty()),
         "no regional try without the region allowing it"
+    );
+}
+
+/// What a changed-plan rerun did, in order: creates (`create <zone> <type> x<count>`) and
+/// cancels (`cancel <id>`).
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// A mock holding 2 × i4i.large and 2 × c6i.xlarge in eu-west-1a from an earlier run, whose
+/// creates go through `outcome` (ids end in `-new`), logging creates and cancels in order.
+fn rerun_of_a_changed_plan(
+    mut m: MockCloudAdapter,
+    outcome: impl Fn(&CreateRequest, &Log) -> Result<Reservation> + Send + Sync + 'static,
+) -> (Engine, Log, Requests) {
+    finds_in(
+        &mut m,
+        "eu-west-1",
+        vec![
+            reservation("eu-west-1", "eu-west-1a", "i4i.large", 2),
+            reservation("eu-west-1", "eu-west-1a", "c6i.xlarge", 2),
+        ],
+    );
+    offers_abc(&mut m);
+    let log = Log::default();
+    let cancels = log.clone();
+    m.expect_cancel().returning(move |r| {
+        cancels.lock().unwrap().push(format!("cancel {}", r.id));
+        Ok(CancelOutcome::Cancelled)
+    });
+    let creates_log = log.clone();
+    let requests = creates(&mut m, move |req| {
+        creates_log.lock().unwrap().push(format!(
+            "create {} {} x{}",
+            req.zone, req.demand.instance_type, req.demand.count
+        ));
+        outcome(req, &creates_log).map(|mut r| {
+            r.id = ReservationId(format!("{}-new", r.id));
+            r
+        })
+    });
+    (engine(m), log, requests)
+}
+
+#[tokio::test]
+async fn a_changed_plan_is_acquired_before_the_earlier_set_is_released_where_the_cloud_can_hold_both()
+ {
+    use cr_core::progress::{Event, Progress};
+
+    let (engine, log, requests) =
+        rerun_of_a_changed_plan(adapter_holding_beside(|_, _, _| true), |req, _| {
+            Ok(created(req))
+        });
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let seen = kept.clone();
+    let engine = engine.with_progress(Progress::new(move |e: &Event| {
+        if let Event::NotReused {
+            reservation,
+            kept_until_replaced,
+            ..
+        } = e
+        {
+            seen.lock()
+                .unwrap()
+                .push((reservation.id.clone(), *kept_until_replaced));
+        }
+    }));
+
+    // The plan now wants 3 × i4i.large (and 2 × c6i.xlarge) in zone a only.
+    let set = engine
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ids(&set.regions[0].reservations),
+        [
+            "cr-eu-west-1a-i4i.large-new",
+            "cr-eu-west-1a-c6i.xlarge-new"
+        ]
+    );
+    let log = log.lock().unwrap();
+    let first_cancel = log.iter().position(|l| l.starts_with("cancel")).unwrap();
+    let creates = log.iter().filter(|l| l.starts_with("create")).count();
+    assert_eq!(creates, 2, "{log:#?}");
+    assert!(
+        log[..first_cancel].len() == 2,
+        "both creates come before the earlier set is released: {log:#?}"
+    );
+    assert_eq!(
+        log[first_cancel..],
+        [
+            "cancel cr-eu-west-1a-i4i.large",
+            "cancel cr-eu-west-1a-c6i.xlarge"
+        ]
+    );
+    let mut kept = kept.lock().unwrap().clone();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            ("cr-eu-west-1a-c6i.xlarge".to_string(), true),
+            ("cr-eu-west-1a-i4i.large".to_string(), true)
+        ],
+        "the events say both are kept until the new set is reserved"
+    );
+    // Fresh tokens: a token of the earlier run (attempt base 0) would give its reservation.
+    for req in requests.lock().unwrap().iter() {
+        assert!(req.attempt >= 0x8000_0000, "attempt {}", req.attempt);
+    }
+}
+
+#[tokio::test]
+async fn where_the_cloud_cannot_hold_both_the_earlier_set_is_released_first() {
+    let (engine, log, _) = rerun_of_a_changed_plan(adapter(), |req, _| Ok(created(req)));
+
+    engine
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    let log = log.lock().unwrap();
+    let last_cancel = log.iter().rposition(|l| l.starts_with("cancel")).unwrap();
+    let first_create = log.iter().position(|l| l.starts_with("create")).unwrap();
+    assert!(
+        last_cancel < first_create,
+        "same zone and type: released before created: {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_set_that_cannot_be_had_beside_the_earlier_one_is_tried_again_after_releasing_it() {
+    // Zone a has room for the new set only once the earlier one is gone.
+    let (engine, log, _) =
+        rerun_of_a_changed_plan(adapter_holding_beside(|_, _, _| true), |req, log| {
+            if log.lock().unwrap().iter().any(|l| l.starts_with("cancel")) {
+                Ok(created(req))
+            } else {
+                Err(no_capacity())
+            }
+        });
+
+    let set = engine
+        .reserve(&two_types(&["eu-west-1a"], false))
+        .await
+        .unwrap();
+
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1a"));
+    assert_eq!(set.regions[0].reservations.len(), 2);
+    let log = log.lock().unwrap();
+    let cancels: Vec<&String> = log.iter().filter(|l| l.starts_with("cancel")).collect();
+    assert_eq!(
+        cancels,
+        [
+            "cancel cr-eu-west-1a-i4i.large",
+            "cancel cr-eu-west-1a-c6i.xlarge"
+        ],
+        "the earlier set is released once, and nothing the zone refused was held: {log:#?}"
+    );
+    let first_cancel = log.iter().position(|l| l.starts_with("cancel")).unwrap();
+    assert!(
+        log[..first_cancel].iter().any(|l| l.starts_with("create")),
+        "tried beside the earlier set first: {log:#?}"
+    );
+    assert!(
+        log[first_cancel..]
+            .iter()
+            .filter(|l| l.starts_with("create"))
+            .count()
+            >= 2,
+        "then again after releasing it: {log:#?}"
     );
 }
