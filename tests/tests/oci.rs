@@ -236,6 +236,7 @@ async fn wait_active(
 
 cr_contract_tests::contract_suite!(OciTarget);
 cr_contract_tests::fault_soak!(OciTarget);
+cr_contract_tests::bench!(OciTarget);
 
 fn single(test_id: &str) -> TestConfig {
     TestConfig::single(test_id)

@@ -7,6 +7,9 @@
 //! - `sdk-check`: the emulator driven by the clouds' official Python SDKs
 //!   (`crates/cr-emulator/sdk-check`); needs a Python with its `requirements.txt` installed,
 //!   taken from `CR_PYTHON` (default `python3`). `.ci/run` installs it into a venv and runs it.
+//! - `python`: the Python package's tests (`--maturin`: built with maturin develop).
+//! - `soak`: the long fault soak; `bench [backend...]`: the benchmark harness
+//!   (docs/RELIABILITY.md, docs/BENCHMARKS.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,8 +28,11 @@ fn main() -> ExitCode {
         "sdk-check" => return sdk_check(),
         "python" => return python_package(),
         "soak" => soak(),
+        "bench" => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check|python|soak>");
+            eprintln!(
+                "usage: cargo xtask <ci|fmt|clippy|test|features|sdk-check|python|soak|bench [backend...]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -164,6 +170,31 @@ fn features() -> Vec<Step> {
 
 /// The long fault soak: every backend's `fault_soak` contract check with
 /// `CR_SOAK_CYCLES` cycles (default 2,000; the workspace tests run 100), tally printed.
+/// The benchmark harness (tests/src/bench.rs) for the named backends (default: all four), one
+/// after the other so their timings do not share the machine; each writes its table to
+/// `target/bench/<backend>.md` (docs/BENCHMARKS.md). Built like the workspace tests.
+fn bench() -> Vec<Step> {
+    let named: Vec<String> = std::env::args().skip(2).collect();
+    BACKENDS
+        .iter()
+        .filter(|b| named.is_empty() || named.iter().any(|n| n == *b))
+        .map(|backend| {
+            step(&[
+                "test",
+                "--workspace",
+                "--all-features",
+                "--test",
+                backend,
+                "--",
+                "--ignored",
+                "--exact",
+                "bench",
+                "--nocapture",
+            ])
+        })
+        .collect()
+}
+
 fn soak() -> Vec<Step> {
     let cycles = std::env::var("CR_SOAK_CYCLES").unwrap_or_else(|_| "2000".into());
     ["aws", "gce", "azure", "oci"]

@@ -1,7 +1,8 @@
 //! The cloud-independent engine: zone fallback, rollback, retries, waiting and concurrency,
 //! written once over [`CloudAdapter`].
 //!
-//! - **reserve** walks the plan's regions in order. In each it first, concurrently, resolves
+//! - **reserve** reserves every region of the plan at once (the first to fail stops the others
+//!   and is the call's error; the result keeps the plan's order). In each it first, concurrently, resolves
 //!   the configured zone names, lists the zones offering every demanded type, and looks for
 //!   the test's live reservations (a rerun or a second process must not reserve twice): a
 //!   complete set matching the plan (types, counts, sizing details, an end time no earlier
@@ -260,12 +261,12 @@ impl Engine {
         let test_id = test_id(plan)?;
         let stop = cancel.child_token();
         let _deadline = DeadlineGuard::start(stop.clone(), self.reserve_deadline);
-        let mut run = ReserveRun {
+        let run = |stop| ReserveRun {
             engine: self,
             plan,
             test_id,
             cancel,
-            stop: &stop,
+            stop,
             // The same base in every process: two runs of one test reserving at once present
             // the same idempotency tokens, so the cloud gives both the same reservations. A
             // token an earlier run spent (its reservation since cancelled, or settled as
@@ -277,15 +278,47 @@ impl Engine {
             superseded: Vec::new(),
             touched: Vec::new(),
         };
-        for region in plan.regions.iter().filter(|r| !r.demands.is_empty()) {
-            if stop.is_cancelled() {
-                let error = run.stop_error();
-                return Err(run.abort(error.into()).await);
+        // Every region at once, each with its own run (tokens name the region, so per-region
+        // attempt counters never collide). The first region to fail stops the others (no new
+        // create starts there; what is in flight finishes) and its error is the call's.
+        let siblings = stop.child_token();
+        let failures = std::sync::Mutex::new(Vec::new());
+        let outcomes = join_all(plan.regions.iter().filter(|r| !r.demands.is_empty()).map(
+            |region| {
+                let (siblings, failures) = (&siblings, &failures);
+                let mut sub = run(siblings);
+                async move {
+                    let entry = if siblings.is_cancelled() {
+                        None
+                    } else {
+                        match sub.region(region).await {
+                            Ok(entry) => Some(entry),
+                            Err(failure) => {
+                                lock(failures).push(failure);
+                                siblings.cancel();
+                                None
+                            }
+                        }
+                    };
+                    (sub.touched, entry)
+                }
+            },
+        ))
+        .await;
+        let mut run = run(&stop);
+        for (touched, entry) in outcomes {
+            for region in touched {
+                run.touch(&region);
             }
-            match run.region(region).await {
-                Ok(entry) => run.held.push(entry),
-                Err(failure) => return Err(run.abort(failure).await),
+            run.held.extend(entry);
+        }
+        let mut failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+        if !failures.is_empty() {
+            let mut first = failures.remove(0);
+            for other in failures {
+                first.leftovers.extend(other.leftovers);
             }
+            return Err(run.abort(first).await);
         }
         // A stop that came while the last region finished still rolls everything back: the
         // caller asked for nothing to be left.
@@ -455,6 +488,13 @@ impl Engine {
         }
     }
 
+    /// How many releases run at once: a release is mostly waiting (GCE, Azure and OCI delete
+    /// through a long-running operation), so four times the call concurrency — within the
+    /// burst of the clouds' mutating-request buckets (EC2: 50).
+    fn release_concurrency(&self) -> usize {
+        self.concurrency.saturating_mul(4)
+    }
+
     /// Cancels `reservations` concurrently (bounded): what was released, what was already
     /// gone, and what is still held. A reservation still being created is waited for first
     /// (clouds refuse to delete one mid-creation: GCE `resourceNotReady`); one whose creation
@@ -473,7 +513,7 @@ impl Engine {
                 let outcome = self.retry.run("cancel", || self.adapter.cancel(&r)).await;
                 (r, outcome)
             })
-            .buffered(self.concurrency)
+            .buffered(self.release_concurrency())
             .collect()
             .await;
         let mut report = CancelReport::default();
@@ -617,6 +657,11 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// The value behind `mutex`, also after a panic elsewhere poisoned it.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Cancels the reserve's stop token when its deadline passes; stops the timer when dropped.

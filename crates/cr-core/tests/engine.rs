@@ -1959,3 +1959,61 @@ async fn a_new_set_that_cannot_be_had_beside_the_earlier_one_is_tried_again_afte
         "then again after releasing it: {log:#?}"
     );
 }
+
+#[tokio::test]
+async fn regions_are_reserved_at_once() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let log = Log::default();
+    let created_log = log.clone();
+    creates(&mut m, move |req| {
+        created_log
+            .lock()
+            .unwrap()
+            .push(format!("create {}", req.region));
+        Ok(pending(req))
+    });
+    let polled_log = log.clone();
+    m.expect_poll().returning(move |r| {
+        let mut log = polled_log.lock().unwrap();
+        let line = format!("poll {}", r.region);
+        let first = !log.contains(&line);
+        log.push(line);
+        // Pending at first: the engine waits before looking again.
+        Ok(if first {
+            Readiness::Pending { retry_after: None }
+        } else {
+            Readiness::Ready(Reservation {
+                state: ReservationState::Active,
+                ..r.clone()
+            })
+        })
+    });
+    let plan = plan(vec![
+        region(
+            "eu-west-1",
+            &["eu-west-1a"],
+            false,
+            vec![demand("i4i.large", 3)],
+        ),
+        region(
+            "us-east-1",
+            &["us-east-1a"],
+            false,
+            vec![demand("i4i.large", 1)],
+        ),
+    ]);
+
+    let set = engine(m).reserve(&plan).await.unwrap();
+
+    let regions: Vec<&str> = set.regions.iter().map(|r| r.region.as_str()).collect();
+    assert_eq!(regions, ["eu-west-1", "us-east-1"], "plan order");
+    let log = log.lock().unwrap();
+    let second_created = log.iter().position(|l| l == "create us-east-1").unwrap();
+    let first_ready = log.iter().rposition(|l| l == "poll eu-west-1").unwrap();
+    assert!(
+        second_created < first_ready,
+        "the second region is started while the first waits for its reservation: {log:#?}"
+    );
+}
