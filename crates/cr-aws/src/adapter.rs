@@ -377,11 +377,25 @@ impl CloudAdapter for AwsAdapter {
     }
 
     async fn zones(&self, region: &str, instance_types: &[String]) -> Result<Vec<String>> {
-        let zones = self
-            .api
-            .describe_availability_zones(region)
-            .await
-            .map_err(lift)?;
+        let mut wanted: Vec<String> = Vec::new();
+        for t in instance_types {
+            if !wanted.contains(t) {
+                wanted.push(t.clone());
+            }
+        }
+        // The zones and the types' offerings at once: one round trip, not two.
+        let offerings = async {
+            if wanted.is_empty() {
+                Ok(Vec::new())
+            } else {
+                self.api
+                    .describe_instance_type_offerings(region, wanted.clone())
+                    .await
+            }
+        };
+        let (zones, offerings) =
+            futures::join!(self.api.describe_availability_zones(region), offerings);
+        let zones = zones.map_err(lift)?;
         // Only the region's own availability zones: Local and Wavelength Zones have their
         // own types and prices and are never what `availability_zone` letters mean.
         let available: Vec<String> = zones
@@ -391,20 +405,10 @@ impl CloudAdapter for AwsAdapter {
             .filter(|z| z.region_name().is_none_or(|r| r == region))
             .filter_map(|z| z.zone_name().map(str::to_string))
             .collect();
-        let mut wanted: Vec<String> = Vec::new();
-        for t in instance_types {
-            if !wanted.contains(t) {
-                wanted.push(t.clone());
-            }
-        }
         if wanted.is_empty() {
             return Ok(available);
         }
-        let offerings = self
-            .api
-            .describe_instance_type_offerings(region, wanted.clone())
-            .await
-            .map_err(lift)?;
+        let offerings = offerings.map_err(lift)?;
         let mut offered: HashMap<&str, HashSet<&str>> = HashMap::new();
         for o in &offerings {
             if let (Some(zone), Some(t)) = (o.location(), o.instance_type()) {

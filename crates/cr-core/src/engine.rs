@@ -659,6 +659,14 @@ impl Engine {
     }
 }
 
+/// Waits for a zone's rollback, if one is running: what it could not release.
+async fn finish_rollback(rollback: Option<Rollback<'_>>) -> Vec<Leftover> {
+    match rollback {
+        Some(rollback) => rollback.await.failed,
+        None => Vec::new(),
+    }
+}
+
 /// The value behind `mutex`, also after a panic elsewhere poisoned it.
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -713,9 +721,13 @@ impl From<Error> for Failure {
 enum ZoneOutcome {
     /// Every demand is reserved and usable, in demand order.
     Reserved(Vec<Reservation>),
-    /// The zone cannot hold every demand; what it created was released.
-    Unavailable(ZoneAttempt),
+    /// The zone cannot hold every demand; what it created is still to be released (the
+    /// caller releases it while the next zone is tried).
+    Unavailable(Box<ZoneAttempt>, Vec<Reservation>),
 }
+
+/// The release of a failed zone's reservations, running while the next zone is tried.
+type Rollback<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CancelReport> + Send + 'a>>;
 
 /// What one create, waited on, gave.
 enum CreateOutcome {
@@ -941,7 +953,8 @@ impl ReserveRun<'_> {
     }
 
     /// Tries the candidate zones of a prepared region in order (then the regional last
-    /// resort, where the region allows it) until one holds every demand.
+    /// resort, where the region allows it) until one holds every demand. A failed zone's
+    /// reservations are released while the next zone is tried; every exit waits for that.
     async fn try_zones(
         &mut self,
         rp: &RegionPlan,
@@ -950,79 +963,100 @@ impl ReserveRun<'_> {
         handle: &RegionHandle,
     ) -> Result<RegionReservations, Failure> {
         let engine = self.engine;
-        let mut attempts = Vec::new();
-        for (i, zone) in candidates.iter().enumerate() {
-            if self.stop.is_cancelled() {
-                return Err(self.stop_error().into());
+        let mut attempts: Vec<ZoneAttempt> = Vec::new();
+        let mut rollback: Option<Rollback<'_>> = None;
+        let last_resort = handle.regional_last_resort();
+        let tries = candidates
+            .iter()
+            .map(|z| Some(z.as_str()))
+            .chain(last_resort.then_some(None));
+        for (i, zone) in tries.enumerate() {
+            let regional = zone.is_none();
+            if regional {
+                // Every zone was out of capacity: an adapter whose region allows it (Azure
+                // with `azure_regional_fallback`) gets one regional (zone-less) try.
+                if attempts.is_empty() {
+                    break;
+                }
+                tracing::warn!(
+                    region = rp.region,
+                    "no zone can hold every demand; trying a regional reservation"
+                );
             }
-            match self.zone(rp, zone, handle).await? {
+            if self.stop.is_cancelled() {
+                let leftovers = finish_rollback(rollback.take()).await;
+                return Err(Failure {
+                    error: self.stop_error(),
+                    leftovers,
+                });
+            }
+            let zone_name = zone.unwrap_or("");
+            let previous = rollback.take();
+            let (outcome, leftovers) =
+                futures::join!(self.zone(rp, zone_name, handle), finish_rollback(previous));
+            let outcome = match outcome {
+                Err(mut failure) => {
+                    failure.leftovers.extend(leftovers);
+                    return Err(failure);
+                }
+                Ok(_) if !leftovers.is_empty() => {
+                    // The previous zone's rollback failed: that is the reserve's failure.
+                    let error = attempts
+                        .last()
+                        .map(|a| Error::from(a.error.clone()))
+                        .unwrap_or_else(|| self.stop_error());
+                    return Err(Failure { error, leftovers });
+                }
+                Ok(outcome) => outcome,
+            };
+            match outcome {
                 ZoneOutcome::Reserved(reservations) => {
                     engine.progress.emit(Event::RegionReserved {
                         region: rp.region.clone(),
-                        zone: Some(zone.clone()),
+                        zone: zone.map(str::to_string),
                     });
                     return Ok(RegionReservations {
                         skipped_zones: skipped.to_vec(),
                         attempts: attempts.iter().map(ZoneTried::from).collect(),
-                        ..entry(rp, Some(zone.clone()), reservations)
+                        ..entry(rp, zone.map(str::to_string), reservations)
                     });
                 }
-                ZoneOutcome::Unavailable(attempt) => {
-                    if !attempt.error.next_zone_may_help() {
+                ZoneOutcome::Unavailable(attempt, to_release) => {
+                    if !to_release.is_empty() {
+                        rollback = Some(Box::pin(engine.release(to_release)));
+                    }
+                    if !regional && !attempt.error.next_zone_may_help() {
                         // A regional or account quota: every other zone draws on it too.
-                        let error = Box::new(attempt.error);
-                        return Err(Error::QuotaExhausted {
+                        let leftovers = finish_rollback(rollback.take()).await;
+                        let error = Box::new(attempt.error.clone());
+                        let error = Error::QuotaExhausted {
                             region: rp.region.clone(),
                             attempts,
                             error,
-                        }
-                        .into());
+                        };
+                        return Err(Failure { error, leftovers });
                     }
                     if let Some(next) = candidates.get(i + 1) {
                         tracing::warn!(
                             region = rp.region,
-                            zone,
+                            zone = zone_name,
                             code = attempt.error.code,
                             next,
                             "zone cannot hold every demand; trying the next zone"
                         );
                     }
-                    attempts.push(attempt);
+                    attempts.push(*attempt);
                 }
             }
         }
-        // Every zone was out of capacity: an adapter whose region allows it (Azure with
-        // `azure_regional_fallback`) gets one regional (zone-less) try as the last resort.
-        if handle.regional_last_resort() && !attempts.is_empty() {
-            if self.stop.is_cancelled() {
-                return Err(self.stop_error().into());
-            }
-            tracing::warn!(
-                region = rp.region,
-                "no zone can hold every demand; trying a regional reservation"
-            );
-            match self.zone(rp, "", handle).await? {
-                ZoneOutcome::Reserved(reservations) => {
-                    engine.progress.emit(Event::RegionReserved {
-                        region: rp.region.clone(),
-                        zone: None,
-                    });
-                    return Ok(RegionReservations {
-                        skipped_zones: skipped.to_vec(),
-                        attempts: attempts.iter().map(ZoneTried::from).collect(),
-                        ..entry(rp, None, reservations)
-                    });
-                }
-                ZoneOutcome::Unavailable(attempt) => attempts.push(attempt),
-            }
-        }
-        Err(Error::NoZoneAvailable {
+        let leftovers = finish_rollback(rollback.take()).await;
+        let error = Error::NoZoneAvailable {
             cloud: engine.adapter.cloud(),
             region: rp.region.clone(),
             attempts,
             skipped: skipped.to_vec(),
-        }
-        .into())
+        };
+        Err(Failure { error, leftovers })
     }
 
     /// The error naming the demanded types no zone of the region offers (asked type by
@@ -1295,13 +1329,24 @@ impl ReserveRun<'_> {
                 "rolling back the zone's reservations"
             );
         }
+        if let (Ok(attempt), false) = (&failure, unknown) {
+            // Released while the next zone is tried: the cloud can hold both, as they are of
+            // different zones.
+            return Ok(ZoneOutcome::Unavailable(
+                Box::new(attempt.clone()),
+                to_release,
+            ));
+        }
         let mut leftovers = engine.release(to_release).await.failed;
         if unknown {
             // The region holds nothing this call returns yet: everything tagged is a stray.
+            // Not beside another zone's creates: the sweep would take them too.
             leftovers.extend(engine.sweep(self.test_id, &rp.region, &[]).await);
         }
         match failure {
-            Ok(attempt) if leftovers.is_empty() => Ok(ZoneOutcome::Unavailable(attempt)),
+            Ok(attempt) if leftovers.is_empty() => {
+                Ok(ZoneOutcome::Unavailable(Box::new(attempt), Vec::new()))
+            }
             Ok(attempt) => Err(Failure {
                 error: attempt.error.into(),
                 leftovers,

@@ -1565,9 +1565,14 @@ async fn progress_events_follow_a_fallback_step_by_step() {
             other => format!("{other:?}"),
         })
         .collect();
-    // The two creates of a zone run at once: compare each zone's events as a set.
+    // The two creates of a zone run at once: compare each zone's events as a set. The failed
+    // zone's rollback runs while the next zone is tried, and is done before the region is.
     let a_end = names.iter().position(|n| n == "zone eu-west-1b").unwrap();
-    let mut first: Vec<&str> = names[..a_end].iter().map(String::as_str).collect();
+    let mut first: Vec<&str> = names[..a_end]
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with("releas"))
+        .collect();
     first.sort_unstable();
     let mut expected_first = vec![
         "region eu-west-1a,eu-west-1b,eu-west-1c",
@@ -1575,15 +1580,20 @@ async fn progress_events_follow_a_fallback_step_by_step() {
         "created cr-eu-west-1a-i4i.large",
         "ready cr-eu-west-1a-i4i.large",
         "failed eu-west-1a c6i.xlarge CapacityUnavailable Some(\"InsufficientInstanceCapacity\")",
-        "releasing cr-eu-west-1a-i4i.large",
-        "released cr-eu-west-1a-i4i.large",
     ];
     expected_first.sort_unstable();
     assert_eq!(first, expected_first, "events: {names:#?}");
-    assert_eq!(
-        names.last().map(String::as_str),
-        Some("reserved Some(\"eu-west-1b\")")
-    );
+    let reserved = names.len() - 1;
+    assert_eq!(names[reserved], "reserved Some(\"eu-west-1b\")");
+    let releasing = names
+        .iter()
+        .position(|n| n == "releasing cr-eu-west-1a-i4i.large")
+        .unwrap_or_else(|| panic!("zone a is rolled back: {names:#?}"));
+    let released = names
+        .iter()
+        .position(|n| n == "released cr-eu-west-1a-i4i.large")
+        .unwrap_or_else(|| panic!("zone a is rolled back: {names:#?}"));
+    assert!(releasing < released && released < reserved, "{names:#?}");
     assert_eq!(
         names
             .iter()
@@ -2015,5 +2025,50 @@ async fn regions_are_reserved_at_once() {
     assert!(
         second_created < first_ready,
         "the second region is started while the first waits for its reservation: {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_zone_is_rolled_back_while_the_next_zone_is_tried() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let log = Log::default();
+    let created_log = log.clone();
+    creates(&mut m, move |req| {
+        created_log
+            .lock()
+            .unwrap()
+            .push(format!("create {} {}", req.zone, req.demand.instance_type));
+        if req.zone == "eu-west-1a" && req.demand.instance_type == "c6i.xlarge" {
+            Err(no_capacity())
+        } else {
+            Ok(created(req))
+        }
+    });
+    let cancel_log = log.clone();
+    m.expect_cancel().returning(move |r| {
+        cancel_log.lock().unwrap().push(format!("cancel {}", r.id));
+        Ok(CancelOutcome::Cancelled)
+    });
+
+    let set = engine(m)
+        .reserve(&two_types(&["eu-west-1a"], true))
+        .await
+        .unwrap();
+
+    assert_eq!(set.regions[0].zone.as_deref(), Some("eu-west-1b"));
+    let log = log.lock().unwrap();
+    let next_zone = log
+        .iter()
+        .position(|l| l.starts_with("create eu-west-1b"))
+        .unwrap();
+    let rollback = log
+        .iter()
+        .position(|l| l == "cancel cr-eu-west-1a-i4i.large")
+        .unwrap_or_else(|| panic!("zone a is rolled back: {log:#?}"));
+    assert!(
+        next_zone < rollback,
+        "zone b is tried without waiting for zone a's rollback: {log:#?}"
     );
 }
