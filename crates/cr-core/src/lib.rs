@@ -22,6 +22,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod orphans;
 pub mod plan;
 mod planner;
 pub mod progress;
@@ -35,7 +36,7 @@ pub use backend::{CapacityReservation, EngineBackend};
 pub use cloud::Cloud;
 pub use config::Params;
 pub use error::{Error, ErrorKind, Result};
-pub use model::{CancelReport, Reservation, ReservationId, ReservationSet};
+pub use model::{CancelReport, CleanupPreview, Reservation, ReservationId, ReservationSet};
 pub use plan::CapacityPlan;
 /// The cancellation token of [`CapacityReservation::reserve_until`] (tokio-util's).
 pub use tokio_util::sync::CancellationToken;
