@@ -863,3 +863,84 @@ mod status_tests {
         assert_eq!(age_label(None, now), "?");
     }
 }
+
+#[cfg(test)]
+mod orphans_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+
+    use super::*;
+    use cr_core::model::{ReservationId, ReservationState};
+
+    fn reservation(id: &str, test: &str, used: Option<u32>, now: jiff::Timestamp) -> Reservation {
+        Reservation {
+            id: ReservationId(id.into()),
+            cloud: Cloud::Oci,
+            region: "us-ashburn-1".into(),
+            zone: Some("Emul:IAD-AD-1".into()),
+            instance_type: "VM.Standard.E4.Flex".into(),
+            count: 3,
+            used,
+            end_time: None,
+            created: Some(now - jiff::SignedDuration::from_mins(20)),
+            state: ReservationState::Active,
+            tags: BTreeMap::from([
+                ("TestId".to_string(), test.to_string()),
+                ("CreatedBy".to_string(), "cr".to_string()),
+            ]),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn orphans_show_why_and_the_others_only_with_all() {
+        let now = jiff::Timestamp::now();
+        let rules = OrphanRules {
+            unused_for: Some(Duration::from_secs(15 * 60)),
+            finished_tests: BTreeSet::from(["t-done".to_string()]),
+            ..OrphanRules::default()
+        };
+        let assessed = orphans::assess(
+            vec![
+                reservation("ocid1.a", "t-done", Some(0), now),
+                reservation("ocid1.b", "t-busy", Some(3), now),
+            ],
+            &rules,
+            now,
+        );
+        let mut found = Orphans {
+            backend: Cloud::Oci,
+            now,
+            rules: &rules,
+            assessed: &assessed,
+            all: false,
+            report: None,
+        };
+        let text = orphans_text(&found);
+        assert!(
+            text.starts_with("1 orphaned of 2 reservation(s) cr created on oci"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unused for 15m+; its test finished"),
+            "{text}"
+        );
+        assert!(text.contains("0/3"), "{text}");
+        assert!(!text.contains("ocid1.b"), "{text}");
+        found.all = true;
+        let text = orphans_text(&found);
+        assert!(text.contains("ocid1.b"), "{text}");
+        assert!(text.contains("(not an orphan)"), "{text}");
+
+        let doc = orphans_json(&found);
+        assert_eq!(doc["listed"], 2);
+        assert_eq!(
+            doc["orphans"][0]["reasons"],
+            json!(["unused", "test_finished"])
+        );
+        assert_eq!(doc["orphans"][0]["available"], 3);
+        assert_eq!(doc["orphans"][0]["age_seconds"], 1200);
+        assert_eq!(doc["not_orphans"][0]["id"], "ocid1.b");
+        assert!(doc.get("cancel").is_none(), "no --cancel");
+    }
+}

@@ -2,7 +2,9 @@
 //! provisioned, and release it afterwards.
 //!
 //! - [`CapacityReservation`]: the interface every backend offers (is_enabled, reserve,
-//!   get_id, cancel, cancel_all_regions, discover, instance_target).
+//!   get_id, cancel, cancel_all_regions and its preview, discover, instance_target,
+//!   find_created and cancel_created for orphans).
+//! - [`orphans`]: the rules that call a reservation cr created an orphan.
 //! - [`config::Params`]: SCT-style layered YAML configuration.
 //! - [`plan::CapacityPlan`]: what to reserve, where, until when.
 //! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over

@@ -2167,7 +2167,8 @@ async fn cancel_created_reports_a_failed_cancel_and_does_not_finish_its_region()
     });
     m.expect_finish_region().never();
 
-    let report = engine(m).cancel_created(&[a.clone()], vec![a]).await;
+    let listing = vec![a.clone()];
+    let report = engine(m).cancel_created(&listing, vec![a]).await;
 
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].id, "cr-eu-west-1a-i4i.large");
