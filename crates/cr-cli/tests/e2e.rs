@@ -453,6 +453,39 @@ async fn gce_orphans_and_cleanup_dry_run() {
         run.stdout
     );
 
+    // --cancel that the cloud keeps refusing: exit 5, the orphan named, still held.
+    let mut failing = Scenario::default();
+    failing.faults.push(cr_emulator::Fault {
+        cloud: CloudKind::Gce,
+        operation: "reservations.delete".into(),
+        kind: cr_emulator::FaultKind::ServerError,
+        rate: 1.0,
+        limit: None,
+    });
+    emu.set_scenario(failing);
+    let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
+    args.extend(["--cancel", "--output", "json"]);
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(5), "{}\n{}", run.stdout, run.stderr);
+    let refused = json(&run);
+    schema::check("orphans", &refused);
+    assert_eq!(refused["ok"], false);
+    let failed = refused["cancel"]["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{refused}");
+    let orphan_id = refused["orphans"][0]["id"].as_str().expect("an id");
+    assert_eq!(failed[0]["id"], orphan_id);
+    assert!(
+        run.stderr.contains(orphan_id)
+            && run
+                .stderr
+                .contains("rerun `cr orphans --backend gce --cancel`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 2, "still held");
+    emu.set_scenario(Scenario::default());
+
     // --cancel: exactly the orphan goes.
     let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
     args.extend(["--cancel", "--output", "json"]);
