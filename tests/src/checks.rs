@@ -7,6 +7,7 @@ use std::time::Duration;
 use cr_core::adapter::{CreateRequest, RegionRequest};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
+use cr_core::orphans::{self, OrphanRules};
 use cr_core::{CapacityReservation, Error, ReservationSet};
 use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind, Scenario};
 
@@ -1005,4 +1006,398 @@ pub async fn a_rerun_with_a_changed_plan_replaces_the_set(t: &dyn ContractTarget
     expect_ok("cancel", backend.cancel(&params).await);
     let live = fx.live(t.cloud());
     assert!(live.is_empty(), "still live after cancel: {live:?}");
+}
+
+// ---- Orphans (`cr orphans`) and `cr cleanup --dry-run` ----
+
+/// Two tests reserved by cr (test A in region 0, test B in region 1, both long enough not to
+/// expire during the check), and reservations cr did not make: one carrying A's `TestId`
+/// tag but `CreatedBy=hand` (on GCE with cr's name prefix), and one without any tag (on GCE
+/// named like cr's), both in region 2.
+struct OrphanWorld {
+    fx: Fixture,
+    backend: cr_core::EngineBackend,
+    a: ReservationSet,
+    b: ReservationSet,
+    /// The ids (or names) of the reservations cr did not make.
+    foreign: Vec<String>,
+}
+
+const ORPHAN_TEST_A: &str = "0a0a0a0a-orphans-test-a";
+const ORPHAN_TEST_B: &str = "0b0b0b0b-orphans-test-b";
+
+async fn orphan_world(t: &dyn ContractTarget) -> OrphanWorld {
+    let config_a = TestConfig {
+        db_nodes: 2,
+        loaders: 1,
+        duration_minutes: 120,
+        ..TestConfig::single(ORPHAN_TEST_A)
+    };
+    let fx = Fixture::start(t, base_scenario(), config_a).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let a = reserve(&backend, &fx).await;
+    let config_b = TestConfig {
+        placements: vec![Placement { region: 1, zone: 0 }],
+        db_nodes: 1,
+        loaders: 0,
+        duration_minutes: 600,
+        ..TestConfig::single(ORPHAN_TEST_B)
+    };
+    let params_b = crate::load_params(t, fx.dir.path(), &config_b);
+    let b = expect_ok("reserve of test B", backend.reserve(&params_b).await);
+    let third = fx.layout.regions[2].clone();
+    let outside = t
+        .create_outside(
+            &fx.emulator,
+            ORPHAN_TEST_A,
+            &third.region,
+            &third.zones[0],
+            &fx.layout.db_type,
+        )
+        .await;
+    let untagged = t
+        .create_untagged(
+            &fx.emulator,
+            &third.region,
+            &third.zones[1],
+            &fx.layout.db_type,
+        )
+        .await;
+    OrphanWorld {
+        fx,
+        backend,
+        a,
+        b,
+        foreign: vec![outside, untagged],
+    }
+}
+
+impl OrphanWorld {
+    /// Every reservation cr created, listed by a fresh backend (a new process knowing
+    /// nothing): exactly tests A's and B's, in their regions, with their test ids.
+    async fn listing(&self, t: &dyn ContractTarget) -> Vec<Reservation> {
+        let fresh = expect_ok(
+            "building the backend",
+            self.fx.backend(t, Credentials::Valid).await,
+        );
+        let listing = expect_ok("find_created", fresh.find_created().await);
+        let listed: BTreeSet<String> = listing.iter().map(|r| r.id.0.clone()).collect();
+        let mut expected = ids(&self.a);
+        expected.extend(ids(&self.b));
+        assert_eq!(
+            listed, expected,
+            "every reservation cr made, in every region, and nothing else"
+        );
+        let audit = self.fx.audit(t.cloud());
+        for f in &self.foreign {
+            let record = audit
+                .iter()
+                .find(|a| is_record_of(a, f))
+                .unwrap_or_else(|| panic!("the foreign reservation {f} is in the audit"));
+            assert!(
+                !listing.iter().any(|r| is_record_of(record, &r.id.0)),
+                "a reservation cr did not make is listed: {record:?}"
+            );
+        }
+        for r in &listing {
+            let set = if self.a.reservations().any(|x| x.id == r.id) {
+                &self.a
+            } else {
+                &self.b
+            };
+            let made = set
+                .reservations()
+                .find(|x| x.id == r.id)
+                .expect("listed above");
+            assert_eq!(
+                r.tags.get(cr_core::tags::TEST_ID),
+                Some(&set.test_id),
+                "{r:?}"
+            );
+            assert_eq!(
+                (&r.region, &r.zone, &r.instance_type, r.count),
+                (&made.region, &made.zone, &made.instance_type, made.count),
+                "the listing's fields are the cloud's: {r:?}"
+            );
+            assert!(
+                r.created.is_some(),
+                "the cloud's creation time is read: {r:?}"
+            );
+            assert!(
+                r.state.is_live(),
+                "only live reservations are listed: {r:?}"
+            );
+        }
+        listing
+    }
+
+    /// The ids `rules` call orphans at `now`.
+    fn orphans(
+        listing: &[Reservation],
+        rules: &OrphanRules,
+        now: jiff::Timestamp,
+    ) -> BTreeSet<String> {
+        orphans::assess(listing.to_vec(), rules, now)
+            .into_iter()
+            .filter(|a| a.is_orphan())
+            .map(|a| a.reservation.id.0)
+            .collect()
+    }
+
+    /// The latest creation time of the listing (the rules' clock is set from it).
+    fn newest(listing: &[Reservation]) -> jiff::Timestamp {
+        listing
+            .iter()
+            .filter_map(|r| r.created)
+            .max()
+            .expect("creation times")
+    }
+
+    /// Checks that no reservation cr did not make was ended.
+    fn foreign_untouched(&self, t: &dyn ContractTarget) {
+        let audit = self.fx.audit(t.cloud());
+        for f in &self.foreign {
+            let record = audit
+                .iter()
+                .find(|r| is_record_of(r, f))
+                .unwrap_or_else(|| panic!("the foreign reservation {f} is in the audit"));
+            assert!(
+                !record.state.is_ended(),
+                "a reservation cr did not make was touched: {record:?}"
+            );
+        }
+    }
+}
+
+/// Past its end time (the cloud's, or on Azure and OCI the planned end cr records in a tag):
+/// test A's reservations once A's end has passed, not B's (which ends later).
+pub async fn orphans_past_their_end_time(t: &dyn ContractTarget) {
+    let w = orphan_world(t).await;
+    let listing = w.listing(t).await;
+    let end_a = w.fx.plan.end_time;
+    for r in &listing {
+        let end = orphans::end_time(r).unwrap_or_else(|| panic!("an end time is known: {r:?}"));
+        let planned = if w.a.reservations().any(|x| x.id == r.id) {
+            end_a
+        } else {
+            end_a + jiff::SignedDuration::from_mins(480)
+        };
+        assert!(
+            (end.as_second() - planned.as_second()).abs() <= END_TIME_TOLERANCE_SECS,
+            "{r:?} ends at {end}, planned {planned}"
+        );
+    }
+    let rules = OrphanRules::default();
+    assert!(
+        OrphanWorld::orphans(&listing, &rules, jiff::Timestamp::now()).is_empty(),
+        "nothing has ended yet"
+    );
+    let after_a = end_a + jiff::SignedDuration::from_mins(2);
+    assert_eq!(
+        OrphanWorld::orphans(&listing, &rules, after_a),
+        ids(&w.a),
+        "test A's reservations, past A's end"
+    );
+    w.foreign_untouched(t);
+}
+
+/// Older than `--older-than`: counted from the creation time the cloud reports.
+pub async fn orphans_older_than(t: &dyn ContractTarget) {
+    let w = orphan_world(t).await;
+    let listing = w.listing(t).await;
+    let later = OrphanWorld::newest(&listing) + jiff::SignedDuration::from_mins(60);
+    let older = |minutes: u64| OrphanRules {
+        older_than: Some(Duration::from_secs(minutes * 60)),
+        ..OrphanRules::default()
+    };
+    let mut all = ids(&w.a);
+    all.extend(ids(&w.b));
+    assert_eq!(OrphanWorld::orphans(&listing, &older(59), later), all);
+    assert!(
+        OrphanWorld::orphans(&listing, &older(120), later).is_empty(),
+        "none is two hours old"
+    );
+    w.foreign_untouched(t);
+}
+
+/// Unused for `--unused-for`: the cloud reports 0 instances in it (none were launched) and
+/// it was created that long ago.
+pub async fn orphans_unused_for(t: &dyn ContractTarget) {
+    let w = orphan_world(t).await;
+    let listing = w.listing(t).await;
+    for r in &listing {
+        assert_eq!(r.used, Some(0), "the cloud reports its usage: {r:?}");
+    }
+    let rules = OrphanRules {
+        unused_for: Some(Duration::from_secs(15 * 60)),
+        ..OrphanRules::default()
+    };
+    let newest = OrphanWorld::newest(&listing);
+    assert!(
+        OrphanWorld::orphans(
+            &listing,
+            &rules,
+            newest + jiff::SignedDuration::from_mins(14)
+        )
+        .len()
+            < listing.len(),
+        "the newest is not unused for 15 minutes yet"
+    );
+    let mut all = ids(&w.a);
+    all.extend(ids(&w.b));
+    assert_eq!(
+        OrphanWorld::orphans(
+            &listing,
+            &rules,
+            newest + jiff::SignedDuration::from_mins(16)
+        ),
+        all
+    );
+    w.foreign_untouched(t);
+}
+
+/// Its test finished (`--finished-test`): exactly that test's reservations, in every region.
+pub async fn orphans_of_a_finished_test(t: &dyn ContractTarget) {
+    let w = orphan_world(t).await;
+    let listing = w.listing(t).await;
+    let rules = OrphanRules {
+        finished_tests: BTreeSet::from([ORPHAN_TEST_B.to_string()]),
+        ..OrphanRules::default()
+    };
+    assert_eq!(
+        OrphanWorld::orphans(&listing, &rules, jiff::Timestamp::now()),
+        ids(&w.b)
+    );
+    w.foreign_untouched(t);
+}
+
+/// `--cancel`: the orphans (test A's) are cancelled through the engine, nothing else is —
+/// not test B's, not the reservations cr did not make (one of them carries A's `TestId`) —
+/// and a second look finds no orphan left.
+pub async fn orphans_cancel_leaves_no_orphan_active(t: &dyn ContractTarget) {
+    let w = orphan_world(t).await;
+    let listing = w.listing(t).await;
+    let rules = OrphanRules {
+        finished_tests: BTreeSet::from([ORPHAN_TEST_A.to_string()]),
+        ..OrphanRules::default()
+    };
+    let chosen: Vec<Reservation> = orphans::assess(listing.clone(), &rules, jiff::Timestamp::now())
+        .into_iter()
+        .filter(|a| a.is_orphan())
+        .map(|a| a.reservation)
+        .collect();
+    let report = expect_ok(
+        "cancel_created",
+        w.backend.cancel_created(&listing, &chosen).await,
+    );
+    assert!(report.is_complete(), "{:?}", report.failed);
+    let cancelled: BTreeSet<String> = report.cancelled.iter().map(|r| r.id.0.clone()).collect();
+    assert_eq!(cancelled, ids(&w.a));
+
+    let audit = w.fx.audit(t.cloud());
+    for id in ids(&w.a) {
+        let record = audit
+            .iter()
+            .find(|r| is_record_of(r, &id))
+            .expect("in the audit");
+        assert!(record.state.is_ended(), "{record:?}");
+    }
+    for id in ids(&w.b) {
+        let record = audit
+            .iter()
+            .find(|r| is_record_of(r, &id))
+            .expect("in the audit");
+        assert!(
+            !record.state.is_ended(),
+            "not an orphan, not touched: {record:?}"
+        );
+    }
+    w.foreign_untouched(t);
+
+    let fresh = expect_ok(
+        "building the backend",
+        w.fx.backend(t, Credentials::Valid).await,
+    );
+    let again = expect_ok("find_created", fresh.find_created().await);
+    assert!(
+        OrphanWorld::orphans(&again, &rules, jiff::Timestamp::now()).is_empty(),
+        "no orphan left: {again:?}"
+    );
+    assert_eq!(
+        again
+            .iter()
+            .map(|r| r.id.0.clone())
+            .collect::<BTreeSet<_>>(),
+        ids(&w.b)
+    );
+}
+
+/// Whether a request changed something (a create, cancel, delete or update), by its HTTP
+/// method or, for POST-only APIs (EC2 Query), its operation name.
+fn is_mutating(request: &cr_emulator::RequestRecord) -> bool {
+    let op = request.operation.to_ascii_lowercase();
+    matches!(request.method.as_str(), "PUT" | "PATCH" | "DELETE")
+        || ["create", "cancel", "delete", "insert", "modify", "update"]
+            .iter()
+            .any(|verb| op.contains(verb))
+}
+
+/// `cr cleanup --dry-run`: what a cleanup of the test would cancel, in every region (the
+/// one made outside cr with its `TestId` included, as cleanup would), and the emulator saw
+/// no mutating call.
+pub async fn cleanup_dry_run_changes_nothing(t: &dyn ContractTarget) {
+    let w = orphan_world(t).await;
+    let before = w.fx.emulator.requests().len();
+    let live_before = w.fx.live(t.cloud()).len();
+    let fresh = expect_ok(
+        "building the backend",
+        w.fx.backend(t, Credentials::Valid).await,
+    );
+    let preview = expect_ok(
+        "preview_cancel_all_regions",
+        fresh.preview_cancel_all_regions(ORPHAN_TEST_A).await,
+    );
+    let previewed: BTreeSet<String> = preview
+        .reservations
+        .iter()
+        .map(|r| r.id.0.clone())
+        .collect();
+    let mut expected = ids(&w.a);
+    // The reservation made outside cr carries A's TestId: cleanup releases it too.
+    let outside = &w.foreign[0];
+    let audit = w.fx.audit(t.cloud());
+    let outside_id = previewed
+        .iter()
+        .find(|p| {
+            audit
+                .iter()
+                .any(|r| is_record_of(r, outside) && is_record_of(r, p))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("the outside reservation {outside} is previewed: {previewed:?}"));
+    expected.insert(outside_id);
+    assert_eq!(previewed, expected);
+    let third = &w.fx.layout.regions[2].region;
+    assert!(
+        preview
+            .regions_to_finish
+            .contains(&w.fx.region(0).to_string())
+            && preview.regions_to_finish.contains(third),
+        "{:?}",
+        preview.regions_to_finish
+    );
+    let requests = w.fx.emulator.requests();
+    let mutating: Vec<_> = requests[before..]
+        .iter()
+        .filter(|r| is_mutating(r))
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "a dry run made mutating calls: {mutating:?}"
+    );
+    assert!(requests.len() > before, "the dry run listed the cloud");
+    assert_eq!(w.fx.live(t.cloud()).len(), live_before, "nothing ended");
 }

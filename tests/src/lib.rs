@@ -181,6 +181,17 @@ pub trait ContractTarget: Send + Sync {
         zone: &str,
         instance_type: &str,
     ) -> String;
+
+    /// Creates, without cr, a reservation with no tags at all (on GCE named with cr's `cr-`
+    /// prefix, like cr's own), and returns the id or name the emulator's audit shows for it:
+    /// a reservation `cr orphans` must never list or touch.
+    async fn create_untagged(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String;
 }
 
 /// The emulator's name for `cloud`.
@@ -432,6 +443,12 @@ macro_rules! contract_suite {
             a_zone_not_offering_a_type_is_left_for_the_next,
             a_test_id_with_filter_metacharacters_is_found_again,
             a_rerun_with_a_changed_plan_replaces_the_set,
+            orphans_past_their_end_time,
+            orphans_older_than,
+            orphans_unused_for,
+            orphans_of_a_finished_test,
+            orphans_cancel_leaves_no_orphan_active,
+            cleanup_dry_run_changes_nothing,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {

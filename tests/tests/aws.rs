@@ -169,6 +169,29 @@ impl ContractTarget for AwsTarget {
             .expect("an id")
             .to_string()
     }
+
+    async fn create_untagged(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        let out = raw_client(emulator, region)
+            .create_capacity_reservation()
+            .instance_type(instance_type)
+            .instance_platform(CapacityReservationInstancePlatform::LinuxUnix)
+            .availability_zone(zone)
+            .instance_count(1)
+            .end_date_type(EndDateType::Unlimited)
+            .send()
+            .await
+            .expect("an untagged reservation made outside cr");
+        out.capacity_reservation()
+            .and_then(|c| c.capacity_reservation_id())
+            .expect("an id")
+            .to_string()
+    }
 }
 
 /// A plain EC2 client of the emulator (plain HTTP), as another tool would use it.

@@ -177,52 +177,84 @@ impl ContractTarget for AzureTarget {
         zone: &str,
         instance_type: &str,
     ) -> String {
-        let arm = Arm::new(emulator).await;
         let suffix = format!("{:x}", test_id.len() * 7919 + region.len());
-        let rg = format!("outside-{suffix}-{region}");
         let tags = serde_json::json!({"TestId": test_id, "CreatedBy": "hand"});
-        arm.put(
-            &format!("/resourcegroups/{rg}"),
-            cr_azure::RESOURCES_API_VERSION,
-            serde_json::json!({"location": region}),
+        put_by_hand(emulator, &suffix, tags, region, zone, instance_type).await
+    }
+
+    async fn create_untagged(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        let suffix = format!("untagged-{zone}");
+        put_by_hand(
+            emulator,
+            &suffix,
+            serde_json::json!({}),
+            region,
+            zone,
+            instance_type,
         )
-        .await;
-        let group = format!(
-            "/resourceGroups/{rg}/providers/Microsoft.Compute/capacityReservationGroups/hand-{suffix}"
-        );
-        arm.put(
-            &group,
+        .await
+    }
+}
+
+/// Makes a resource group, a reservation group and a reservation in it without cr, all
+/// with `tags`, and waits until the reservation holds capacity; returns its id.
+async fn put_by_hand(
+    emulator: &EmulatorHandle,
+    suffix: &str,
+    tags: serde_json::Value,
+    region: &str,
+    zone: &str,
+    instance_type: &str,
+) -> String {
+    let arm = Arm::new(emulator).await;
+    let rg = format!("outside-{suffix}-{region}");
+    arm.put(
+        &format!("/resourcegroups/{rg}"),
+        cr_azure::RESOURCES_API_VERSION,
+        serde_json::json!({"location": region}),
+    )
+    .await;
+    let group = format!(
+        "/resourceGroups/{rg}/providers/Microsoft.Compute/capacityReservationGroups/hand-{suffix}"
+    );
+    arm.put(
+        &group,
+        cr_azure::COMPUTE_API_VERSION,
+        serde_json::json!({"location": region, "zones": [zone], "tags": tags}),
+    )
+    .await;
+    let made = arm
+        .put(
+            &format!("{group}/capacityReservations/hand"),
             cr_azure::COMPUTE_API_VERSION,
-            serde_json::json!({"location": region, "zones": [zone], "tags": tags}),
+            serde_json::json!({"location": region, "zones": [zone], "tags": tags,
+                "sku": {"name": instance_type, "capacity": 1}}),
         )
         .await;
-        let made = arm
-            .put(
+    let id = made["id"]
+        .as_str()
+        .expect("the reservation has an id")
+        .to_string();
+    // Wait until it holds capacity.
+    for _ in 0..200 {
+        let got = arm
+            .get(
                 &format!("{group}/capacityReservations/hand"),
                 cr_azure::COMPUTE_API_VERSION,
-                serde_json::json!({"location": region, "zones": [zone], "tags": tags,
-                    "sku": {"name": instance_type, "capacity": 1}}),
             )
             .await;
-        let id = made["id"]
-            .as_str()
-            .expect("the reservation has an id")
-            .to_string();
-        // Wait until it holds capacity.
-        for _ in 0..200 {
-            let got = arm
-                .get(
-                    &format!("{group}/capacityReservations/hand"),
-                    cr_azure::COMPUTE_API_VERSION,
-                )
-                .await;
-            if got["properties"]["provisioningState"] == "Succeeded" {
-                return id;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if got["properties"]["provisioningState"] == "Succeeded" {
+            return id;
         }
-        panic!("the outside reservation never succeeded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    panic!("the outside reservation never succeeded");
 }
 
 fn builder(emulator: &EmulatorHandle, params: &Params, credentials: Credentials) -> AzureBuilder {

@@ -176,52 +176,77 @@ impl ContractTarget for GceTarget {
     ) -> String {
         let _ = region;
         let name = format!("{}manual-{zone}", cr_gce::test_prefix(test_id));
-        let project = emulator.credentials().gce.project_id.clone();
-        let token = http_token(emulator).await;
-        let base = format!(
-            "{}/compute/v1/projects/{project}/zones/{zone}",
-            emulator.http_url()
-        );
-        let body = serde_json::json!({
-            "name": name,
-            "description": serde_json::json!({"TestId": test_id, "CreatedBy": "hand"}).to_string(),
-            "specificReservationRequired": true,
-            "specificReservation": {"count": "1", "instanceProperties": {"machineType": instance_type}},
-        });
-        let client = reqwest::Client::new();
-        let response = client
-            .post(format!("{base}/reservations"))
+        let description = serde_json::json!({"TestId": test_id, "CreatedBy": "hand"}).to_string();
+        insert_by_hand(emulator, &name, Some(&description), zone, instance_type).await
+    }
+
+    async fn create_untagged(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        let _ = region;
+        // cr's name prefix, but no description: not cr's.
+        let name = format!("cr-foreign-{zone}");
+        insert_by_hand(emulator, &name, None, zone, instance_type).await
+    }
+}
+
+/// Inserts a reservation without cr and waits for its Operation; returns its name.
+async fn insert_by_hand(
+    emulator: &EmulatorHandle,
+    name: &str,
+    description: Option<&str>,
+    zone: &str,
+    instance_type: &str,
+) -> String {
+    let project = emulator.credentials().gce.project_id.clone();
+    let token = http_token(emulator).await;
+    let base = format!(
+        "{}/compute/v1/projects/{project}/zones/{zone}",
+        emulator.http_url()
+    );
+    let body = serde_json::json!({
+        "name": name,
+        "description": description,
+        "specificReservationRequired": true,
+        "specificReservation": {"count": "1", "instanceProperties": {"machineType": instance_type}},
+    });
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/reservations"))
+        .bearer_auth(token.as_str())
+        .json(&body)
+        .send()
+        .await
+        .expect("the insert is answered");
+    assert!(
+        response.status().is_success(),
+        "insert: {}",
+        response.status()
+    );
+    let op: serde_json::Value = response.json().await.expect("an Operation");
+    let op_name = op["name"]
+        .as_str()
+        .expect("the Operation has a name")
+        .to_string();
+    let mut status = op["status"].as_str().unwrap_or_default().to_string();
+    while status != "DONE" {
+        let op: serde_json::Value = client
+            .post(format!("{base}/operations/{op_name}/wait"))
             .bearer_auth(token.as_str())
-            .json(&body)
             .send()
             .await
-            .expect("the insert is answered");
-        assert!(
-            response.status().is_success(),
-            "insert: {}",
-            response.status()
-        );
-        let op: serde_json::Value = response.json().await.expect("an Operation");
-        let op_name = op["name"]
-            .as_str()
-            .expect("the Operation has a name")
-            .to_string();
-        let mut status = op["status"].as_str().unwrap_or_default().to_string();
-        while status != "DONE" {
-            let op: serde_json::Value = client
-                .post(format!("{base}/operations/{op_name}/wait"))
-                .bearer_auth(token.as_str())
-                .send()
-                .await
-                .expect("the wait is answered")
-                .json()
-                .await
-                .expect("an Operation");
-            assert!(op.get("error").is_none(), "the insert failed: {op}");
-            status = op["status"].as_str().unwrap_or_default().to_string();
-        }
-        name
+            .expect("the wait is answered")
+            .json()
+            .await
+            .expect("an Operation");
+        assert!(op.get("error").is_none(), "the insert failed: {op}");
+        status = op["status"].as_str().unwrap_or_default().to_string();
     }
+    name.to_string()
 }
 
 /// A token from the emulator's token endpoint over plain HTTP, with gcp_auth's own

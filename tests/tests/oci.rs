@@ -178,41 +178,80 @@ impl ContractTarget for OciTarget {
         zone: &str,
         instance_type: &str,
     ) -> String {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let files = write_credentials(emulator, dir.path());
-        let adapter = OciTarget::builder(emulator, &files)
-            .with_compartment(COMPARTMENT)
-            .build()
-            .await
-            .expect("the adapter builds");
         let mut tags = BTreeMap::new();
         tags.insert("TestId".to_string(), test_id.to_string());
         tags.insert("CreatedBy".to_string(), "hand".to_string());
-        let request = CreateRequest {
-            test_id: format!("{test_id}-by-hand"),
-            region: region.to_string(),
-            zone: zone.to_string(),
-            demand: Demand {
-                instance_type: instance_type.to_string(),
-                count: 1,
-                roles: vec![Role::Db],
-                details: DemandDetails {
-                    ocpus: Some(2.0),
-                    memory_gb: Some(16.0),
-                    ..DemandDetails::default()
-                },
-            },
-            end_time: jiff::Timestamp::now(),
-            tags: Tags(tags),
-            attempt: 0,
-            region_handle: Default::default(),
-        };
-        let created = adapter
-            .create(&request)
-            .await
-            .expect("the create is accepted");
-        wait_active(&adapter, &created).await.0.id.0
+        create_by_hand(
+            emulator,
+            &format!("{test_id}-by-hand"),
+            tags,
+            region,
+            zone,
+            instance_type,
+        )
+        .await
     }
+
+    async fn create_untagged(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+    ) -> String {
+        create_by_hand(
+            emulator,
+            "untagged-by-hand",
+            BTreeMap::new(),
+            region,
+            zone,
+            instance_type,
+        )
+        .await
+    }
+}
+
+/// Creates a reservation with `tags` through a bare adapter (not the engine) and waits
+/// until it is ACTIVE; returns its OCID. The adapter adds only its planned-end tag.
+async fn create_by_hand(
+    emulator: &EmulatorHandle,
+    name: &str,
+    tags: BTreeMap<String, String>,
+    region: &str,
+    zone: &str,
+    instance_type: &str,
+) -> String {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let files = write_credentials(emulator, dir.path());
+    let adapter = OciTarget::builder(emulator, &files)
+        .with_compartment(COMPARTMENT)
+        .build()
+        .await
+        .expect("the adapter builds");
+    let request = CreateRequest {
+        test_id: name.to_string(),
+        region: region.to_string(),
+        zone: zone.to_string(),
+        demand: Demand {
+            instance_type: instance_type.to_string(),
+            count: 1,
+            roles: vec![Role::Db],
+            details: DemandDetails {
+                ocpus: Some(2.0),
+                memory_gb: Some(16.0),
+                ..DemandDetails::default()
+            },
+        },
+        end_time: jiff::Timestamp::now(),
+        tags: Tags(tags),
+        attempt: 0,
+        region_handle: Default::default(),
+    };
+    let created = adapter
+        .create(&request)
+        .await
+        .expect("the create is accepted");
+    wait_active(&adapter, &created).await.0.id.0
 }
 
 /// Polls `created` until it is ACTIVE; also says how many looks found it pending.

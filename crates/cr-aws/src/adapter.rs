@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     AvailabilityZoneState, CapacityReservation, CapacityReservationInstancePlatform,
-    CapacityReservationState, PlacementGroupState,
+    CapacityReservationState, Filter, PlacementGroupState,
 };
 use aws_smithy_types::DateTime;
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
@@ -201,14 +201,39 @@ impl AwsAdapter {
 
     /// The test's live reservations in `region`.
     async fn find_in_region(&self, test_id: &str, region: &str) -> Result<Vec<Reservation>> {
+        let mut found = self
+            .list_tagged(region, filter(&format!("tag:{TEST_ID}"), &[test_id]))
+            .await?;
+        // The tag filter may be ignored or looser than asked: the TestId tag decides.
+        tags::retain_test(&mut found, test_id);
+        Ok(found)
+    }
+
+    /// Every live reservation cr made in `region`, whatever its test (`tag:CreatedBy=cr`,
+    /// then `CreatedBy=cr` and a `TestId` re-checked here).
+    async fn find_created_in_region(&self, region: &str) -> Result<Vec<Reservation>> {
+        let mut found = self
+            .list_tagged(
+                region,
+                filter(
+                    &format!("tag:{}", tags::CREATED_BY),
+                    &[tags::CREATED_BY_VALUE],
+                ),
+            )
+            .await?;
+        tags::retain_created_by_cr(&mut found);
+        Ok(found)
+    }
+
+    /// The live reservations of `region` matching the tag filter `tagged` (every page). If
+    /// the endpoint rejects tag filters, the region is listed by state alone and the caller's
+    /// re-check of the tags decides.
+    async fn list_tagged(&self, region: &str, tagged: Filter) -> Result<Vec<Reservation>> {
         let states = ["active", "pending"];
-        let tagged = vec![
-            filter(&format!("tag:{TEST_ID}"), &[test_id]),
-            filter("state", &states),
-        ];
+        let filters = vec![tagged, filter("state", &states)];
         let listed = match self
             .api
-            .describe_capacity_reservations(region, Vec::new(), tagged)
+            .describe_capacity_reservations(region, Vec::new(), filters)
             .await
         {
             Ok(list) => list,
@@ -231,8 +256,6 @@ impl AwsAdapter {
             .iter()
             .map(|cr| to_reservation("DescribeCapacityReservations", region, cr))
             .collect::<Result<Vec<_>>>()?;
-        // The tag filter may be ignored or looser than asked: the TestId tag decides.
-        tags::retain_test(&mut found, test_id);
         found.retain(|r| r.state.is_live());
         Ok(found)
     }
@@ -554,6 +577,22 @@ impl CloudAdapter for AwsAdapter {
                 let regions = self.regions().await?;
                 let lists = futures::future::try_join_all(
                     regions.iter().map(|r| self.find_in_region(test_id, r)),
+                )
+                .await?;
+                Ok(lists.into_iter().flatten().collect())
+            }
+        }
+    }
+
+    /// Every reservation cr made, found by `tag:CreatedBy=cr` region by region (EC2 lists one
+    /// region per call; the engine names each region).
+    async fn find_created(&self, region: Option<String>) -> Result<Vec<Reservation>> {
+        match region {
+            Some(region) => self.find_created_in_region(&region).await,
+            None => {
+                let regions = self.regions().await?;
+                let lists = futures::future::try_join_all(
+                    regions.iter().map(|r| self.find_created_in_region(r)),
                 )
                 .await?;
                 Ok(lists.into_iter().flatten().collect())

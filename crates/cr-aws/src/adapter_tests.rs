@@ -376,6 +376,50 @@ async fn find_filters_by_tag_and_state_and_rechecks_tags() {
 }
 
 #[tokio::test]
+async fn find_created_filters_by_created_by_and_keeps_only_crs_reservations() {
+    let with = |id: &str, created_by: Option<&str>| {
+        let mut b = CapacityReservation::builder()
+            .capacity_reservation_id(id)
+            .availability_zone("eu-west-1a")
+            .instance_type("i4i.large")
+            .total_instance_count(3)
+            .available_instance_count(2)
+            .state(CapacityReservationState::Active)
+            .tags(Tag::builder().key(TEST_ID).value("any-test").build());
+        if let Some(v) = created_by {
+            b = b.tags(Tag::builder().key(tags::CREATED_BY).value(v).build());
+        }
+        b.build()
+    };
+    let mut api = MockEc2Api::new();
+    api.expect_describe_capacity_reservations()
+        .withf(|region, ids, filters| {
+            region == "eu-west-1"
+                && ids.is_empty()
+                && filters.len() == 2
+                && filters[0].name() == Some("tag:CreatedBy")
+                && filters[0].values() == ["cr"]
+                && filters[1].name() == Some("state")
+        })
+        .times(1)
+        .returning(move |_, _, _| {
+            // An endpoint may ignore the filter: the tags decide.
+            Ok(vec![
+                with("cr-ours", Some("cr")),
+                with("cr-by-hand", Some("hand")),
+                with("cr-untagged", None),
+            ])
+        });
+    let found = adapter(api, false)
+        .find_created(Some("eu-west-1".into()))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|r| r.id.0.as_str()).collect();
+    assert_eq!(ids, ["cr-ours"]);
+    assert_eq!(found[0].used, Some(1), "total 3, available 2");
+}
+
+#[tokio::test]
 async fn find_falls_back_to_client_side_tag_matching() {
     let mut api = MockEc2Api::new();
     let mut seq = mockall::Sequence::new();

@@ -33,7 +33,7 @@ pub const EXTRA_GROUP: &str = "azure_group_id";
 pub const HANDLE_ZONES: &str = "zones";
 /// The tag holding a reservation's planned end (Azure reservations of type `Targeted` have no
 /// native expiry; `cr cleanup` and `cancel_all_regions` release them).
-pub const END_TIME_TAG: &str = "CrEndTime";
+pub const END_TIME_TAG: &str = tags::CR_END_TIME;
 
 /// How reservations and their groups are placed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +98,17 @@ impl AzureAdapter {
 
     /// Every group of the subscription tagged with `test_id` (in `region`, if given).
     async fn groups_of_test(&self, test_id: &str, region: Option<&str>) -> Result<Vec<Group>> {
+        self.groups_where(region, |g| tag(&g.tags, TEST_ID) == Some(test_id))
+            .await
+    }
+
+    /// The subscription's reservation groups (one list) in `region` (or everywhere) that
+    /// `keep` accepts.
+    async fn groups_where(
+        &self,
+        region: Option<&str>,
+        keep: impl Fn(&Group) -> bool,
+    ) -> Result<Vec<Group>> {
         let mut site = CallSite::new(
             "CapacityReservationGroups_ListBySubscription",
             act::GROUP_READ,
@@ -112,9 +123,22 @@ impl AzureAdapter {
         let groups: Vec<Group> = self.client.list(&site, &url).await?;
         Ok(groups
             .into_iter()
-            .filter(|g| tag(&g.tags, TEST_ID) == Some(test_id))
+            .filter(|g| keep(g))
             .filter(|g| region.is_none_or(|r| same_location(&g.location, r)))
             .collect())
+    }
+
+    /// The live reservations of `groups`, as cr sees them.
+    async fn reservations_in(&self, groups: &[Group]) -> Result<Vec<Reservation>> {
+        let lists = join_all(groups.iter().map(|g| self.reservations_of(g))).await;
+        let mut found = Vec::new();
+        for (group, listed) in groups.iter().zip(lists) {
+            for r in listed? {
+                found.push(to_reservation(&r, &group.location));
+            }
+        }
+        found.retain(|r| r.state.is_live());
+        Ok(found)
     }
 
     /// The reservations of a group (every page); a group gone meanwhile has none.
@@ -703,15 +727,22 @@ impl CloudAdapter for AzureAdapter {
 
     async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>> {
         let groups = self.groups_of_test(test_id, region.as_deref()).await?;
-        let lists = join_all(groups.iter().map(|g| self.reservations_of(g))).await;
-        let mut found = Vec::new();
-        for (group, listed) in groups.iter().zip(lists) {
-            for r in listed? {
-                found.push(to_reservation(&r, &group.location));
-            }
-        }
+        let mut found = self.reservations_in(&groups).await?;
         tags::retain_test(&mut found, test_id);
-        found.retain(|r| r.state.is_live());
+        Ok(found)
+    }
+
+    /// The reservations of every group cr made (tagged `CreatedBy=cr` and a `TestId`), kept
+    /// when their own tags say cr made them: one subscription-wide list of groups, then one
+    /// list per group.
+    async fn find_created(&self, region: Option<String>) -> Result<Vec<Reservation>> {
+        let groups = self
+            .groups_where(region.as_deref(), |g| {
+                tags::is_created_by_cr(&canonical_tags(&g.tags))
+            })
+            .await?;
+        let mut found = self.reservations_in(&groups).await?;
+        tags::retain_created_by_cr(&mut found);
         Ok(found)
     }
 

@@ -149,9 +149,22 @@ pub enum Command {
     Cancel(CloudCommandArgs),
     /// Cancel every reservation tagged with a test id, in every region of the account.
     #[command(after_help = after(
-        "cr cleanup --backend aws --test-id 5b0c1a52-...\n  cr cleanup --backend gce --test-id 5b0c1a52-... --output json",
+        "cr cleanup --backend aws --test-id 5b0c1a52-...\n  cr cleanup --backend gce --test-id 5b0c1a52-... --output json\n  cr cleanup --backend azure --test-id 5b0c1a52-... --dry-run",
     ))]
     Cleanup(CleanupArgs),
+    /// List the reservations cr created, in every region and for every test, that are
+    /// orphaned (past their end time, or by --older-than, --unused-for, --finished-test);
+    /// --cancel releases them. Reservations cr did not create are never listed or touched.
+    #[command(after_help = after(
+        "cr orphans --backend aws
+  cr orphans --backend gce --older-than 6h --unused-for 15m
+  cr orphans --backend azure --finished-test 5b0c1a52-... --cancel
+  cr orphans --backend oci --unused-for 15m --all --output json
+
+An orphan is listed with every rule it matches: past_end_time (always checked), older_than, unused, test_finished.
+Exit 0 whether or not orphans were found; with --cancel, 5 when a cancel failed (each one is named).",
+    ))]
+    Orphans(OrphansArgs),
     /// Print the cloud permissions a backend needs, as a policy document.
     #[command(after_help = after(
         "cr permissions --backend aws --output json > cr-policy.json\n  cr permissions --backend gce",
@@ -228,6 +241,40 @@ pub struct CleanupArgs {
     /// The test id the reservations are tagged with.
     #[arg(long = "test-id", value_parser = non_empty)]
     pub test_id: String,
+    /// Only list what would be cancelled (and which regions' resources removed), in every
+    /// region, without changing anything.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Settings of the backend (e.g. `gce_project`), read as by the other commands.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub output: OutputArg,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OrphansArgs {
+    /// The backend (aws, gce, azure, oci).
+    #[arg(long)]
+    pub backend: String,
+    /// Also an orphan: created longer ago than this (e.g. 6h, 90m, 2d, 1h30m).
+    #[arg(long = "older-than", value_name = "DURATION", value_parser = duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Also an orphan: no instance in it (as the cloud reports) and created longer ago than
+    /// this (e.g. 15m).
+    #[arg(long = "unused-for", value_name = "DURATION", value_parser = duration)]
+    pub unused_for: Option<std::time::Duration>,
+    /// Also an orphan: a reservation of this test, which is over (repeat for several tests).
+    #[arg(long = "finished-test", value_name = "TEST_ID", value_parser = non_empty)]
+    pub finished_test: Vec<String>,
+    /// Also list the reservations cr created that are not orphans.
+    #[arg(long)]
+    pub all: bool,
+    /// Cancel the orphans (never the others) and report each outcome.
+    #[arg(long)]
+    pub cancel: bool,
     /// Settings of the backend (e.g. `gce_project`), read as by the other commands.
     #[command(flatten)]
     pub config: ConfigArgs,
@@ -282,6 +329,11 @@ fn non_empty(value: &str) -> Result<String, String> {
     }
 }
 
+/// A duration such as `90s`, `15m`, `6h`, `2d` or `1h30m`.
+fn duration(value: &str) -> Result<std::time::Duration, String> {
+    cr_core::orphans::parse_duration(value)
+}
+
 /// What a subcommand takes, for merging the options given before it.
 #[derive(Default)]
 struct Takes<'a> {
@@ -300,6 +352,7 @@ impl Cli {
             Command::Status(_) => "status",
             Command::Cancel(_) => "cancel",
             Command::Cleanup(_) => "cleanup",
+            Command::Orphans(_) => "orphans",
             Command::Permissions(_) => "permissions",
             Command::Emulator(_) => "emulator",
             Command::Completions(_) => "completions",
@@ -334,6 +387,12 @@ impl Cli {
                 ..Takes::default()
             },
             Command::Cleanup(a) => Takes {
+                config: Some(&a.config),
+                output: Some(a.output.output),
+                cloud: Some(&a.cloud),
+                ..Takes::default()
+            },
+            Command::Orphans(a) => Takes {
                 config: Some(&a.config),
                 output: Some(a.output.output),
                 cloud: Some(&a.cloud),

@@ -12,7 +12,11 @@ use comfy_table::{
     presets::{ASCII_FULL_CONDENSED, UTF8_FULL_CONDENSED},
 };
 use cr_core::error::{CloudError, Error, Leftover};
-use cr_core::{CancelReport, CapacityPlan, CapacityReservation, ReservationSet, Result};
+use cr_core::orphans::{self, Assessed, OrphanReason, OrphanRules};
+use cr_core::{
+    CancelReport, CapacityPlan, CapacityReservation, CleanupPreview, Cloud, Reservation,
+    ReservationSet, Result,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -433,7 +437,11 @@ fn age_label(since: Option<jiff::Timestamp>, now: jiff::Timestamp) -> String {
     let Some(since) = since else {
         return "?".into();
     };
-    let secs = now.duration_since(since).as_secs().max(0);
+    duration_label(u64::try_from(now.duration_since(since).as_secs()).unwrap_or(0))
+}
+
+/// Seconds for people: `42s`, `17m`, `3h05m`, `2d04h`.
+fn duration_label(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m", s / 60),
@@ -461,11 +469,7 @@ pub fn status_text(set: &ReservationSet, now: jiff::Timestamp) -> String {
         "age",
     ]);
     for r in set.reservations() {
-        let usage = match r.used {
-            Some(used) => format!("{used}/{}", r.count.saturating_sub(used)),
-            // The cloud does not say: neither number is known.
-            None => "?/?".to_string(),
-        };
+        let usage = usage_label(r);
         t.add_row(vec![
             r.id.to_string(),
             r.region.clone(),
@@ -481,43 +485,12 @@ pub fn status_text(set: &ReservationSet, now: jiff::Timestamp) -> String {
     format!("test {} on {}:\n{t}\n", set.test_id, set.backend)
 }
 
-/// Prints a cancel report; a report with failures exits 1.
+/// Prints a cancel report; a report with failures exits 5 (still held).
 pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
     match output {
         Output::Json => json(&document(report, report.is_complete())),
         Output::Text => {
-            let mut s = String::new();
-            for r in &report.cancelled {
-                let _ = writeln!(
-                    s,
-                    "cancelled     {} ({} × {} in {}/{})",
-                    r.id,
-                    r.count,
-                    r.instance_type,
-                    r.region,
-                    zone_label(&r.zone)
-                );
-            }
-            for r in &report.already_gone {
-                let _ = writeln!(
-                    s,
-                    "already gone  {} ({} in {}/{})",
-                    r.id,
-                    r.instance_type,
-                    r.region,
-                    zone_label(&r.zone)
-                );
-            }
-            for l in &report.failed {
-                let _ = writeln!(
-                    s,
-                    "FAILED        {} ({} in {}): {}",
-                    l.id,
-                    l.instance_type,
-                    l.place(),
-                    l.error
-                );
-            }
+            let mut s = report_lines(report);
             if s.is_empty() {
                 s.push_str("nothing to cancel\n");
             }
@@ -533,6 +506,247 @@ pub fn report(output: Output, report: &CancelReport) -> Result<ExitCode> {
         );
         // The documented code of "still held" (as a failed rollback).
         Ok(ExitCode::from(5))
+    }
+}
+
+/// One line per reservation of a cancel report: cancelled, already gone, FAILED (with why).
+fn report_lines(report: &CancelReport) -> String {
+    let mut s = String::new();
+    for r in &report.cancelled {
+        let _ = writeln!(
+            s,
+            "cancelled     {} ({} × {} in {}/{})",
+            r.id,
+            r.count,
+            r.instance_type,
+            r.region,
+            zone_label(&r.zone)
+        );
+    }
+    for r in &report.already_gone {
+        let _ = writeln!(
+            s,
+            "already gone  {} ({} in {}/{})",
+            r.id,
+            r.instance_type,
+            r.region,
+            zone_label(&r.zone)
+        );
+    }
+    for l in &report.failed {
+        let _ = writeln!(
+            s,
+            "FAILED        {} ({} in {}): {}",
+            l.id,
+            l.instance_type,
+            l.place(),
+            l.error
+        );
+    }
+    s
+}
+
+/// Prints what `cr cleanup --dry-run` found: nothing was changed.
+pub fn preview(output: Output, cloud: Cloud, preview: &CleanupPreview) {
+    match output {
+        Output::Json => {
+            let mut doc = document(preview, true);
+            if let Some(obj) = doc.as_object_mut() {
+                obj.insert("dry_run".into(), json!(true));
+            }
+            json(&doc);
+        }
+        Output::Text => {
+            let mut s = String::new();
+            for r in &preview.reservations {
+                let _ = writeln!(
+                    s,
+                    "would cancel  {} ({} × {} in {}/{})",
+                    r.id,
+                    r.count,
+                    r.instance_type,
+                    r.region,
+                    zone_label(&r.zone)
+                );
+            }
+            // Only Azure has region resources (reservation groups, an owned resource group).
+            if cloud == Cloud::Azure && !preview.regions_to_finish.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "would remove the test's reservation groups (and owned resource group) in: {}",
+                    preview.regions_to_finish.join(", ")
+                );
+            }
+            if s.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "nothing to cancel: no live reservation tagged TestId={} in any region",
+                    preview.test_id
+                );
+            }
+            s.push_str("dry run: nothing was cancelled\n");
+            text(&s);
+        }
+    }
+}
+
+/// What `cr orphans` found, for rendering.
+#[derive(Debug)]
+pub struct Orphans<'a> {
+    /// The cloud listed.
+    pub backend: Cloud,
+    /// When the rules were applied.
+    pub now: jiff::Timestamp,
+    /// The rules.
+    pub rules: &'a OrphanRules,
+    /// Every reservation cr created, with its reasons.
+    pub assessed: &'a [Assessed],
+    /// Whether to show the reservations that are not orphans too.
+    pub all: bool,
+    /// The outcome of `--cancel`, if given.
+    pub report: Option<&'a CancelReport>,
+}
+
+/// One reservation of `cr orphans` for programs (docs/json.md).
+fn assessed_json(a: &Assessed, now: jiff::Timestamp) -> Value {
+    let r = &a.reservation;
+    json!({
+        "id": r.id,
+        "cloud": r.cloud,
+        "region": r.region,
+        "zone": r.zone,
+        "instance_type": r.instance_type,
+        "count": r.count,
+        "used": r.used,
+        "available": r.used.map(|u| r.count.saturating_sub(u)),
+        "state": r.state,
+        "created": r.created.map(|t| t.to_string()),
+        "age_seconds": orphans::age(r, now).map(|d| d.as_secs()),
+        "end_time": a.end_time.map(|t| t.to_string()),
+        "test_id": r.tags.get(cr_core::tags::TEST_ID),
+        "reasons": a.reasons,
+        "tags": r.tags,
+    })
+}
+
+/// `cr orphans --output json`.
+pub fn orphans_json(found: &Orphans<'_>) -> Value {
+    let (orphaned, others): (Vec<&Assessed>, Vec<&Assessed>) =
+        found.assessed.iter().partition(|a| a.is_orphan());
+    let mut doc = json!({
+        "schema": SCHEMA,
+        "ok": found.report.is_none_or(CancelReport::is_complete),
+        "backend": found.backend,
+        "listed_at": found.now.to_string(),
+        "rules": {
+            "older_than_seconds": found.rules.older_than.map(|d| d.as_secs()),
+            "unused_for_seconds": found.rules.unused_for.map(|d| d.as_secs()),
+            "finished_tests": found.rules.finished_tests,
+        },
+        "listed": found.assessed.len(),
+        "orphans": orphaned.iter().map(|a| assessed_json(a, found.now)).collect::<Vec<_>>(),
+    });
+    let obj = doc.as_object_mut().expect("an object");
+    if found.all {
+        obj.insert(
+            "not_orphans".into(),
+            others.iter().map(|a| assessed_json(a, found.now)).collect(),
+        );
+    }
+    if let Some(report) = found.report {
+        let mut r = serde_json::to_value(report).unwrap_or(Value::Null);
+        if let Some(o) = r.as_object_mut() {
+            o.remove("schema");
+        }
+        obj.insert("cancel".into(), r);
+    }
+    doc
+}
+
+/// Why a reservation is an orphan, for people.
+fn reason_label(reason: OrphanReason, rules: &OrphanRules) -> String {
+    let span =
+        |d: Option<std::time::Duration>| d.map(|d| duration_label(d.as_secs())).unwrap_or_default();
+    match reason {
+        OrphanReason::PastEndTime => "past its end time".into(),
+        OrphanReason::OlderThan => format!("older than {}", span(rules.older_than)),
+        OrphanReason::Unused => format!("unused for {}+", span(rules.unused_for)),
+        OrphanReason::TestFinished => "its test finished".into(),
+    }
+}
+
+/// `cr orphans` for people: a table of the orphans (and, with `--all`, the others), then
+/// what `--cancel` did.
+pub fn orphans_text(found: &Orphans<'_>) -> String {
+    let shown: Vec<&Assessed> = found
+        .assessed
+        .iter()
+        .filter(|a| found.all || a.is_orphan())
+        .collect();
+    let orphans = found.assessed.iter().filter(|a| a.is_orphan()).count();
+    let mut s = format!(
+        "{orphans} orphaned of {} reservation(s) cr created on {} (every region)\n",
+        found.assessed.len(),
+        found.backend
+    );
+    if !shown.is_empty() {
+        let mut t = table(&[
+            "id",
+            "region",
+            "zone",
+            "instance type",
+            "count",
+            "used/available",
+            "age",
+            "ends",
+            "test id",
+            "orphaned because",
+        ]);
+        for a in shown {
+            let r = &a.reservation;
+            let why: Vec<String> = a
+                .reasons
+                .iter()
+                .map(|x| reason_label(*x, found.rules))
+                .collect();
+            t.add_row(vec![
+                r.id.to_string(),
+                r.region.clone(),
+                zone_label(&r.zone).to_string(),
+                r.instance_type.clone(),
+                r.count.to_string(),
+                usage_label(r),
+                age_label(r.created, found.now),
+                a.end_time.map(|e| e.to_string()).unwrap_or_default(),
+                r.tags
+                    .get(cr_core::tags::TEST_ID)
+                    .cloned()
+                    .unwrap_or_default(),
+                if why.is_empty() {
+                    "(not an orphan)".to_string()
+                } else {
+                    why.join("; ")
+                },
+            ]);
+        }
+        let _ = writeln!(s, "{t}");
+    }
+    if let Some(report) = found.report {
+        let lines = report_lines(report);
+        if lines.is_empty() {
+            s.push_str("nothing to cancel\n");
+        } else {
+            s.push_str(&lines);
+        }
+    }
+    s
+}
+
+/// `used/available`, or `?/?` when the cloud does not say.
+fn usage_label(r: &Reservation) -> String {
+    match r.used {
+        Some(used) => format!("{used}/{}", r.count.saturating_sub(used)),
+        None => "?/?".to_string(),
     }
 }
 
@@ -647,5 +861,86 @@ mod status_tests {
         assert_eq!(age_label(ago(3 * 3600 + 5 * 60), now), "3h05m");
         assert_eq!(age_label(ago(2 * 86_400 + 4 * 3600), now), "2d04h");
         assert_eq!(age_label(None, now), "?");
+    }
+}
+
+#[cfg(test)]
+mod orphans_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+
+    use super::*;
+    use cr_core::model::{ReservationId, ReservationState};
+
+    fn reservation(id: &str, test: &str, used: Option<u32>, now: jiff::Timestamp) -> Reservation {
+        Reservation {
+            id: ReservationId(id.into()),
+            cloud: Cloud::Oci,
+            region: "us-ashburn-1".into(),
+            zone: Some("Emul:IAD-AD-1".into()),
+            instance_type: "VM.Standard.E4.Flex".into(),
+            count: 3,
+            used,
+            end_time: None,
+            created: Some(now - jiff::SignedDuration::from_mins(20)),
+            state: ReservationState::Active,
+            tags: BTreeMap::from([
+                ("TestId".to_string(), test.to_string()),
+                ("CreatedBy".to_string(), "cr".to_string()),
+            ]),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn orphans_show_why_and_the_others_only_with_all() {
+        let now = jiff::Timestamp::now();
+        let rules = OrphanRules {
+            unused_for: Some(Duration::from_secs(15 * 60)),
+            finished_tests: BTreeSet::from(["t-done".to_string()]),
+            ..OrphanRules::default()
+        };
+        let assessed = orphans::assess(
+            vec![
+                reservation("ocid1.a", "t-done", Some(0), now),
+                reservation("ocid1.b", "t-busy", Some(3), now),
+            ],
+            &rules,
+            now,
+        );
+        let mut found = Orphans {
+            backend: Cloud::Oci,
+            now,
+            rules: &rules,
+            assessed: &assessed,
+            all: false,
+            report: None,
+        };
+        let text = orphans_text(&found);
+        assert!(
+            text.starts_with("1 orphaned of 2 reservation(s) cr created on oci"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unused for 15m+; its test finished"),
+            "{text}"
+        );
+        assert!(text.contains("0/3"), "{text}");
+        assert!(!text.contains("ocid1.b"), "{text}");
+        found.all = true;
+        let text = orphans_text(&found);
+        assert!(text.contains("ocid1.b"), "{text}");
+        assert!(text.contains("(not an orphan)"), "{text}");
+
+        let doc = orphans_json(&found);
+        assert_eq!(doc["listed"], 2);
+        assert_eq!(
+            doc["orphans"][0]["reasons"],
+            json!(["unused", "test_finished"])
+        );
+        assert_eq!(doc["orphans"][0]["available"], 3);
+        assert_eq!(doc["orphans"][0]["age_seconds"], 1200);
+        assert_eq!(doc["not_orphans"][0]["id"], "ocid1.b");
+        assert!(doc.get("cancel").is_none(), "no --cancel");
     }
 }

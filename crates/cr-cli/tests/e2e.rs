@@ -331,6 +331,190 @@ async fn gce_cleanup_releases_a_crashed_runs_reservations_by_test_id() {
     emu.shutdown().await;
 }
 
+/// `cr cleanup --dry-run` and `cr orphans` as a user runs them: two tests reserved by `cr`,
+/// the dry run changes nothing (no mutating call reaches the cloud), `cr orphans` lists both
+/// and calls the finished one an orphan, `--cancel` releases exactly that one. Every JSON
+/// document is held to docs/json.schema.json.
+#[cfg(feature = "gce")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gce_orphans_and_cleanup_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, env) = emulator(Scenario::default(), &dir.path().join("creds")).await;
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    let finished = "0f8e5a2c-e2e0-4e2e-8e2e-0000000000f1";
+    let running = "0f8e5a2c-e2e0-4e2e-8e2e-0000000000f2";
+    for (test_id, region) in [(finished, "europe-west1"), (running, "us-east1")] {
+        let config = format!(
+            "cluster_backend: gce\ntest_id: {test_id}\ngce_use_capacity_reservation: true\n\
+             instance_provision: on_demand\ngce_datacenter: {region}\navailability_zone: b\n\
+             n_db_nodes: 2\nnemesis_add_node_cnt: 0\ngce_instance_type_db: n2-standard-8\n"
+        );
+        let cfg = dir.path().join(format!("{test_id}.yaml"));
+        std::fs::write(&cfg, config).unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let run = cr(
+            &env,
+            &[
+                "reserve",
+                "--config",
+                cfg,
+                "--endpoint",
+                &endpoint,
+                "--ca-bundle",
+                &ca,
+            ],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+    }
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 2);
+    let cloud = ["--endpoint", endpoint.as_str(), "--ca-bundle", ca.as_str()];
+
+    // The dry run: what would go, and nothing changed.
+    let before = emu.requests().len();
+    let mut args = vec![
+        "cleanup",
+        "--backend",
+        "gce",
+        "--test-id",
+        finished,
+        "--dry-run",
+    ];
+    args.extend(["--output", "json"]);
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let preview = json(&run);
+    schema::check("cleanup_preview", &preview);
+    assert_eq!(preview["reservations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(preview["reservations"][0]["region"], "europe-west1");
+    let mutating: Vec<_> = emu.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "GET" && !r.operation.contains("token"))
+        .map(|r| format!("{} {}", r.method, r.operation))
+        .collect();
+    assert!(
+        mutating.is_empty(),
+        "the dry run changed something: {mutating:?}"
+    );
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 2);
+    let mut args = vec![
+        "cleanup",
+        "--backend",
+        "gce",
+        "--test-id",
+        finished,
+        "--dry-run",
+    ];
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert!(run.stdout.contains("would cancel"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("dry run: nothing was cancelled"),
+        "{}",
+        run.stdout
+    );
+
+    // Every reservation cr created, the finished test's an orphan.
+    let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
+    args.extend(["--unused-for", "1h", "--all", "--output", "json"]);
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let found = json(&run);
+    schema::check("orphans", &found);
+    assert_eq!(found["listed"], 2, "{found}");
+    assert_eq!(found["orphans"][0]["test_id"], finished);
+    assert_eq!(
+        found["orphans"][0]["reasons"],
+        serde_json::json!(["test_finished"])
+    );
+    assert_eq!(found["orphans"][0]["used"], 0);
+    assert_eq!(found["not_orphans"][0]["test_id"], running);
+    assert_eq!(found["rules"]["unused_for_seconds"], 3600);
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 2, "listing only");
+
+    // The table, in ASCII off a terminal.
+    let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("1 orphaned of 2 reservation(s) cr created on gce"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("| its test finished"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains(running),
+        "only orphans without --all: {}",
+        run.stdout
+    );
+
+    // --cancel that the cloud keeps refusing: exit 5, the orphan named, still held.
+    let mut failing = Scenario::default();
+    failing.faults.push(cr_emulator::Fault {
+        cloud: CloudKind::Gce,
+        operation: "reservations.delete".into(),
+        kind: cr_emulator::FaultKind::ServerError,
+        rate: 1.0,
+        limit: None,
+    });
+    emu.set_scenario(failing);
+    let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
+    args.extend(["--cancel", "--output", "json"]);
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(5), "{}\n{}", run.stdout, run.stderr);
+    let refused = json(&run);
+    schema::check("orphans", &refused);
+    assert_eq!(refused["ok"], false);
+    let failed = refused["cancel"]["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{refused}");
+    let orphan_id = refused["orphans"][0]["id"].as_str().expect("an id");
+    assert_eq!(failed[0]["id"], orphan_id);
+    assert!(
+        run.stderr.contains(orphan_id)
+            && run
+                .stderr
+                .contains("rerun `cr orphans --backend gce --cancel`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(emu.state().live(CloudKind::Gce).count(), 2, "still held");
+    emu.set_scenario(Scenario::default());
+
+    // --cancel: exactly the orphan goes.
+    let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
+    args.extend(["--cancel", "--output", "json"]);
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let done = json(&run);
+    schema::check("orphans", &done);
+    assert_eq!(
+        done["cancel"]["cancelled"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(done["ok"], true);
+    let live: Vec<_> = emu.state().live(CloudKind::Gce).cloned().collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(
+        live[0].region, "us-east1",
+        "the running test's reservation stays"
+    );
+
+    // A bad duration is a usage error naming the accepted form.
+    let mut args = vec!["orphans", "--backend", "gce", "--older-than", "15"];
+    args.extend(cloud);
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("90s, 15m, 6h"), "{}", run.stderr);
+    emu.shutdown().await;
+}
+
 /// Starts `cr reserve` against `emu` (every create a slow long-running operation), sends it
 /// `signals` SIGTERMs once its first create reached the cloud, and returns how it exited.
 #[cfg(all(feature = "gce", unix))]

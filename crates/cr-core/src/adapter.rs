@@ -209,6 +209,21 @@ pub trait CloudAdapter: Send + Sync + 'static {
     /// region or (when `region` is `None` and [`CloudAdapter::lists_all_regions`]) everywhere.
     async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>>;
 
+    /// Every live (pending or active) reservation cr created, whatever its test
+    /// ([`crate::tags::is_created_by_cr`]: `CreatedBy=cr` and a `TestId`), in one region or
+    /// (when `region` is `None` and [`CloudAdapter::lists_all_regions`]) everywhere: what
+    /// `cr orphans` judges. Found by cr's tags (or, on GCE, its name prefix and the tags in
+    /// the description) and re-checked with [`crate::tags::retain_created_by_cr`], so a
+    /// reservation cr did not make is never listed. The default is an error saying the
+    /// cloud's adapter cannot list them.
+    async fn find_created(&self, region: Option<String>) -> Result<Vec<Reservation>> {
+        let _ = region;
+        Err(Error::NotImplemented {
+            backend: self.cloud(),
+            operation: "listing every reservation cr created (find_created)".into(),
+        })
+    }
+
     /// Releases one reservation.
     async fn cancel(&self, reservation: &Reservation) -> Result<CancelOutcome>;
 

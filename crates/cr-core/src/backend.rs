@@ -13,7 +13,7 @@ use crate::cloud::Cloud;
 use crate::config::Params;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{CancelReport, ReservationId, ReservationSet};
+use crate::model::{CancelReport, CleanupPreview, Reservation, ReservationId, ReservationSet};
 use crate::plan::CapacityPlan;
 use crate::registry::BackendOptions;
 use crate::retry::RetryPolicy;
@@ -58,6 +58,24 @@ pub trait CapacityReservation: Send + Sync + fmt::Debug {
 
     /// Cancels every reservation tagged with `test_id`, in every region of the account.
     async fn cancel_all_regions(&self, test_id: &str) -> Result<CancelReport>;
+
+    /// What [`CapacityReservation::cancel_all_regions`] would cancel and finish, changing
+    /// nothing (`cr cleanup --dry-run`).
+    async fn preview_cancel_all_regions(&self, test_id: &str) -> Result<CleanupPreview>;
+
+    /// Every live reservation cr created, whatever its test, in every region of the account
+    /// (`cr orphans`; judged with [`crate::orphans`]). Reservations cr did not create are
+    /// never listed.
+    async fn find_created(&self) -> Result<Vec<Reservation>>;
+
+    /// Cancels `chosen`, reservations of a [`CapacityReservation::find_created`] `listing`,
+    /// and finishes the region resources of each test and region they empty. Individual
+    /// failures are in [`CancelReport::failed`].
+    async fn cancel_created(
+        &self,
+        listing: &[Reservation],
+        chosen: &[Reservation],
+    ) -> Result<CancelReport>;
 
     /// Rebuilds the test's reservation set from the cloud, by its test-id tag.
     async fn discover(&self, params: &Params) -> Result<ReservationSet>;
@@ -196,6 +214,22 @@ impl CapacityReservation for EngineBackend {
         Ok(report)
     }
 
+    async fn preview_cancel_all_regions(&self, test_id: &str) -> Result<CleanupPreview> {
+        self.engine.preview_cancel_all_regions(test_id).await
+    }
+
+    async fn find_created(&self) -> Result<Vec<Reservation>> {
+        self.engine.find_created().await
+    }
+
+    async fn cancel_created(
+        &self,
+        listing: &[Reservation],
+        chosen: &[Reservation],
+    ) -> Result<CancelReport> {
+        Ok(self.engine.cancel_created(listing, chosen.to_vec()).await)
+    }
+
     async fn discover(&self, params: &Params) -> Result<ReservationSet> {
         let plan = self.plan(params)?;
         let set = self.engine.discover(&plan).await?;
@@ -279,6 +313,19 @@ impl CapacityReservation for NotImplementedBackend {
     }
     async fn cancel_all_regions(&self, _test_id: &str) -> Result<CancelReport> {
         self.fail("cancel_all_regions")
+    }
+    async fn preview_cancel_all_regions(&self, _test_id: &str) -> Result<CleanupPreview> {
+        self.fail("preview_cancel_all_regions")
+    }
+    async fn find_created(&self) -> Result<Vec<Reservation>> {
+        self.fail("find_created")
+    }
+    async fn cancel_created(
+        &self,
+        _listing: &[Reservation],
+        _chosen: &[Reservation],
+    ) -> Result<CancelReport> {
+        self.fail("cancel_created")
     }
     async fn discover(&self, _params: &Params) -> Result<ReservationSet> {
         self.fail("discover")

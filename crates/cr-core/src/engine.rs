@@ -46,8 +46,8 @@ use crate::error::{
     CloudError, Error, ErrorKind, Leftover, LeftoverKind, Result, SkippedZone, ZoneAttempt,
 };
 use crate::model::{
-    CancelOutcome, CancelReport, RegionReservations, Reservation, ReservationSet, ReservationState,
-    ZoneTried,
+    CancelOutcome, CancelReport, CleanupPreview, RegionReservations, Reservation, ReservationSet,
+    ReservationState, ZoneTried,
 };
 use crate::plan::{CapacityPlan, Demand, RegionPlan};
 use crate::progress::{Event, Progress, ReleaseOutcome, Step};
@@ -375,6 +375,53 @@ impl Engine {
                 "a test id: reservations are found by their TestId tag",
             ));
         }
+        let (listings, with_resources) = self.list_every_region(test_id).await?;
+        self.cancel_listed(
+            test_id,
+            listings,
+            FinishRegions::WithReservationsOr(with_resources),
+        )
+        .await
+    }
+
+    /// What [`Engine::cancel_all_regions`] would cancel and finish, without cancelling or
+    /// finishing anything (`cr cleanup --dry-run`): only listings are made. A region whose
+    /// listing fails fails the call (a preview that left a region out would mislead).
+    pub async fn preview_cancel_all_regions(&self, test_id: &str) -> Result<CleanupPreview> {
+        if test_id.is_empty() {
+            return Err(Error::config(
+                "the command line",
+                "test_id",
+                "",
+                "a test id: reservations are found by their TestId tag",
+            ));
+        }
+        let (listings, with_resources) = self.list_every_region(test_id).await?;
+        let mut preview = CleanupPreview {
+            test_id: test_id.to_string(),
+            ..CleanupPreview::default()
+        };
+        for (region, listing) in listings {
+            let live = listing?;
+            if !live.is_empty() && !preview.regions_to_finish.contains(&region) {
+                preview.regions_to_finish.push(region);
+            }
+            preview.reservations.extend(live);
+        }
+        for region in with_resources {
+            if !preview.regions_to_finish.contains(&region) {
+                preview.regions_to_finish.push(region);
+            }
+        }
+        Ok(preview)
+    }
+
+    /// The test's live reservations in every region (one call where the cloud lists every
+    /// region at once), and the regions still holding region resources of the test.
+    async fn list_every_region(
+        &self,
+        test_id: &str,
+    ) -> Result<(Vec<(String, Result<Vec<Reservation>>)>, Vec<String>)> {
         let listings = if self.adapter.lists_all_regions() {
             let mut listings: Vec<(String, Result<Vec<Reservation>>)> = Vec::new();
             for r in self.find_live(test_id, None).await? {
@@ -396,12 +443,70 @@ impl Engine {
                 self.adapter.regions_with_resources(test_id)
             })
             .await?;
-        self.cancel_listed(
-            test_id,
-            listings,
-            FinishRegions::WithReservationsOr(with_resources),
-        )
-        .await
+        Ok((listings, with_resources))
+    }
+
+    /// Every live reservation cr created, whatever its test, in every region of the
+    /// account ([`CloudAdapter::find_created`]; one call where the cloud lists every region
+    /// at once, else region by region, concurrently): what `cr orphans` judges with
+    /// [`crate::orphans`]. A region whose listing fails fails the call, naming it.
+    pub async fn find_created(&self) -> Result<Vec<Reservation>> {
+        let live = |found: Vec<Reservation>| -> Vec<Reservation> {
+            found.into_iter().filter(|r| r.state.is_live()).collect()
+        };
+        if self.adapter.lists_all_regions() {
+            let found = self
+                .retry
+                .run("find_created", || self.adapter.find_created(None))
+                .await?;
+            return Ok(live(found));
+        }
+        let regions = self.retry.run("regions", || self.adapter.regions()).await?;
+        let listings: Vec<Result<Vec<Reservation>>> = stream::iter(regions)
+            .map(|region| async move {
+                self.retry
+                    .run("find_created", || {
+                        self.adapter.find_created(Some(region.clone()))
+                    })
+                    .await
+            })
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for listing in listings {
+            out.extend(live(listing?));
+        }
+        Ok(out)
+    }
+
+    /// Cancels `chosen`, reservations of a [`Engine::find_created`] `listing` (the orphans),
+    /// through the same path as every cancel (retries, waiting for one still being
+    /// created), then finishes the region resources of each test and region that `chosen`
+    /// emptied ([`crate::orphans::regions_to_finish`]); a region where the test keeps a
+    /// reservation is not finished. Individual failures are in [`CancelReport::failed`].
+    pub async fn cancel_created(
+        &self,
+        listing: &[Reservation],
+        chosen: Vec<Reservation>,
+    ) -> CancelReport {
+        let finish = crate::orphans::regions_to_finish(listing, &chosen);
+        let mut report = self.release(chosen).await;
+        for (test_id, region) in finish {
+            // A region still holding a reservation cannot be finished; the next run does.
+            if report.failed.iter().any(|l| l.region == region) {
+                continue;
+            }
+            let unfinished = self.finish(&test_id, vec![region]).await;
+            report.failed.extend(unfinished);
+        }
+        tracing::info!(
+            cancelled = report.cancelled.len(),
+            already_gone = report.already_gone.len(),
+            failed = report.failed.len(),
+            "orphans cancelled"
+        );
+        report
     }
 
     /// The test's live reservations in `region` (or everywhere).

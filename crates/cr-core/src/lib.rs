@@ -2,7 +2,9 @@
 //! provisioned, and release it afterwards.
 //!
 //! - [`CapacityReservation`]: the interface every backend offers (is_enabled, reserve,
-//!   get_id, cancel, cancel_all_regions, discover, instance_target).
+//!   get_id, cancel, cancel_all_regions and its preview, discover, instance_target,
+//!   find_created and cancel_created for orphans).
+//! - [`orphans`]: the rules that call a reservation cr created an orphan.
 //! - [`config::Params`]: SCT-style layered YAML configuration.
 //! - [`plan::CapacityPlan`]: what to reserve, where, until when.
 //! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over
@@ -22,6 +24,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod model;
+pub mod orphans;
 pub mod plan;
 mod planner;
 pub mod progress;
@@ -35,7 +38,7 @@ pub use backend::{CapacityReservation, EngineBackend};
 pub use cloud::Cloud;
 pub use config::Params;
 pub use error::{Error, ErrorKind, Result};
-pub use model::{CancelReport, Reservation, ReservationId, ReservationSet};
+pub use model::{CancelReport, CleanupPreview, Reservation, ReservationId, ReservationSet};
 pub use plan::CapacityPlan;
 /// The cancellation token of [`CapacityReservation::reserve_until`] (tokio-util's).
 pub use tokio_util::sync::CancellationToken;

@@ -268,6 +268,18 @@ impl CancelReport {
     }
 }
 
+/// What `cr cleanup --dry-run` found: what a cleanup of the test would cancel and which
+/// regions' resources (Azure reservation groups) it would remove. Nothing was changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CleanupPreview {
+    /// The test id.
+    pub test_id: String,
+    /// The live reservations tagged with the test id, in every region.
+    pub reservations: Vec<Reservation>,
+    /// The regions a cleanup would finish (reservations there, or region resources left).
+    pub regions_to_finish: Vec<String>,
+}
+
 /// What cancelling one reservation found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelOutcome {

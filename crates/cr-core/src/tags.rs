@@ -31,6 +31,11 @@ pub const CREATED_BY_VALUE: &str = "cr";
 /// its demand has any: a later run reuses the reservation only if its plan asks the same.
 pub const CR_DETAILS: &str = "CrDetails";
 
+/// Tag key recording a reservation's planned end (RFC 3339, whole seconds) on clouds whose
+/// reservations have no native end time (Azure, OCI): for people, `cr orphans` and cleanup
+/// tools. Not one of [`CORE_TAG_KEYS`]: it is added after them, room permitting.
+pub const CR_END_TIME: &str = "CrEndTime";
+
 /// cr's own tag keys, in rendering order; `cost_tags` may not override them.
 pub const CORE_TAG_KEYS: [&str; 7] = [
     TEST_ID,
@@ -185,6 +190,21 @@ pub fn is_of_test(tags: &BTreeMap<String, String>, test_id: &str) -> bool {
     tags.get(TEST_ID).map(String::as_str) == Some(test_id)
 }
 
+/// Whether `tags` mark a reservation cr created, whatever its test: `CreatedBy=cr` and a
+/// non-empty `TestId` (both written by every cr create, [`Tags::for_test`]). A reservation
+/// made by hand or by another tool — even one carrying a `TestId` tag or, on GCE, a
+/// `cr-` name — is not cr's: `cr orphans` never lists or touches it.
+pub fn is_created_by_cr(tags: &BTreeMap<String, String>) -> bool {
+    tags.get(CREATED_BY).map(String::as_str) == Some(CREATED_BY_VALUE)
+        && tags.get(TEST_ID).is_some_and(|id| !id.trim().is_empty())
+}
+
+/// Keeps only the reservations cr created ([`is_created_by_cr`]): the re-check every
+/// adapter makes after listing every test's reservations by the cloud's filter.
+pub fn retain_created_by_cr(reservations: &mut Vec<crate::model::Reservation>) {
+    reservations.retain(|r| is_created_by_cr(&r.tags));
+}
+
 /// Keeps only the reservations whose `TestId` tag is exactly `test_id`: the re-check every
 /// adapter makes after listing by the cloud's filter (a filter may match more than asked,
 /// e.g. a name prefix, a case-insensitive or wildcard tag match).
@@ -292,6 +312,32 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn created_by_cr_needs_both_created_by_and_a_test_id() {
+        let tags = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(is_created_by_cr(&Tags::for_test(Some("t-1"), Cloud::Gce).0));
+        assert!(!is_created_by_cr(&Tags::for_test(None, Cloud::Gce).0));
+        assert!(!is_created_by_cr(&tags(&[
+            ("TestId", "t-1"),
+            ("CreatedBy", "hand")
+        ])));
+        assert!(!is_created_by_cr(&tags(&[("TestId", "t-1")])));
+        assert!(!is_created_by_cr(&tags(&[
+            ("CreatedBy", "cr"),
+            ("TestId", " ")
+        ])));
+        assert!(!is_created_by_cr(&tags(&[
+            ("createdby", "cr"),
+            ("TestId", "t")
+        ])));
+        assert!(!is_created_by_cr(&BTreeMap::new()));
+    }
 
     fn sample(extra: &[(&str, &str)]) -> Tags {
         let extra: BTreeMap<String, String> = extra

@@ -2072,3 +2072,184 @@ async fn a_failed_zone_is_rolled_back_while_the_next_zone_is_tried() {
         "zone b is tried without waiting for zone a's rollback: {log:#?}"
     );
 }
+
+// ---- Orphans: every reservation cr created, cancelling chosen ones, cleanup previews ----
+
+/// A reservation of test `test` in `region`.
+fn of_test(test: &str, region: &str, zone: &str, instance_type: &str) -> Reservation {
+    let mut r = reservation(region, zone, instance_type, 1);
+    r.tags.insert(TEST_ID.into(), test.into());
+    r
+}
+
+#[tokio::test]
+async fn find_created_lists_region_by_region_and_keeps_live_ones() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Aws);
+    m.expect_lists_all_regions().return_const(false);
+    m.expect_regions()
+        .times(1)
+        .returning(|| Ok(vec!["eu-west-1".into(), "us-east-1".into()]));
+    m.expect_find().never();
+    m.expect_cancel().never();
+    m.expect_find_created()
+        .withf(|r| r.as_deref() == Some("eu-west-1"))
+        .times(1)
+        .returning(|_| {
+            let mut gone = of_test("t-2", "eu-west-1", "eu-west-1b", "i4i.large");
+            gone.state = ReservationState::Cancelled;
+            gone.id = ReservationId("cr-gone".into());
+            Ok(vec![
+                of_test("t-1", "eu-west-1", "eu-west-1a", "i4i.large"),
+                gone,
+            ])
+        });
+    m.expect_find_created()
+        .withf(|r| r.as_deref() == Some("us-east-1"))
+        .times(1)
+        .returning(|_| Ok(vec![of_test("t-2", "us-east-1", "us-east-1a", "i4i.large")]));
+
+    let found = engine(m).find_created().await.unwrap();
+
+    assert_eq!(
+        ids(&found),
+        ["cr-eu-west-1a-i4i.large", "cr-us-east-1a-i4i.large"],
+        "every region, live reservations only"
+    );
+}
+
+#[tokio::test]
+async fn find_created_fails_when_a_region_cannot_be_listed() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Gce);
+    m.expect_lists_all_regions().return_const(true);
+    m.expect_find_created()
+        .withf(|r| r.is_none())
+        .returning(|_| {
+            Err(CloudError::new(
+                ErrorKind::Unauthorized,
+                Cloud::Gce,
+                "reservations.aggregatedList",
+                "forbidden",
+                "no list permission",
+            )
+            .into())
+        });
+    let e = engine(m).find_created().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+}
+
+#[tokio::test]
+async fn find_created_is_unsupported_by_default() {
+    struct Bare;
+    #[async_trait::async_trait]
+    impl cr_core::adapter::CloudAdapter for Bare {
+        fn cloud(&self) -> Cloud {
+            Cloud::Oci
+        }
+        async fn zones(&self, _: &str, _: &[String]) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        async fn regions(&self) -> Result<Vec<String>> {
+            Ok(vec!["r".into()])
+        }
+        async fn create(&self, _: &CreateRequest) -> Result<Reservation> {
+            unreachable!("not called")
+        }
+        async fn poll(&self, _: &Reservation) -> Result<Readiness> {
+            unreachable!("not called")
+        }
+        async fn find(&self, _: &str, _: Option<String>) -> Result<Vec<Reservation>> {
+            Ok(Vec::new())
+        }
+        async fn cancel(&self, _: &Reservation) -> Result<CancelOutcome> {
+            unreachable!("not called")
+        }
+        fn instance_target(&self, _: &Reservation) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+    }
+    let e = Engine::new(Arc::new(Bare), RetryPolicy::fast())
+        .find_created()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("find_created"), "{e}");
+}
+
+#[tokio::test]
+async fn cancel_created_finishes_only_the_regions_it_empties() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Azure);
+    let a = of_test("t-1", "eastus", "1", "Standard_D2s_v5");
+    let mut kept = of_test("t-1", "eastus", "1", "Standard_D4s_v5");
+    kept.id = ReservationId("kept".into());
+    let mut b = of_test("t-2", "westus", "1", "Standard_D2s_v5");
+    b.id = ReservationId("westus-one".into());
+    let listing = vec![a.clone(), kept, b.clone()];
+    m.expect_cancel()
+        .times(2)
+        .returning(|_| Ok(CancelOutcome::Cancelled));
+    // t-1 keeps a reservation in eastus: its group must stay.
+    m.expect_finish_region()
+        .withf(|t, r| t == "t-1" && r == "eastus")
+        .never();
+    m.expect_finish_region()
+        .withf(|t, r| t == "t-2" && r == "westus")
+        .times(1)
+        .returning(|_, _| Ok(()));
+
+    let report = engine(m).cancel_created(&listing, vec![a, b]).await;
+
+    assert_eq!(report.cancelled.len(), 2);
+    assert!(report.is_complete(), "{:?}", report.failed);
+}
+
+#[tokio::test]
+async fn cancel_created_reports_a_failed_cancel_and_does_not_finish_its_region() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Aws);
+    let a = of_test("t-1", "eu-west-1", "eu-west-1a", "i4i.large");
+    m.expect_cancel().returning(|_| {
+        Err(CloudError::new(
+            ErrorKind::InvalidRequest,
+            Cloud::Aws,
+            "CancelCapacityReservation",
+            "IncorrectState",
+            "in use",
+        )
+        .into())
+    });
+    m.expect_finish_region().never();
+
+    let listing = vec![a.clone()];
+    let report = engine(m).cancel_created(&listing, vec![a]).await;
+
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].id, "cr-eu-west-1a-i4i.large");
+    assert!(
+        report.failed[0].error.contains("IncorrectState"),
+        "{:?}",
+        report.failed
+    );
+}
+
+#[tokio::test]
+async fn a_cleanup_preview_lists_and_changes_nothing() {
+    let mut m = MockCloudAdapter::new();
+    m.expect_cloud().return_const(Cloud::Azure);
+    m.expect_lists_all_regions().return_const(true);
+    m.expect_find()
+        .withf(|t, r| t == TEST && r.is_none())
+        .returning(|_, _| Ok(vec![reservation("eastus", "1", "Standard_D2s_v5", 2)]));
+    m.expect_regions_with_resources()
+        .returning(|_| Ok(vec!["westus".into(), "eastus".into()]));
+    m.expect_cancel().never();
+    m.expect_finish_region().never();
+
+    let preview = engine(m).preview_cancel_all_regions(TEST).await.unwrap();
+
+    assert_eq!(ids(&preview.reservations), ["cr-1-Standard_D2s_v5"]);
+    assert_eq!(preview.regions_to_finish, ["eastus", "westus"]);
+    assert_eq!(preview.test_id, TEST);
+}

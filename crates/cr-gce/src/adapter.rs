@@ -161,6 +161,23 @@ impl GceAdapter {
     }
 }
 
+impl GceAdapter {
+    /// The reservations of one aggregated list by name `filter` (every page), in `region`
+    /// or everywhere.
+    async fn list_named(&self, filter: &str, region: Option<String>) -> Result<Vec<Reservation>> {
+        let mut site = CallSite::new("reservations.aggregatedList");
+        if let Some(r) = &region {
+            site = site.region(r);
+        }
+        let listed = self.client.aggregated_reservations(&site, filter).await?;
+        Ok(listed
+            .iter()
+            .map(|r| to_reservation(r, None))
+            .filter(|r| region.as_deref().is_none_or(|want| r.region == want))
+            .collect())
+    }
+}
+
 fn is_already_exists(err: &Error) -> bool {
     err.cloud_error().is_some_and(|c| {
         let code = c.code.to_ascii_lowercase().replace('_', "");
@@ -491,21 +508,20 @@ impl CloudAdapter for GceAdapter {
     }
 
     async fn find(&self, test_id: &str, region: Option<String>) -> Result<Vec<Reservation>> {
-        let mut site = CallSite::new("reservations.aggregatedList");
-        if let Some(r) = &region {
-            site = site.region(r);
-        }
-        let listed = self
-            .client
-            .aggregated_reservations(&site, &naming::name_filter(test_id))
+        let mut found = self
+            .list_named(&naming::name_filter(test_id), region)
             .await?;
-        let mut found: Vec<Reservation> = listed
-            .iter()
-            .map(|r| to_reservation(r, None))
-            .filter(|r| region.as_deref().is_none_or(|want| r.region == want))
-            .collect();
         // The name filter matches a prefix of the test id: the description's TestId decides.
         tags::retain_test(&mut found, test_id);
+        Ok(found)
+    }
+
+    /// Every reservation named with cr's prefix whose description's tags say cr made it (a
+    /// `cr-` name alone, or a `TestId` without `CreatedBy=cr`, is not enough).
+    async fn find_created(&self, region: Option<String>) -> Result<Vec<Reservation>> {
+        let mut found = self.list_named(&naming::any_test_filter(), region).await?;
+        tags::retain_created_by_cr(&mut found);
+        found.retain(|r| r.state.is_live());
         Ok(found)
     }
 

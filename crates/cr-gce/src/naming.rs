@@ -42,6 +42,12 @@ pub fn name_filter(test_id: &str) -> String {
     format!("name eq \"{}.*\"", test_prefix(test_id))
 }
 
+/// The `filter` of an aggregated list that keeps the names of every test's reservations
+/// (cr's name prefix); the description's tags then decide which are cr's.
+pub fn any_test_filter() -> String {
+    format!("name eq \"{NAME_PREFIX}.*\"")
+}
+
 /// The reservation name for one (test, region, zone, machine type).
 pub fn reservation_name(test_id: &str, region: &str, zone: &str, machine_type: &str) -> String {
     let prefix = test_prefix(test_id);

@@ -91,6 +91,17 @@ fn state_of(lifecycle: Option<&str>) -> ReservationState {
     }
 }
 
+/// The freeform tags of a reservation: the plan's, rendered for OCI, and the planned end
+/// ([`tags::CR_END_TIME`]: OCI reservations have no end time of their own, so `cr orphans`
+/// and people read it there).
+fn freeform_tags(request: &CreateRequest) -> BTreeMap<String, String> {
+    let mut tags = request.tags.render(Cloud::Oci);
+    let end =
+        jiff::Timestamp::from_second(request.end_time.as_second()).unwrap_or(request.end_time);
+    tags.insert(tags::CR_END_TIME.to_string(), end.to_string());
+    tags
+}
+
 /// cr's view of an OCI reservation (a full body or a summary).
 pub(crate) fn to_reservation(r: &ReservationBody, region: &str) -> Reservation {
     let configs = r
@@ -127,6 +138,54 @@ pub(crate) fn to_reservation(r: &ReservationBody, region: &str) -> Reservation {
 }
 
 impl OciAdapter {
+    /// Lists the compartment in `region` (every page) and keeps the reservations whose
+    /// freeform tags `keep` accepts (a summary without tags is read to decide), each read in
+    /// full: summaries carry no shape. Deleted ones are left out.
+    async fn list_where(
+        &self,
+        region: &str,
+        keep: impl Fn(&BTreeMap<String, String>) -> bool,
+    ) -> Result<Vec<Reservation>> {
+        let region = region.to_string();
+        let site = CallSite::new("ListComputeCapacityReservations").region(&region);
+        let listed = self
+            .client
+            .list_reservations(&site, &region, self.compartment())
+            .await?;
+        let candidates: Vec<ReservationBody> = listed
+            .into_iter()
+            .filter(|s| {
+                // A summary may omit tags and state: only a present, different value rules it out.
+                s.freeform_tags.as_ref().is_none_or(&keep)
+                    && !matches!(
+                        s.lifecycle_state
+                            .as_deref()
+                            .map(str::to_ascii_uppercase)
+                            .as_deref(),
+                        Some("DELETED")
+                    )
+            })
+            .collect();
+        let get_site = site.op("GetComputeCapacityReservation").on_reservation();
+        let reads = candidates.iter().map(|s| {
+            let get_site = get_site.clone().ad(&s.availability_domain);
+            let region = &region;
+            async move {
+                match self.client.get_reservation(&get_site, region, &s.id).await {
+                    Ok(full) => Ok(Some(to_reservation(&full, region))),
+                    // Deleted between the list and the read.
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        Ok(futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
     pub(crate) fn new(
         client: OciClient,
         tenancy: String,
@@ -175,7 +234,7 @@ impl OciAdapter {
             availability_domain: request.zone.clone(),
             display_name: display_name(&request.test_id, &request.zone, shape),
             is_default_reservation: false,
-            freeform_tags: request.tags.render(Cloud::Oci),
+            freeform_tags: freeform_tags(request),
             defined_tags,
             instance_reservation_configs: vec![ConfigDetails {
                 instance_shape: shape.clone(),
@@ -433,46 +492,31 @@ impl CloudAdapter for OciAdapter {
             // lists_all_regions is false: the engine always names the region.
             return Ok(Vec::new());
         };
-        let site = CallSite::new("ListComputeCapacityReservations").region(&region);
-        let listed = self
-            .client
-            .list_reservations(&site, &region, self.compartment())
-            .await?;
-        let candidates: Vec<ReservationBody> = listed
-            .into_iter()
-            .filter(|s| {
-                // A summary may omit tags and state: only a present, different value rules it out.
-                s.freeform_tags
-                    .as_ref()
-                    .is_none_or(|t| t.get(TEST_ID).map(String::as_str) == Some(test_id))
-                    && !matches!(
-                        s.lifecycle_state
-                            .as_deref()
-                            .map(str::to_ascii_uppercase)
-                            .as_deref(),
-                        Some("DELETED")
-                    )
+        let mut found = self
+            .list_where(&region, |t| {
+                t.get(TEST_ID).map(String::as_str) == Some(test_id)
             })
-            .collect();
-        let get_site = site.op("GetComputeCapacityReservation").on_reservation();
-        let reads = candidates.iter().map(|s| {
-            let get_site = get_site.clone().ad(&s.availability_domain);
-            let region = &region;
-            async move {
-                match self.client.get_reservation(&get_site, region, &s.id).await {
-                    Ok(full) => Ok(Some(to_reservation(&full, region))),
-                    // Deleted between the list and the read.
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e),
-                }
-            }
-        });
-        let mut found: Vec<Reservation> = futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+            .await?;
         tags::retain_test(&mut found, test_id);
+        Ok(found)
+    }
+
+    /// The compartment's reservations whose freeform tags say cr made them (`CreatedBy=cr`
+    /// and a `TestId`), in `region` or, without one, in every subscribed region.
+    async fn find_created(&self, region: Option<String>) -> Result<Vec<Reservation>> {
+        let regions = match region {
+            Some(r) => vec![r],
+            None => self.regions().await?,
+        };
+        let lists = futures::future::try_join_all(
+            regions
+                .iter()
+                .map(|r| self.list_where(r, tags::is_created_by_cr)),
+        )
+        .await?;
+        let mut found: Vec<Reservation> = lists.into_iter().flatten().collect();
+        tags::retain_created_by_cr(&mut found);
+        found.retain(|r| r.state.is_live());
         Ok(found)
     }
 

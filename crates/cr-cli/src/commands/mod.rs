@@ -15,6 +15,7 @@ mod emulator {
     }
 }
 mod inspect;
+mod orphans;
 mod plan;
 mod reserve;
 
@@ -86,8 +87,9 @@ pub async fn run(global: Global, command: &Command) -> Result<ExitCode> {
                     reserve::cancel(&context, args.backend.backend.as_deref()).await
                 }
                 Command::Cleanup(args) => {
-                    reserve::cleanup(&context, &args.backend, &args.test_id).await
+                    reserve::cleanup(&context, &args.backend, &args.test_id, args.dry_run).await
                 }
+                Command::Orphans(args) => orphans::run(&context, args).await,
                 _ => unreachable!("handled above"),
             };
             if let Some(r) = &renderer {

@@ -56,9 +56,21 @@ pub async fn cancel(context: &Context<'_>, explicit: Option<&str>) -> Result<Exi
     output::report(context.global.output, &report?)
 }
 
-pub async fn cleanup(context: &Context<'_>, backend_name: &str, test_id: &str) -> Result<ExitCode> {
+pub async fn cleanup(
+    context: &Context<'_>,
+    backend_name: &str,
+    test_id: &str,
+    dry_run: bool,
+) -> Result<ExitCode> {
     // Cleanup needs no configuration, but settings in --config files still apply.
     let (_, backend) = open_backend(context, Some(backend_name)).await?;
+    if dry_run {
+        // Listings only: nothing is cancelled and no region is finished.
+        let preview = backend.preview_cancel_all_regions(test_id).await;
+        context.settle();
+        output::preview(context.global.output, backend.cloud(), &preview?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = backend.cancel_all_regions(test_id).await;
     context.settle();
     output::report(context.global.output, &report?)
