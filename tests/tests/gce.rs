@@ -241,6 +241,7 @@ async fn http_token(emulator: &EmulatorHandle) -> Arc<Token> {
 cr_contract_tests::contract_suite!(GceTarget);
 cr_contract_tests::fault_soak!(GceTarget);
 cr_contract_tests::bench!(GceTarget);
+cr_contract_tests::crash_recovery!(GceTarget);
 
 /// The insert body on the wire: machine type, count as a string, local SSDs, CPU platform,
 /// specific-reservation flag and native expiry, as the emulator received them.
