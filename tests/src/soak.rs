@@ -118,8 +118,10 @@ const FAULTS: [(FaultKind, f64); 6] = [
     (FaultKind::FailedLro, 0.05),
 ];
 
-/// How many cycles run at once (each against its own emulator; they mostly wait).
-const CONCURRENT_CYCLES: usize = 16;
+/// How many cycles run at once (each against its own emulator; they mostly wait: for hung
+/// calls to time out, for backoff, for long-running operations). `CR_SOAK_CONCURRENCY`
+/// changes it.
+const CONCURRENT_CYCLES: usize = 32;
 
 /// Runs `cycles` seeded reserve → cancel cycles (seed `seed`) and returns the tally. Cycles
 /// run [`CONCURRENT_CYCLES`] at a time; each draws its choices and its emulator's faults from
@@ -140,7 +142,12 @@ pub async fn fault_soak(t: &dyn ContractTarget, cycles: u32, seed: u64) -> SoakT
             tally.cycles = 1;
             tally
         })
-        .buffer_unordered(CONCURRENT_CYCLES)
+        .buffer_unordered(
+            std::env::var("CR_SOAK_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(CONCURRENT_CYCLES),
+        )
         .collect()
         .await;
     let mut total = SoakTally::default();
@@ -213,7 +220,7 @@ async fn one_cycle(t: &dyn ContractTarget, cycle: u32, seed: u64, tally: &mut So
             .or_default()
             .quota = Some(2);
     }
-    let fx = Fixture::start(t, scenario, config).await;
+    let fx = Fixture::start_sharing_keys(t, scenario, config).await;
     let problem = |tally: &mut SoakTally, what: String| {
         tally
             .problems
