@@ -103,6 +103,16 @@ pub struct CrashTally {
 }
 
 impl CrashTally {
+    /// Runs whose exit shows the stop took effect: exit 130 after SIGTERM or SIGINT, ended by
+    /// the signal after SIGKILL.
+    pub fn stopped(&self, experiment: Experiment) -> u32 {
+        let key = match experiment {
+            Experiment::Signal(_) => "130",
+            _ => "signal",
+        };
+        self.exits.get(key).copied().unwrap_or(0)
+    }
+
     fn add(&mut self, other: CrashTally) {
         self.seeds += other.seeds;
         self.mid_flight += other.mid_flight;
@@ -305,12 +315,11 @@ async fn finish(child: tokio::process::Child, limit: Duration) -> Run {
 
 /// Sends `signal` to `pid` with kill(1) (the workspace forbids the unsafe libc call).
 fn send(signal: Signal, pid: u32) {
-    let sent = std::process::Command::new("kill")
+    // A failed kill (it exited a moment ago) shows in its exit code.
+    std::process::Command::new("kill")
         .args([signal.flag(), &pid.to_string()])
         .status()
         .expect("kill(1) runs");
-    // It may have exited a moment ago; the caller finds out from its exit.
-    let _ = sent;
 }
 
 /// Waits until the emulator is quiet: no reservation pending and no request answered for

@@ -479,8 +479,9 @@ macro_rules! crash_recovery {
                 // Most stops must land while creates are in flight, or the experiment proves
                 // little.
                 assert!(
-                    tally.mid_flight * 2 >= tally.seeds,
-                    "{experiment}: too few stops landed mid-flight: {tally}"
+                    tally.mid_flight * 2 >= tally.seeds
+                        && tally.stopped(experiment) * 2 >= tally.seeds,
+                    "{experiment}: too few stops landed mid-flight and took effect: {tally}"
                 );
             }
 
