@@ -413,12 +413,13 @@ pub async fn crash_recovery(
     let cr = &cr;
     let tallies: Vec<CrashTally> = futures::stream::iter(0..seeds)
         .map(|i| async move {
+            let which = format!("seed #{i} of CR_CRASH_SEED={seed}");
             let seed = seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i));
             let mut tally = CrashTally {
                 seeds: 1,
                 ..CrashTally::default()
             };
-            one_seed(t, cr, experiment, seed, &mut tally).await;
+            one_seed(t, cr, experiment, (seed, &which), &mut tally).await;
             tally
         })
         .buffer_unordered(CONCURRENT_SEEDS)
@@ -436,7 +437,7 @@ async fn one_seed(
     t: &dyn ContractTarget,
     cr: &Path,
     experiment: Experiment,
-    seed: u64,
+    (seed, which): (u64, &str),
     tally: &mut CrashTally,
 ) {
     let cloud = t.cloud();
@@ -490,8 +491,7 @@ async fn one_seed(
     };
     let problem = |tally: &mut CrashTally, what: String| {
         tally.problems.push(format!(
-            "{experiment}, seed {seed} (CR_CRASH_SEED reproduces the run), stop {moment}: {what}; \
-             audit: {}",
+            "{experiment}, {which} (draw seed {seed}), stop {moment}: {what}; audit: {}",
             audit_text(&fx.audit(cloud))
         ));
     };
