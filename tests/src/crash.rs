@@ -489,9 +489,15 @@ async fn one_seed(
         endpoint,
         env: options.env.clone(),
     };
+    // When the stop was sent, in milliseconds after `cr` started (set below).
+    let sent_at = std::cell::Cell::new(None::<u128>);
     let problem = |tally: &mut CrashTally, what: String| {
+        let sent = sent_at.get().map_or_else(
+            || "not sent".to_string(),
+            |ms| format!("sent {ms} ms after cr started"),
+        );
         tally.problems.push(format!(
-            "{experiment}, {which} (draw seed {seed}), stop {moment}: {what}; audit: {}",
+            "{experiment}, {which} (draw seed {seed}), stop {moment} ({sent}): {what}; audit: {}",
             audit_text(&fx.audit(cloud))
         ));
     };
@@ -542,6 +548,7 @@ async fn one_seed(
         } else {
             tally.before_create += 1;
         }
+        sent_at.set(Some(started.elapsed().as_millis()));
         match experiment {
             Experiment::Signal(signal) => send(signal, pid),
             _ => {
