@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod checks;
+pub mod crash;
 pub mod soak;
 
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ use cr_core::plan::CapacityPlan;
 use cr_core::registry::BackendOptions;
 use cr_core::retry::RetryPolicy;
 use cr_core::{Cloud, EngineBackend, Params};
-use cr_emulator::{AuditRecord, CloudKind, Emulator, EmulatorHandle, Scenario};
+use cr_emulator::{AuditRecord, CloudKind, Emulator, EmulatorHandle, EmulatorIdentity, Scenario};
 
 /// How long the emulator holds a request with the `hang` fault. Targets must build adapters
 /// whose single API call times out well below this (a few seconds), so a hung call fails as a
@@ -157,6 +158,15 @@ pub trait ContractTarget: Send + Sync {
         false
     }
 
+    /// Whether `cr cleanup --backend B --test-id T` must also be given the run's `--config`
+    /// files to find everything: OCI lists reservations per compartment, and a crashed run's
+    /// compartment (`oci_compartment_id`) is known only from its configuration (without it,
+    /// cleanup lists the tenancy's root compartment). False by default: the test id alone
+    /// finds everything.
+    fn cleanup_needs_config(&self) -> bool {
+        false
+    }
+
     /// Builds the cloud adapter against `emulator` for `params`, with `credentials`. A single
     /// API call must time out within a few seconds (see [`HANG_MS`]). Building may fail (e.g.
     /// a credentials file the client rejects up front), which counts as unauthorized.
@@ -225,6 +235,16 @@ pub fn base_scenario() -> Scenario {
     }
 }
 
+/// One emulator identity (CA, certificate, credentials) for the whole test process: its RSA
+/// keys are generated once instead of by every emulator the soak starts (each cycle's world,
+/// audit and tokens stay its own).
+pub fn shared_identity() -> EmulatorIdentity {
+    static IDENTITY: std::sync::OnceLock<EmulatorIdentity> = std::sync::OnceLock::new();
+    IDENTITY
+        .get_or_init(|| EmulatorIdentity::generate().expect("the emulator's keys are generated"))
+        .clone()
+}
+
 /// Sets the capacity of `instance_type` in one zone of `cloud`.
 pub fn set_capacity(
     scenario: &mut Scenario,
@@ -270,10 +290,31 @@ impl Fixture {
         scenario: Scenario,
         config: TestConfig,
     ) -> Self {
+        Self::start_with(target, scenario, config, None).await
+    }
+
+    /// As [`Fixture::start`], with the process's one [`shared_identity`] instead of fresh
+    /// keys: for the soak and the crash experiments, which start an emulator per cycle.
+    pub async fn start_sharing_keys(
+        target: &dyn ContractTarget,
+        scenario: Scenario,
+        config: TestConfig,
+    ) -> Self {
+        Self::start_with(target, scenario, config, Some(shared_identity())).await
+    }
+
+    async fn start_with(
+        target: &dyn ContractTarget,
+        scenario: Scenario,
+        config: TestConfig,
+        identity: Option<EmulatorIdentity>,
+    ) -> Self {
         let scenario = target.scenario(scenario);
-        let emulator = Emulator::start(scenario)
-            .await
-            .expect("the emulator starts");
+        let mut builder = Emulator::builder().scenario(scenario);
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
+        }
+        let emulator = builder.start().await.expect("the emulator starts");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let layout = target.layout();
         let params = load_params(target, dir.path(), &config);
@@ -410,6 +451,70 @@ macro_rules! fault_soak {
                 started.elapsed().as_secs_f64()
             );
             assert!(tally.clean(), "{tally}");
+        }
+    };
+}
+
+/// The crash-recovery experiments ([`crash::crash_recovery`]) against `$target`, one
+/// `#[tokio::test]` each: `cr reserve` as a child process stopped at `CR_CRASH_SEEDS`
+/// (default 30) seeded moments from `CR_CRASH_SEED` (default 1) by SIGKILL (then `cr cleanup`,
+/// or `cr reserve` again), SIGTERM and SIGINT; nothing left active, nothing doubled.
+#[macro_export]
+macro_rules! crash_recovery {
+    ($target:expr) => {
+        mod crash_recovery {
+            use super::*;
+            use $crate::crash::{Experiment, Signal};
+
+            async fn run(experiment: Experiment) {
+                let var = |k: &str, d: u64| {
+                    std::env::var(k)
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(d)
+                };
+                let seeds = u32::try_from(var("CR_CRASH_SEEDS", 30)).unwrap_or(30);
+                let started = std::time::Instant::now();
+                let tally = $crate::crash::crash_recovery(
+                    &$target,
+                    experiment,
+                    seeds,
+                    var("CR_CRASH_SEED", 1),
+                )
+                .await;
+                eprintln!(
+                    "crash recovery, {experiment} ({:.1} s): {tally}",
+                    started.elapsed().as_secs_f64()
+                );
+                assert!(tally.problems.is_empty(), "{experiment}: {tally}");
+                // Most stops must land while creates are in flight, or the experiment proves
+                // little.
+                assert!(
+                    tally.mid_flight * 2 >= tally.seeds
+                        && tally.stopped(experiment) * 2 >= tally.seeds,
+                    "{experiment}: too few stops landed mid-flight and took effect: {tally}"
+                );
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sigkill_then_cleanup_leaves_nothing() {
+                run(Experiment::KillThenCleanup).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sigkill_then_rerun_holds_the_plan_once() {
+                run(Experiment::KillThenRerun).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sigterm_rolls_back_by_itself() {
+                run(Experiment::Signal(Signal::Term)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sigint_rolls_back_by_itself() {
+                run(Experiment::Signal(Signal::Int)).await;
+            }
         }
     };
 }

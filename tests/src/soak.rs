@@ -92,10 +92,10 @@ impl fmt::Display for SoakTally {
 }
 
 /// splitmix64: the cycle's own choices, reproducible from the seed.
-struct Draw(u64);
+pub(crate) struct Draw(pub(crate) u64);
 
 impl Draw {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -103,7 +103,7 @@ impl Draw {
         z ^ (z >> 31)
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 }
@@ -118,8 +118,10 @@ const FAULTS: [(FaultKind, f64); 6] = [
     (FaultKind::FailedLro, 0.05),
 ];
 
-/// How many cycles run at once (each against its own emulator; they mostly wait).
-const CONCURRENT_CYCLES: usize = 16;
+/// How many cycles run at once (each against its own emulator; they mostly wait: for hung
+/// calls to time out, for backoff, for long-running operations). `CR_SOAK_CONCURRENCY`
+/// changes it.
+const CONCURRENT_CYCLES: usize = 32;
 
 /// Runs `cycles` seeded reserve → cancel cycles (seed `seed`) and returns the tally. Cycles
 /// run [`CONCURRENT_CYCLES`] at a time; each draws its choices and its emulator's faults from
@@ -140,7 +142,12 @@ pub async fn fault_soak(t: &dyn ContractTarget, cycles: u32, seed: u64) -> SoakT
             tally.cycles = 1;
             tally
         })
-        .buffer_unordered(CONCURRENT_CYCLES)
+        .buffer_unordered(
+            std::env::var("CR_SOAK_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(CONCURRENT_CYCLES),
+        )
         .collect()
         .await;
     let mut total = SoakTally::default();
@@ -213,7 +220,7 @@ async fn one_cycle(t: &dyn ContractTarget, cycle: u32, seed: u64, tally: &mut So
             .or_default()
             .quota = Some(2);
     }
-    let fx = Fixture::start(t, scenario, config).await;
+    let fx = Fixture::start_sharing_keys(t, scenario, config).await;
     let problem = |tally: &mut SoakTally, what: String| {
         tally
             .problems

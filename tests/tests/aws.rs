@@ -215,6 +215,7 @@ fn raw_client(emulator: &EmulatorHandle, region: &str) -> aws_sdk_ec2::Client {
 cr_contract_tests::contract_suite!(AWS);
 cr_contract_tests::fault_soak!(AWS);
 cr_contract_tests::bench!(AWS);
+cr_contract_tests::crash_recovery!(AWS);
 
 async fn valid_backend(target: &AwsTarget, fx: &Fixture) -> EngineBackend {
     fx.backend(target, Credentials::Valid)

@@ -374,6 +374,7 @@ async fn no_groups_left(fx: &Fixture) -> Arm {
 cr_contract_tests::contract_suite!(AZURE);
 cr_contract_tests::fault_soak!(AZURE);
 cr_contract_tests::bench!(AZURE);
+cr_contract_tests::crash_recovery!(AZURE);
 
 /// A few shared checks under each polling-header variant: the client follows all three.
 macro_rules! per_lro_variant {

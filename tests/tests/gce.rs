@@ -266,6 +266,7 @@ async fn http_token(emulator: &EmulatorHandle) -> Arc<Token> {
 cr_contract_tests::contract_suite!(GceTarget);
 cr_contract_tests::fault_soak!(GceTarget);
 cr_contract_tests::bench!(GceTarget);
+cr_contract_tests::crash_recovery!(GceTarget);
 
 /// The insert body on the wire: machine type, count as a string, local SSDs, CPU platform,
 /// specific-reservation flag and native expiry, as the emulator received them.
@@ -560,4 +561,60 @@ async fn zonal_reservations_do_not_leave_the_configured_zone() {
         "a zonal reservation never tries another zone: {text}"
     );
     assert!(fx.live(Cloud::Gce).is_empty());
+}
+
+/// Emulators started with one shared identity (as the soak and the crash experiments start
+/// theirs) share the CA and credentials, and nothing else: a reservation made in one is not in
+/// the other's audit, and each issues and accepts tokens of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulators_sharing_an_identity_share_keys_not_worlds() {
+    let one = Fixture::start_sharing_keys(
+        &GceTarget,
+        base_scenario(),
+        TestConfig::single("1d000000-one"),
+    )
+    .await;
+    let two = Fixture::start_sharing_keys(
+        &GceTarget,
+        base_scenario(),
+        TestConfig::single("1d000000-two"),
+    )
+    .await;
+    assert_eq!(one.emulator.ca_pem(), two.emulator.ca_pem());
+    assert_eq!(
+        one.emulator.credentials().gce.project_id,
+        two.emulator.credentials().gce.project_id
+    );
+    assert_ne!(one.emulator.https_url(), two.emulator.https_url());
+
+    let backend = one
+        .backend(&GceTarget, Credentials::Valid)
+        .await
+        .expect("the backend builds");
+    cr_core::CapacityReservation::reserve(&backend, &one.params)
+        .await
+        .expect("reserve");
+    assert_eq!(one.live(Cloud::Gce).len(), 2);
+    assert!(
+        two.audit(Cloud::Gce).is_empty(),
+        "{:?}",
+        two.audit(Cloud::Gce)
+    );
+    // A token the first emulator issued is not the second's.
+    let token = http_token(&one.emulator).await;
+    let project = two.emulator.credentials().gce.project_id.clone();
+    let refused = reqwest::Client::new()
+        .get(format!(
+            "{}/compute/v1/projects/{project}/zones",
+            two.emulator.http_url()
+        ))
+        .bearer_auth(token.as_str())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), 401);
+    cr_core::CapacityReservation::cancel(&backend, &one.params)
+        .await
+        .expect("cancel");
+    assert!(one.live(Cloud::Gce).is_empty());
 }

@@ -142,6 +142,10 @@ impl ContractTarget for OciTarget {
         false
     }
 
+    fn cleanup_needs_config(&self) -> bool {
+        true
+    }
+
     async fn adapter(
         &self,
         emulator: &EmulatorHandle,
@@ -276,6 +280,7 @@ async fn wait_active(
 cr_contract_tests::contract_suite!(OciTarget);
 cr_contract_tests::fault_soak!(OciTarget);
 cr_contract_tests::bench!(OciTarget);
+cr_contract_tests::crash_recovery!(OciTarget);
 
 fn single(test_id: &str) -> TestConfig {
     TestConfig::single(test_id)

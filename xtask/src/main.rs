@@ -27,7 +27,16 @@ fn main() -> ExitCode {
         "features" => features(),
         "sdk-check" => return sdk_check(),
         "python" => return python_package(),
-        "soak" => soak(),
+        "soak" => match std::env::args()
+            .skip(2)
+            .find(|b| !BACKENDS.contains(&b.as_str()))
+        {
+            Some(unknown) => {
+                eprintln!("xtask soak: unknown backend {unknown:?} (one of {BACKENDS:?})");
+                return ExitCode::from(2);
+            }
+            None => soak(),
+        },
         "bench" => bench(),
         _ => {
             eprintln!(
@@ -168,8 +177,6 @@ fn features() -> Vec<Step> {
     steps
 }
 
-/// The long fault soak: every backend's `fault_soak` contract check with
-/// `CR_SOAK_CYCLES` cycles (default 2,000; the workspace tests run 100), tally printed.
 /// The benchmark harness (tests/src/bench.rs) for the named backends (default: all four), one
 /// after the other so their timings do not share the machine; each writes its table to
 /// `target/bench/<backend>.md` (docs/BENCHMARKS.md). Built like the workspace tests.
@@ -195,10 +202,16 @@ fn bench() -> Vec<Step> {
         .collect()
 }
 
+/// The long fault soak: every backend's `fault_soak` contract check with
+/// `CR_SOAK_CYCLES` cycles (default 2,000; the workspace tests run 100), tally printed.
+/// `cargo xtask soak gce oci` soaks only those backends; only `aws` builds the `aws` feature
+/// (aws-sdk-ec2).
 fn soak() -> Vec<Step> {
     let cycles = std::env::var("CR_SOAK_CYCLES").unwrap_or_else(|_| "2000".into());
-    ["aws", "gce", "azure", "oci"]
+    let only: Vec<String> = std::env::args().skip(2).collect();
+    BACKENDS
         .iter()
+        .filter(|cloud| only.is_empty() || only.iter().any(|o| o == *cloud))
         .filter(|cloud| {
             root()
                 .join("tests/tests")
@@ -206,19 +219,12 @@ fn soak() -> Vec<Step> {
                 .exists()
         })
         .map(|cloud| {
-            step(&[
-                "test",
-                "-p",
-                "cr-contract-tests",
-                "--features",
-                "aws",
-                "--test",
-                cloud,
-                "fault_soak",
-                "--",
-                "--nocapture",
-            ])
-            .with_env("CR_SOAK_CYCLES", &cycles)
+            let mut args = vec!["test", "-p", "cr-contract-tests"];
+            if *cloud == "aws" {
+                args.extend(["--features", "aws"]);
+            }
+            args.extend(["--test", cloud, "fault_soak", "--", "--nocapture"]);
+            step(&args).with_env("CR_SOAK_CYCLES", &cycles)
         })
         .collect()
 }

@@ -1155,3 +1155,45 @@ async fn no_secret_appears_in_any_output_at_trace_level() {
     assert!(printed > 10_000, "trace logging was on: {printed} bytes");
     emu.shutdown().await;
 }
+
+/// OCI lists reservations one compartment at a time: a cleanup given no `oci_compartment_id`
+/// searches the root compartment only, and says so (with what to pass instead) rather than
+/// letting an empty report pass for "nothing left". With the compartment configured it says
+/// nothing.
+#[cfg(feature = "oci")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_cleanup_without_a_compartment_says_what_it_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, env) = emulator(Scenario::default(), &dir.path().join("creds")).await;
+    let endpoint = env["CR_ENDPOINT"].clone();
+    let ca = env["CR_CA_BUNDLE"].clone();
+    let args = [
+        "cleanup",
+        "--backend",
+        "oci",
+        "--test-id",
+        "0c1e2e00-cleanup-scope",
+        "--endpoint",
+        &endpoint,
+        "--ca-bundle",
+        &ca,
+    ];
+    let run = cr(&env, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("root compartment only")
+            && run.stderr.contains("SCT_OCI_COMPARTMENT_ID"),
+        "{}",
+        run.stderr
+    );
+
+    let mut with_compartment = env.clone();
+    with_compartment.insert(
+        "SCT_OCI_COMPARTMENT_ID".into(),
+        "ocid1.compartment.oc1..aaaaaaaacleanupscope".into(),
+    );
+    let run = cr(&with_compartment, &args).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stderr.contains("root compartment"), "{}", run.stderr);
+    emu.shutdown().await;
+}

@@ -92,12 +92,37 @@ impl Emulator {
     }
 }
 
+/// What an emulator generates at start: its TLS CA and server certificate, and the
+/// credentials it accepts (two RSA-2048 keys among them). Generating takes tens of
+/// milliseconds of CPU; a process that starts many short-lived emulators (the fault soak
+/// starts one per cycle) generates one identity and hands it to each
+/// ([`EmulatorBuilder::identity`]). Emulators sharing an identity still share nothing else:
+/// each has its own world, audit and issued tokens.
+#[derive(Debug, Clone)]
+pub struct EmulatorIdentity {
+    tls: Arc<tls::TlsIdentity>,
+    creds: Arc<Credentials>,
+}
+
+impl EmulatorIdentity {
+    /// Generates a fresh CA, server certificate and credentials.
+    pub fn generate() -> Result<EmulatorIdentity, Error> {
+        let tls = tls::TlsIdentity::generate()?;
+        let creds = Credentials::generate(tls.ca_pem.clone())?;
+        Ok(EmulatorIdentity {
+            tls: Arc::new(tls),
+            creds: Arc::new(creds),
+        })
+    }
+}
+
 /// Configures an emulator before starting it.
 #[derive(Debug, Clone, Default)]
 pub struct EmulatorBuilder {
     port: u16,
     tls_port: u16,
     scenario: Scenario,
+    identity: Option<EmulatorIdentity>,
 }
 
 impl EmulatorBuilder {
@@ -119,13 +144,22 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Generates the CA and keys, binds both listeners and starts serving.
+    /// Serves with `identity` (CA, certificate, credentials) instead of generating one.
+    pub fn identity(mut self, identity: EmulatorIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Generates the CA and keys (unless given an [`EmulatorIdentity`]), binds both listeners
+    /// and starts serving.
     pub async fn start(self) -> Result<EmulatorHandle, Error> {
-        let identity = tls::TlsIdentity::generate()?;
-        let server_config = identity.server_config()?;
-        let creds = Arc::new(Credentials::generate(identity.ca_pem.clone())?);
+        let identity = match self.identity {
+            Some(identity) => identity,
+            None => EmulatorIdentity::generate()?,
+        };
+        let server_config = identity.tls.server_config()?;
         let world = Arc::new(World::new(self.scenario));
-        let app = AppState::new(world, creds);
+        let app = AppState::new(world, identity.creds.clone());
 
         let (http_listener, http_addr) =
             server::bind(self.port)
@@ -175,6 +209,7 @@ impl EmulatorBuilder {
         }));
         Ok(EmulatorHandle {
             app,
+            identity,
             http_addr,
             https_addr,
             http_url,
@@ -190,6 +225,7 @@ impl EmulatorBuilder {
 #[derive(Debug)]
 pub struct EmulatorHandle {
     app: AppState,
+    identity: EmulatorIdentity,
     http_addr: SocketAddr,
     https_addr: SocketAddr,
     http_url: String,
@@ -227,6 +263,12 @@ impl EmulatorHandle {
     /// The credentials every API accepts.
     pub fn credentials(&self) -> &Credentials {
         &self.app.creds
+    }
+
+    /// Its CA, certificate and credentials, to start more emulators with
+    /// ([`EmulatorBuilder::identity`]).
+    pub fn identity(&self) -> EmulatorIdentity {
+        self.identity.clone()
     }
 
     /// The audit (same as `GET /_emulator/state`).

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cr_core::{CancellationToken, CapacityPlan, Result};
+use cr_core::{CancellationToken, CapacityPlan, Cloud, Params, Result};
 
 use crate::args::Output;
 use crate::commands::{Context, backend_name, cloud_of, load_params, open_backend};
@@ -63,7 +63,12 @@ pub async fn cleanup(
     dry_run: bool,
 ) -> Result<ExitCode> {
     // Cleanup needs no configuration, but settings in --config files still apply.
-    let (_, backend) = open_backend(context, Some(backend_name)).await?;
+    let (params, backend) = open_backend(context, Some(backend_name)).await?;
+    if let Some(note) = cleanup_scope_note(backend.cloud(), &params)
+        && !context.global.verbosity.quiet
+    {
+        eprintln!("cr: note: {note}");
+    }
     if dry_run {
         // Listings only: nothing is cancelled and no region is finished.
         let preview = backend.preview_cancel_all_regions(test_id).await;
@@ -74,6 +79,23 @@ pub async fn cleanup(
     let report = backend.cancel_all_regions(test_id).await;
     context.settle();
     output::report(context.global.output, &report?)
+}
+
+/// What a cleanup cannot see with this configuration, if anything: OCI lists reservations one
+/// compartment at a time, and without `oci_compartment_id` cleanup lists the tenancy's root
+/// compartment only (the crash experiments found a run's reservations left in its configured
+/// compartment while cleanup reported nothing to cancel).
+fn cleanup_scope_note(cloud: Cloud, params: &Params) -> Option<&'static str> {
+    let configured = params
+        .oci_compartment_id
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    (cloud == Cloud::Oci && !configured).then_some(
+        "no oci_compartment_id is configured, so this cleanup searched the tenancy's root \
+         compartment only (OCI lists reservations one compartment at a time); if the run \
+         reserved in another compartment, run it again with that run's --config files or \
+         SCT_OCI_COMPARTMENT_ID",
+    )
 }
 
 /// The first SIGINT or SIGTERM cancels the reserve (creates in flight finish, everything is
