@@ -12,7 +12,13 @@ use crate::commands::{Context, open_backend};
 use crate::output;
 
 pub async fn run(context: &Context<'_>, args: &OrphansArgs) -> Result<ExitCode> {
-    let (_, backend) = open_backend(context, Some(&args.backend)).await?;
+    let (params, backend) = open_backend(context, Some(&args.backend)).await?;
+    if let Some(note) =
+        crate::commands::reserve::cleanup_scope_note(backend.cloud(), &params, "search")
+        && !context.global.verbosity.quiet
+    {
+        eprintln!("cr: note: {note}");
+    }
     let rules = OrphanRules {
         older_than: args.older_than,
         unused_for: args.unused_for,

@@ -64,7 +64,7 @@ pub async fn cleanup(
 ) -> Result<ExitCode> {
     // Cleanup needs no configuration, but settings in --config files still apply.
     let (params, backend) = open_backend(context, Some(backend_name)).await?;
-    if let Some(note) = cleanup_scope_note(backend.cloud(), &params)
+    if let Some(note) = cleanup_scope_note(backend.cloud(), &params, "cleanup")
         && !context.global.verbosity.quiet
     {
         eprintln!("cr: note: {note}");
@@ -85,17 +85,19 @@ pub async fn cleanup(
 /// compartment at a time, and without `oci_compartment_id` cleanup lists the tenancy's root
 /// compartment only (the crash experiments found a run's reservations left in its configured
 /// compartment while cleanup reported nothing to cancel).
-fn cleanup_scope_note(cloud: Cloud, params: &Params) -> Option<&'static str> {
+pub(crate) fn cleanup_scope_note(cloud: Cloud, params: &Params, what: &str) -> Option<String> {
     let configured = params
         .oci_compartment_id
         .as_deref()
         .is_some_and(|c| !c.trim().is_empty());
-    (cloud == Cloud::Oci && !configured).then_some(
-        "no oci_compartment_id is configured, so this cleanup searched the tenancy's root \
-         compartment only (OCI lists reservations one compartment at a time); if the run \
-         reserved in another compartment, run it again with that run's --config files or \
-         SCT_OCI_COMPARTMENT_ID",
-    )
+    (cloud == Cloud::Oci && !configured).then(|| {
+        format!(
+            "no oci_compartment_id is configured, so this {what} searched the tenancy's root \
+             compartment only (OCI lists reservations one compartment at a time); if the run \
+             reserved in another compartment, run it again with that run's --config files or \
+             SCT_OCI_COMPARTMENT_ID"
+        )
+    })
 }
 
 /// The first SIGINT or SIGTERM cancels the reserve (creates in flight finish, everything is
