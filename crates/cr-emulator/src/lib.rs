@@ -36,6 +36,7 @@ pub mod oci;
 pub mod scenario;
 pub mod server;
 pub mod tls;
+pub mod usage;
 pub mod world;
 
 use std::net::SocketAddr;

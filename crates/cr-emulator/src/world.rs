@@ -140,6 +140,10 @@ pub struct AuditRecord {
     pub created_at: Timestamp,
     /// When it was cancelled or expired.
     pub ended_at: Option<Timestamp>,
+    /// Instances running inside it now (launches through the emulated launch endpoints);
+    /// filled in by [`World::state`].
+    #[serde(default)]
+    pub used: u32,
 }
 
 /// The audit as `GET /_emulator/state` returns it.
@@ -147,6 +151,9 @@ pub struct AuditRecord {
 pub struct EmulatorState {
     /// Every reservation ever made, in creation order.
     pub reservations: Vec<AuditRecord>,
+    /// Instances running now (launched through the emulated launch endpoints), oldest first.
+    #[serde(default)]
+    pub instances: Vec<crate::usage::Instance>,
 }
 
 impl EmulatorState {
@@ -222,6 +229,7 @@ pub struct World {
     inner: Mutex<Inner>,
     requests: Mutex<VecDeque<RequestRecord>>,
     clock_offset_ms: AtomicI64,
+    usage: Mutex<crate::usage::Usage>,
 }
 
 impl fmt::Debug for World {
@@ -261,6 +269,7 @@ impl World {
             inner: Mutex::new(Inner::default()),
             requests: Mutex::new(VecDeque::new()),
             clock_offset_ms: AtomicI64::new(0),
+            usage: Mutex::new(crate::usage::Usage::default()),
         }
     }
 
@@ -293,6 +302,7 @@ impl World {
     /// scenario stays). Cloud modules reset their own state through `AppState::reset`.
     pub fn reset(&self) {
         *lock(&self.inner) = Inner::default();
+        *lock(&self.usage) = crate::usage::Usage::default();
         lock(&self.requests).clear();
         self.clock_offset_ms.store(0, Ordering::SeqCst);
     }
@@ -545,9 +555,19 @@ impl World {
 
     /// The audit.
     pub fn state(&self) -> EmulatorState {
-        EmulatorState {
-            reservations: lock(&self.inner).audit.clone(),
+        let mut reservations = lock(&self.inner).audit.clone();
+        let usage = lock(&self.usage);
+        for r in &mut reservations {
+            r.used = usage.used(r.cloud, &r.id);
         }
+        EmulatorState {
+            reservations,
+            instances: usage.instances(),
+        }
+    }
+
+    pub(crate) fn usage(&self) -> std::sync::MutexGuard<'_, crate::usage::Usage> {
+        lock(&self.usage)
     }
 
     // ----- request log ---------------------------------------------------------------------

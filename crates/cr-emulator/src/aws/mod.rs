@@ -1,6 +1,7 @@
 //! EC2 Query API (`POST /`, form body, XML replies): capacity reservations
 //! (create/describe/cancel, with `ClientToken` idempotency, expiry and `pending` → `active`),
-//! regions, availability zones, instance-type offerings and placement groups. Every request is
+//! launching into them (RunInstances/TerminateInstances/DescribeInstances, see
+//! [`instances`]), regions, availability zones, instance-type offerings and placement groups. Every request is
 //! SigV4-verified against the generated key pair; the credential scope's region is the region
 //! addressed.
 //!
@@ -11,7 +12,9 @@
 //! `ok`: returns true), `ended_visible_minutes` (60: how long ended reservations stay listed).
 
 mod catalog;
+mod groups;
 pub mod instance_types;
+mod instances;
 mod params;
 mod reservations;
 mod sigv4;
@@ -44,7 +47,13 @@ const CLOUD: CloudKind = CloudKind::Aws;
 #[derive(Debug, Default)]
 pub struct State {
     inner: Mutex<Inner>,
+    /// Per instance: image id, tags and the launch's reservation preference (what
+    /// DescribeInstances repeats; the rest is in the world's usage record).
+    instance_meta: Mutex<HashMap<String, InstanceMeta>>,
+    resource_groups: Mutex<Vec<groups::ResourceGroup>>,
 }
+
+type InstanceMeta = (String, std::collections::BTreeMap<String, String>, String);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -65,6 +74,32 @@ impl State {
     /// Forgets every reservation, token and run-time placement group.
     pub fn reset(&self) {
         *self.lock() = Inner::default();
+        lock_any(&self.instance_meta).clear();
+        lock_any(&self.resource_groups).clear();
+    }
+
+    fn set_instance_meta(
+        &self,
+        id: &str,
+        image: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+        preference: &str,
+    ) {
+        lock_any(&self.instance_meta).insert(
+            id.to_owned(),
+            (image.to_owned(), tags.clone(), preference.to_owned()),
+        );
+    }
+
+    fn instance_meta(&self, id: &str) -> InstanceMeta {
+        lock_any(&self.instance_meta)
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn groups(&self) -> std::sync::MutexGuard<'_, Vec<groups::ResourceGroup>> {
+        lock_any(&self.resource_groups)
     }
 
     /// Applies `pending` → `active`/`failed` and `EndDate` expiry up to the world clock.
@@ -86,13 +121,20 @@ impl State {
     }
 }
 
+fn lock_any<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `POST /` (and `GET /` with a query string, which EC2 also accepts) plus the control
 /// endpoint for placement groups.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", post(handle).get(handle)).route(
-        "/_emulator/aws/placement-groups",
-        post(catalog::control_add_placement_group),
-    )
+    Router::new()
+        .route("/", post(handle).get(handle))
+        .route(
+            "/_emulator/aws/placement-groups",
+            post(catalog::control_add_placement_group),
+        )
+        .route("/_emulator/aws/resource-groups", post(groups::control_add))
 }
 
 /// Switches read from `clouds.aws.options`.
@@ -251,6 +293,9 @@ async fn handle(
         "CreateCapacityReservation" => reservations::create(&ctx),
         "DescribeCapacityReservations" => reservations::describe(&ctx),
         "CancelCapacityReservation" => reservations::cancel(&ctx),
+        "RunInstances" => instances::run(&ctx),
+        "TerminateInstances" => instances::terminate(&ctx),
+        "DescribeInstances" => instances::describe(&ctx),
         "DescribeRegions" => catalog::describe_regions(&ctx),
         "DescribeAvailabilityZones" => catalog::describe_availability_zones(&ctx),
         "DescribeInstanceTypeOfferings" => catalog::describe_instance_type_offerings(&ctx),

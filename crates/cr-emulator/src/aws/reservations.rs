@@ -110,24 +110,25 @@ impl Cr {
             tags: self.tags.clone(),
             created_at: self.created,
             ended_at: self.ended_at,
+            used: 0,
         }
     }
 
     /// `<item>…</item>` of a `capacityReservationSet`.
-    fn write(&self, x: &mut Xml, account: &str) {
+    fn write(&self, x: &mut Xml, account: &str, used: u32) {
         x.open("item");
-        self.write_members(x, account);
+        self.write_members(x, account, used);
         x.close("item");
     }
 
     /// `<capacityReservation>…</capacityReservation>` (Create's reply).
-    fn write_single(&self, x: &mut Xml, account: &str) {
+    fn write_single(&self, x: &mut Xml, account: &str, used: u32) {
         x.open("capacityReservation");
-        self.write_members(x, account);
+        self.write_members(x, account, used);
         x.close("capacityReservation");
     }
 
-    fn write_members(&self, x: &mut Xml, account: &str) {
+    fn write_members(&self, x: &mut Xml, account: &str, used: u32) {
         x.leaf("capacityReservationId", &self.id)
             .leaf("ownerId", account)
             .leaf(
@@ -145,7 +146,11 @@ impl Cr {
             .leaf("totalInstanceCount", self.count)
             .leaf(
                 "availableInstanceCount",
-                if self.holds_capacity() { self.count } else { 0 },
+                if self.holds_capacity() {
+                    self.count.saturating_sub(used)
+                } else {
+                    0
+                },
             )
             .leaf("ebsOptimized", self.ebs_optimized)
             .leaf("ephemeralStorage", self.ephemeral_storage)
@@ -158,8 +163,14 @@ impl Cr {
             .tag_set(&self.tags)
             .opt_leaf("outpostArn", self.outpost_arn.as_deref())
             .opt_leaf("placementGroupArn", self.placement_group_arn.as_deref())
-            .open("capacityAllocationSet")
-            .close("capacityAllocationSet")
+            .open("capacityAllocationSet");
+        if used > 0 {
+            x.open("item")
+                .leaf("allocationType", "used")
+                .leaf("count", used)
+                .close("item");
+        }
+        x.close("capacityAllocationSet")
             .leaf("reservationType", "default")
             .leaf("deliveryPreference", &self.delivery_preference);
     }
@@ -192,7 +203,15 @@ fn settle(world: &World, cr: &mut Cr, state: &'static str, now: Timestamp) {
     cr.state = state;
     if released {
         cr.ended_at = Some(now);
-        world.release(CLOUD, &cr.region, &cr.zone, &cr.instance_type, cr.count);
+        // Instances running in it keep running on demand, holding their share.
+        let running = world.detach_reservation(CLOUD, &cr.id);
+        world.release(
+            CLOUD,
+            &cr.region,
+            &cr.zone,
+            &cr.instance_type,
+            cr.count.saturating_sub(running),
+        );
     }
     world.upsert_reservation(cr.audit());
 }
@@ -358,7 +377,9 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
         }
         let mut x = Xml::default();
         if let Some(&i) = inner.index.get(id) {
-            inner.reservations[i].write_single(&mut x, &ctx.app.creds.aws.account_id);
+            let cr = &inner.reservations[i];
+            let used = world.reservation_used(CLOUD, &cr.id);
+            cr.write_single(&mut x, &ctx.app.creds.aws.account_id, used);
         }
         return Ok(x);
     }
@@ -409,7 +430,7 @@ pub(super) fn create(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
     };
     world.upsert_reservation(cr.audit());
     let mut x = Xml::default();
-    cr.write_single(&mut x, &ctx.app.creds.aws.account_id);
+    cr.write_single(&mut x, &ctx.app.creds.aws.account_id, 0);
     if let Some(token) = p.get("ClientToken") {
         inner.tokens.insert(
             (ctx.region.clone(), token.to_owned()),
@@ -590,7 +611,7 @@ pub(super) fn describe(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
     let mut x = Xml::default();
     x.open("capacityReservationSet");
     for cr in selected.iter().skip(offset).take(page_size) {
-        cr.write(&mut x, account);
+        cr.write(&mut x, account, ctx.app.world.reservation_used(CLOUD, &cr.id));
     }
     x.close("capacityReservationSet");
     if offset.saturating_add(page_size) < selected.len() {

@@ -555,6 +555,7 @@ pub(super) fn put(
         tags: string_tags(&reservation.tags),
         created_at: ctx.now,
         ended_at: None,
+        used: 0,
     });
     let op = new_op(ctx, &grp.location, OpKind::Put, &key, at, error.clone());
     let mut reservation = reservation;

@@ -1,5 +1,6 @@
 //! Compute Engine v1 (`/compute/v1/projects/{project}/...`): zonal reservations
-//! (insert/get/list/delete, aggregated list), zones and regions, zone operations (get, wait,
+//! (insert/get/list/delete, aggregated list), instances consuming them (insert/get/delete,
+//! see [`instances`]), zones and regions, zone operations (get, wait,
 //! list) with the PENDING → RUNNING → DONE life cycle, and the OAuth2 token endpoint
 //! (`POST /token`) whose access tokens every call requires.
 //!
@@ -13,6 +14,7 @@
 mod auth;
 mod catalog;
 pub mod filter;
+mod instances;
 mod operations;
 mod reservations;
 
@@ -45,6 +47,8 @@ struct Inner {
     reservations: std::collections::BTreeMap<(String, String), reservations::Res>,
     operations: Vec<operations::Op>,
     op_index: HashMap<String, usize>,
+    /// VMs, keyed by (zone, name).
+    instances: std::collections::BTreeMap<(String, String), instances::Vm>,
     /// `requestId` → operation name.
     request_ids: HashMap<String, String>,
     /// The earliest time an operation finishes or a reservation expires (sweeps before it
@@ -90,6 +94,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{P}/zones/{{zone}}/reservations/{{reservation}}"),
             get(reservations::get).delete(reservations::delete),
+        )
+        .route(
+            &format!("{P}/zones/{{zone}}/instances"),
+            post(instances::insert),
+        )
+        .route(
+            &format!("{P}/zones/{{zone}}/instances/{{instance}}"),
+            get(instances::get).delete(instances::delete),
         )
         .route(
             &format!("{P}/aggregated/reservations"),

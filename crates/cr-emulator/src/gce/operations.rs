@@ -22,6 +22,10 @@ use crate::world::{AuditState, World};
 pub(super) enum OpKind {
     Insert,
     Delete,
+    /// `instances.insert` (the instance exists from the request on; the operation reports).
+    InstanceInsert,
+    /// `instances.delete` (the instance is gone from the request on).
+    InstanceDelete,
 }
 
 /// How a failed operation reports its error.
@@ -79,8 +83,19 @@ impl Op {
             "id": self.id.to_string(),
             "name": self.name,
             "zone": call.zone_url(&self.zone),
-            "operationType": match self.kind { OpKind::Insert => "insert", OpKind::Delete => "delete" },
-            "targetLink": format!("{}/reservations/{}", call.zone_url(&self.zone), self.target),
+            "operationType": match self.kind {
+                OpKind::Insert | OpKind::InstanceInsert => "insert",
+                OpKind::Delete | OpKind::InstanceDelete => "delete",
+            },
+            "targetLink": format!(
+                "{}/{}/{}",
+                call.zone_url(&self.zone),
+                match self.kind {
+                    OpKind::Insert | OpKind::Delete => "reservations",
+                    OpKind::InstanceInsert | OpKind::InstanceDelete => "instances",
+                },
+                self.target
+            ),
             "targetId": self.target_id.to_string(),
             "status": status,
             "user": self.user,
@@ -122,6 +137,9 @@ pub(super) fn sweep(inner: &mut Inner, world: &World) {
         .filter(|o| !o.applied && o.done_at <= now)
     {
         op.applied = true;
+        if matches!(op.kind, OpKind::InstanceInsert | OpKind::InstanceDelete) {
+            continue;
+        }
         let key = (op.zone.clone(), op.target.clone());
         let Some(res) = inner
             .reservations
@@ -137,6 +155,7 @@ pub(super) fn sweep(inner: &mut Inner, world: &World) {
                     world.set_state(CLOUD, &res.id.to_string(), AuditState::Active);
                 }
             }
+            (OpKind::InstanceInsert | OpKind::InstanceDelete, _) => {}
             (OpKind::Insert, Some(_)) | (OpKind::Delete, _) => {
                 if let Some(res) = inner.reservations.remove(&key) {
                     res.release(world, AuditState::Cancelled);

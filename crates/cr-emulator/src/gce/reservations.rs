@@ -52,18 +52,21 @@ impl Res {
     /// Gives the capacity back and records how the reservation ended.
     pub fn release(self, world: &World, state: AuditState) {
         if self.holds_capacity {
+            // VMs still consuming it keep running on demand, holding their share.
+            let running = world.detach_reservation(CLOUD, &self.id.to_string());
             world.release(
                 CLOUD,
                 &self.region,
                 &self.zone,
                 &self.machine_type,
-                self.count,
+                self.count.saturating_sub(running),
             );
             world.set_state(CLOUD, &self.id.to_string(), state);
         }
     }
 
-    fn render(&self, call: &Call) -> Value {
+    fn render(&self, call: &Call, world: &World) -> Value {
+        let in_use = world.reservation_used(CLOUD, &self.id.to_string());
         let mut v = json!({
             "kind": "compute#reservation",
             "id": self.id.to_string(),
@@ -74,7 +77,7 @@ impl Res {
             "specificReservation": {
                 "instanceProperties": self.instance_properties,
                 "count": self.count.to_string(),
-                "inUseCount": "0",
+                "inUseCount": in_use.to_string(),
                 "assuredCount": self.count.to_string(),
             },
             "specificReservationRequired": self.specific_required,
@@ -118,7 +121,7 @@ fn int64(v: &Value) -> Option<i64> {
     }
 }
 
-fn required(field: &str) -> GceError {
+pub(super) fn required(field: &str) -> GceError {
     GceError::new(
         StatusCode::BAD_REQUEST,
         format!("Required field '{field}' not specified"),
@@ -294,7 +297,7 @@ fn parse_body(body: &[u8], zone: &str, now: Timestamp) -> Result<NewReservation,
     })
 }
 
-fn check_request_id(query: &HashMap<String, String>) -> Result<Option<String>, GceError> {
+pub(super) fn check_request_id(query: &HashMap<String, String>) -> Result<Option<String>, GceError> {
     match query.get("requestId").filter(|r| !r.is_empty()) {
         None => Ok(None),
         Some(r) => match uuid::Uuid::parse_str(r) {
@@ -306,7 +309,7 @@ fn check_request_id(query: &HashMap<String, String>) -> Result<Option<String>, G
     }
 }
 
-fn zone_or_404(app: &AppState, call: &Call, zone: &str) -> Result<RegionInfo, GceError> {
+pub(super) fn zone_or_404(app: &AppState, call: &Call, zone: &str) -> Result<RegionInfo, GceError> {
     app.world
         .region_of_zone(CLOUD, zone)
         .ok_or_else(|| GceError::not_found(&format!("projects/{}/zones/{zone}", call.project)))
@@ -495,6 +498,7 @@ fn insert_inner(
                 tags: BTreeMap::new(),
                 created_at: now,
                 ended_at: None,
+                used: 0,
             });
         }
         let lro = SignedDuration::try_from(world.lro_duration(CLOUD)).unwrap_or_default();
@@ -521,7 +525,7 @@ fn insert_inner(
     render_op(app, call, &op_name)
 }
 
-fn push_op(inner: &mut super::Inner, op: Op) -> String {
+pub(super) fn push_op(inner: &mut super::Inner, op: Op) -> String {
     let name = op.name.clone();
     super::operations::due_at(inner, op.done_at);
     if let Some(r) = &op.request_id {
@@ -532,7 +536,7 @@ fn push_op(inner: &mut super::Inner, op: Op) -> String {
     name
 }
 
-fn render_op(app: &AppState, call: &Call, name: &str) -> Result<Value, GceError> {
+pub(super) fn render_op(app: &AppState, call: &Call, name: &str) -> Result<Value, GceError> {
     let inner = app.gce.lock();
     inner
         .op_index
@@ -542,7 +546,7 @@ fn render_op(app: &AppState, call: &Call, name: &str) -> Result<Value, GceError>
 }
 
 /// The operation a repeated `requestId` already started, as it is now.
-fn replay(app: &AppState, call: &Call, request_id: Option<&str>) -> Option<Value> {
+pub(super) fn replay(app: &AppState, call: &Call, request_id: Option<&str>) -> Option<Value> {
     let name = app.gce.lock().request_ids.get(request_id?)?.clone();
     render_op(app, call, &name).ok()
 }
@@ -563,7 +567,7 @@ pub(super) async fn get(
         .lock()
         .reservations
         .get(&(zone.clone(), name.clone()))
-        .map(|r| r.render(&call));
+        .map(|r| r.render(&call, &app.world));
     match found {
         Some(v) => call.ok(v),
         None => call.fail(&GceError::not_found(&format!(
@@ -620,6 +624,20 @@ fn delete_inner(
                 "FAILED_PRECONDITION",
             ));
         }
+        // A specifically targeted reservation can only be deleted when no VM consumes it
+        // (Compute Engine "Delete reservations"); an open one can, its VMs keep running.
+        let consumers = world.instances_in(CLOUD, &res.id.to_string());
+        if res.specific_required && !consumers.is_empty() {
+            return Err(GceError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The reservation '{resource}' is being used by {} instance(s) and cannot be deleted: delete, stop or suspend them first.",
+                    consumers.len()
+                ),
+                "resourceInUseByAnotherResource",
+                "FAILED_PRECONDITION",
+            ));
+        }
         res.status = Status::Deleting;
         let target_id = res.id;
         let lro = SignedDuration::try_from(world.lro_duration(CLOUD)).unwrap_or_default();
@@ -664,7 +682,7 @@ pub(super) async fn list(
         .reservations
         .values()
         .filter(|r| r.zone == zone)
-        .map(|r| r.render(&call))
+        .map(|r| r.render(&call, &app.world))
         .collect();
     match list_page(&query, "res", items) {
         Ok((items, next)) => call.ok(list_body(
@@ -705,7 +723,7 @@ pub(super) async fn aggregated(
         .lock()
         .reservations
         .values()
-        .map(|r| r.render(&call))
+        .map(|r| r.render(&call, &app.world))
         .collect();
     let (page, next) = match list_page(&query, "agg", all) {
         Ok(p) => p,

@@ -504,6 +504,7 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         tags: string_tags(&r.freeform_tags),
         created_at: ctx.now,
         ended_at: None,
+        used: 0,
     });
     let resp = reservation_response(ctx, &r, Some(&wr.id));
     if let Some(t) = token {
