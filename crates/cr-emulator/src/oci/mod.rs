@@ -19,6 +19,7 @@
 //! the scenario (see [`Options`] and docs/emulator.md).
 
 mod identity;
+mod instances;
 mod model;
 mod reservations;
 pub mod signature;
@@ -236,6 +237,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct State {
     inner: Mutex<Inner>,
+    /// Launched instances by OCID (lock after `inner` when both are needed).
+    instances: Mutex<BTreeMap<String, instances::OciInstance>>,
 }
 
 impl State {
@@ -251,6 +254,11 @@ impl State {
     /// Forgets every reservation, retry token and work request.
     pub fn reset(&self) {
         *self.lock() = Inner::default();
+        self.instances().clear();
+    }
+
+    fn instances(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, instances::OciInstance>> {
+        self.instances.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Applies the lifecycle transitions due at the world clock's now and forgets reservations
@@ -312,6 +320,8 @@ enum Route {
     WorkRequest(String),
     WorkRequestErrors(String),
     ReservableShapes,
+    Instances,
+    Instance(String),
     Unknown,
 }
 
@@ -331,6 +341,8 @@ fn parse_route(rest: &str) -> Route {
         ["availabilityDomains"] => Route::AvailabilityDomains,
         ["computeCapacityReservationInstanceShapes"] => Route::ReservableShapes,
         ["regions"] => Route::Regions,
+        ["instances"] => Route::Instances,
+        ["instances", _] => Route::Instance(s(1)),
         ["tenancies", _, "regionSubscriptions"] => Route::RegionSubscriptions(s(1)),
         ["workRequests", _] => Route::WorkRequest(s(1)),
         ["workRequests", _, "errors"] => Route::WorkRequestErrors(s(1)),
@@ -353,6 +365,9 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::WorkRequest(_), _) => "GetWorkRequest",
         (Route::WorkRequestErrors(_), _) => "ListWorkRequestErrors",
         (Route::ReservableShapes, _) => "ListComputeCapacityReservationInstanceShapes",
+        (Route::Instances, _) => "LaunchInstance",
+        (Route::Instance(_), "DELETE") => "TerminateInstance",
+        (Route::Instance(_), _) => "GetInstance",
         (Route::Unknown, _) => "Unknown",
     }
 }
@@ -609,6 +624,15 @@ fn handle(
             "GET" => identity::reservable_shapes(&ctx),
             _ => Err(not_allowed()),
         },
+        Route::Instances => match m {
+            "POST" => instances::launch(&ctx, body),
+            _ => Err(not_allowed()),
+        },
+        Route::Instance(id) => match m {
+            "GET" => instances::get(&ctx, &id),
+            "DELETE" => instances::terminate(&ctx, &id),
+            _ => Err(not_allowed()),
+        },
         Route::Unknown => Err(OciError::not_found()),
     }
 }
@@ -663,7 +687,8 @@ mod tests {
             parse_route("tenancies/ocid1.tenancy.oc1..a/regionSubscriptions"),
             Route::RegionSubscriptions("ocid1.tenancy.oc1..a".into())
         );
-        assert_eq!(parse_route("instances"), Route::Unknown);
+        assert_eq!(parse_route("instances"), Route::Instances);
+        assert_eq!(parse_route("shapes"), Route::Unknown);
     }
 
     #[test]

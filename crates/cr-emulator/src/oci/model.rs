@@ -75,7 +75,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// JSON of the config in a reservation (`usedCount` is always 0: nothing launches here).
+    /// JSON of the config in a reservation (`usedCount` 0; the instances module fills it in).
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "instanceShape": self.instance_shape,

@@ -251,8 +251,14 @@ fn set_header(r: &mut Response, name: &'static str, value: &str) {
     }
 }
 
+/// The full reservation JSON with its used counts.
+fn full_json(ctx: &Ctx<'_>, r: &Reservation) -> Value {
+    let used = super::instances::used_per_config(&ctx.app.oci.instances(), r);
+    super::instances::with_usage(r.to_json(), &used)
+}
+
 fn reservation_response(ctx: &Ctx<'_>, r: &Reservation, work_request: Option<&str>) -> Response {
-    let mut resp = json_response(StatusCode::OK, &r.to_json());
+    let mut resp = json_response(StatusCode::OK, &full_json(ctx, r));
     set_header(&mut resp, "etag", &r.etag);
     set_header(
         &mut resp,
@@ -555,7 +561,7 @@ fn incorrect_state(r: &Reservation, action: &str) -> OciError {
 pub(super) fn get(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
     let mut inner = ctx.app.oci.lock();
     let r = find(ctx, &mut inner, id)?;
-    let mut resp = json_response(StatusCode::OK, &r.to_json());
+    let mut resp = json_response(StatusCode::OK, &full_json(ctx, r));
     set_header(&mut resp, "etag", &r.etag);
     Ok(resp)
 }
@@ -617,7 +623,8 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, OciError> {
             if ctx.opts.minimal_summaries {
                 r.minimal_summary_json()
             } else {
-                r.summary_json()
+                let used = super::instances::used_per_config(&ctx.app.oci.instances(), r);
+                super::instances::with_usage(r.summary_json(), &used)
             }
         })
         .collect();
@@ -731,6 +738,19 @@ pub(super) fn delete(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
             return Err(incorrect_state(r, "deleted"));
         }
     }
+    // "To delete a capacity reservation, you must first terminate all the instances in the
+    // capacity reservation or move the instances out of the capacity configuration."
+    let running = ctx.app.world.instances_in(CLOUD, id);
+    if !running.is_empty() {
+        return Err(OciError::new(
+            StatusCode::CONFLICT,
+            "IncorrectState",
+            format!(
+                "Capacity reservation {id} has {} instance(s) in it; terminate them or move them out of the capacity configuration before deleting it.",
+                running.len()
+            ),
+        ));
+    }
     let error = (ctx.fault == Some(FaultKind::FailedLro)).then(|| {
         (
             "InternalError".to_owned(),
@@ -759,12 +779,15 @@ pub(super) fn delete(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
     Ok(resp)
 }
 
-/// `GET /20160918/computeCapacityReservations/{id}/instances`: nothing launches in the
-/// emulator, so always empty.
+/// `GET /20160918/computeCapacityReservations/{id}/instances`: the instances launched into
+/// it.
 pub(super) fn list_instances(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
     let mut inner = ctx.app.oci.lock();
     find(ctx, &mut inner, id)?;
-    Ok(json_response(StatusCode::OK, &json!([])))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!(super::instances::in_reservation(ctx, id)),
+    ))
 }
 
 /// `POST /20160918/computeCapacityReservations/{id}/actions/changeCompartment`.
