@@ -1,5 +1,5 @@
-//! Azure Resource Manager: resource groups, capacity reservation groups and capacity
-//! reservations of `Microsoft.Compute`, subscription locations, long-running operations, and
+//! Azure Resource Manager: resource groups, capacity reservation groups, capacity
+//! reservations and virtual machines consuming them ([`vms`]) of `Microsoft.Compute`, subscription locations, long-running operations, and
 //! the Entra ID token endpoint whose bearer tokens the API requires.
 //!
 //! Every `/subscriptions/...` request goes through one entry point ([`arm`]): it parses the
@@ -17,6 +17,7 @@ mod model;
 mod reservations;
 mod skus;
 mod versions;
+mod vms;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -176,6 +177,8 @@ struct Inner {
     /// Groups by (rg, name) whose last reservation went away: when, and that reservation's
     /// id (ARM still refuses the group's delete for a while: `group_delete_race_ms`).
     emptied: HashMap<(String, String), (Timestamp, String)>,
+    /// Virtual machines by (rg, name), lower-cased.
+    vms: BTreeMap<(String, String), vms::Vm>,
 }
 
 /// This cloud's resources.
@@ -477,6 +480,7 @@ enum Route {
     Reservations(String, String),
     Reservation(String, String, String),
     GroupsInSub,
+    Vm(String, String),
     OperationStatus(String, String),
     Skus,
     Unknown,
@@ -536,6 +540,15 @@ fn parse_route(segments: &[&str]) -> Route {
             "microsoft.compute",
             "capacityreservationgroups",
         ] => Route::GroupsInSub,
+        [
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.compute",
+            "virtualmachines",
+            _,
+        ] => Route::Vm(s(2), s(6)),
         [_, "providers", "microsoft.compute", "skus"] => Route::Skus,
         [
             _,
@@ -573,6 +586,9 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::Reservation(..), "DELETE") => "CapacityReservations_Delete",
         (Route::Reservation(..), _) => "CapacityReservations_Get",
         (Route::GroupsInSub, _) => "CapacityReservationGroups_ListBySubscription",
+        (Route::Vm(..), "PUT") => "VirtualMachines_CreateOrUpdate",
+        (Route::Vm(..), "DELETE") => "VirtualMachines_Delete",
+        (Route::Vm(..), _) => "VirtualMachines_Get",
         (Route::OperationStatus(..), _) => "OperationStatus_Get",
         (Route::Skus, _) => "ResourceSkus_List",
         (Route::Unknown, _) => "Unknown",
@@ -781,6 +797,12 @@ fn handle(
             "PATCH" => reservations::put(&ctx, &rg, &g, &r, body, true),
             "GET" => reservations::get(&ctx, &rg, &g, &r),
             "DELETE" => reservations::delete(&ctx, &rg, &g, &r),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Vm(rg, name) => match m {
+            "PUT" => vms::put(&ctx, &rg, &name, body),
+            "GET" => vms::get(&ctx, &rg, &name),
+            "DELETE" => vms::delete(&ctx, &rg, &name),
             _ => Err(method_not_allowed(method)),
         },
         Route::Skus => match m {

@@ -42,7 +42,7 @@ fn status_url(ctx: &Ctx<'_>, location: &str, id: &str) -> String {
 }
 
 /// Adds the polling headers of `op` to a response, per the `lro_headers` switch.
-fn with_lro_headers(ctx: &Ctx<'_>, mut r: Response, op: &Operation) -> Response {
+pub(super) fn with_lro_headers(ctx: &Ctx<'_>, mut r: Response, op: &Operation) -> Response {
     let (async_op, location) = match (ctx.opts.lro_headers, op.kind) {
         (LroHeaders::Auto, OpKind::Put) => (true, false),
         (LroHeaders::Auto, OpKind::Delete) | (LroHeaders::Both, _) => (true, true),
@@ -645,9 +645,11 @@ pub(super) fn get(ctx: &Ctx<'_>, rg: &str, group: &str, name: &str) -> Result<Re
                 rg,
             )
         })?;
+    let key = (lc(rg), lc(group), lc(name));
+    let vms = super::vms::allocated(&inner.vms, &key);
     Ok(json_response(
         StatusCode::OK,
-        &r.to_json(ctx.expand_instance_view()),
+        &super::vms::with_vms(r.to_json(ctx.expand_instance_view()), &vms),
     ))
 }
 
@@ -663,7 +665,10 @@ pub(super) fn list(ctx: &Ctx<'_>, rg: &str, group: &str) -> Result<Response, Arm
     }
     let items: Vec<Value> = group_members(&inner.reservations, &gkey)
         .iter()
-        .map(|r| r.to_json(false))
+        .map(|r| {
+            let key = (gkey.0.clone(), gkey.1.clone(), lc(&r.name));
+            super::vms::with_vms(r.to_json(false), &super::vms::allocated(&inner.vms, &key))
+        })
         .collect();
     Ok(json_response(StatusCode::OK, &ctx.page(items)))
 }
@@ -700,6 +705,19 @@ pub(super) fn delete(
             return Err(ArmError::operation_in_progress(&existing.id));
         }
         Prov::Succeeded | Prov::Failed => {}
+    }
+    // "This operation is allowed only when all the associated resources are disassociated
+    // from the capacity reservation."
+    let associated = super::vms::allocated(&inner.vms, &key).len();
+    if associated > 0 {
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            "OperationNotAllowed",
+            format!(
+                "Capacity reservation '{}' has {associated} virtual machine(s) associated; disassociate or delete them before deleting it.",
+                existing.id
+            ),
+        ));
     }
     let (at, immediate) = lro_due(ctx);
     let error = (ctx.fault == Some(FaultKind::FailedLro)).then(ArmError::internal_execution);
