@@ -641,6 +641,135 @@ def oci_work_request(env):
 
 
 # --------------------------------------------------------------------------------------------
+# Usage: one instance launched into a reservation with each cloud's SDK moves the used count,
+# and terminating it frees the slot.
+
+
+@check("aws: run_instances into a targeted reservation moves AvailableInstanceCount; terminate frees it")
+def aws_usage(env):
+    import boto3
+    import botocore.exceptions
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    rid = ec2.create_capacity_reservation(
+        InstanceType="m5.large", InstancePlatform="Linux/UNIX", AvailabilityZone="us-east-1a",
+        InstanceCount=1, InstanceMatchCriteria="targeted",
+    )["CapacityReservation"]["CapacityReservationId"]
+    spec = {"CapacityReservationTarget": {"CapacityReservationId": rid}}
+    run = ec2.run_instances(ImageId="ami-0123456789abcdef0", InstanceType="m5.large", MinCount=1, MaxCount=1,
+                            Placement={"AvailabilityZone": "us-east-1a"}, CapacityReservationSpecification=spec)
+    iid = run["Instances"][0]["InstanceId"]
+    expect(run["Instances"][0].get("CapacityReservationId") == rid, f"instance {run['Instances'][0]}")
+    cr = ec2.describe_capacity_reservations(CapacityReservationIds=[rid])["CapacityReservations"][0]
+    expect((cr["AvailableInstanceCount"], cr["TotalInstanceCount"]) == (0, 1), f"after launch {cr}")
+    try:
+        ec2.run_instances(ImageId="ami-0123456789abcdef0", InstanceType="m5.large", MinCount=1, MaxCount=1,
+                          CapacityReservationSpecification=spec)
+        raise AssertionError("a second targeted launch into a full reservation succeeded")
+    except botocore.exceptions.ClientError as e:
+        code = e.response["Error"]["Code"]
+        expect(code == "ReservationCapacityExceeded", f"full reservation: {code}")
+    ec2.terminate_instances(InstanceIds=[iid])
+    cr = ec2.describe_capacity_reservations(CapacityReservationIds=[rid])["CapacityReservations"][0]
+    expect(cr["AvailableInstanceCount"] == 1, f"after terminate {cr}")
+    ec2.cancel_capacity_reservation(CapacityReservationId=rid)
+    return f"{rid}: available 1 -> 0 -> 1, second launch ReservationCapacityExceeded"
+
+
+@check("gce: instances.insert with SPECIFIC_RESERVATION moves inUseCount; delete frees it")
+def gce_usage(env):
+    s, base = gce_session(env)
+    zone = "us-east1-b"
+    op = gce_wait(s, base, s.post(f"{base}/zones/{zone}/reservations", json={
+        "name": "cr-sdk-usage", "specificReservationRequired": True,
+        "specificReservation": {"count": "1", "instanceProperties": {"machineType": "n2-standard-4"}},
+    }).json())
+    expect("error" not in op, f"reservation insert failed: {op.get('error')}")
+    vm = {
+        "name": "cr-sdk-usage-vm", "machineType": f"zones/{zone}/machineTypes/n2-standard-4",
+        "disks": [{"boot": True, "initializeParams": {"sourceImage": "projects/debian-cloud/global/images/family/debian-12"}}],
+        "networkInterfaces": [{"network": "global/networks/default"}],
+        "reservationAffinity": {"consumeReservationType": "SPECIFIC_RESERVATION",
+                                "key": "compute.googleapis.com/reservation-name", "values": ["cr-sdk-usage"]},
+    }
+    r = s.post(f"{base}/zones/{zone}/instances", json=vm)
+    expect(r.status_code == 200, f"instances.insert HTTP {r.status_code}: {r.text[:300]}")
+    op = gce_wait(s, base, r.json())
+    expect("error" not in op and op["targetLink"].endswith("/instances/cr-sdk-usage-vm"), f"operation {op}")
+    used = s.get(f"{base}/zones/{zone}/reservations/cr-sdk-usage").json()["specificReservation"]["inUseCount"]
+    expect(used == "1", f"inUseCount after insert {used}")
+    second = s.post(f"{base}/zones/{zone}/instances", json=dict(vm, name="cr-sdk-usage-vm2"))
+    expect(second.status_code == 400, f"a second VM into the full reservation: HTTP {second.status_code}")
+    op = gce_wait(s, base, s.delete(f"{base}/zones/{zone}/instances/cr-sdk-usage-vm").json())
+    expect("error" not in op, f"instances.delete failed: {op.get('error')}")
+    used = s.get(f"{base}/zones/{zone}/reservations/cr-sdk-usage").json()["specificReservation"]["inUseCount"]
+    expect(used == "0", f"inUseCount after delete {used}")
+    gce_wait(s, base, s.delete(f"{base}/zones/{zone}/reservations/cr-sdk-usage").json())
+    return "inUseCount 0 -> 1 -> 0, a second VM refused"
+
+
+@check("azure: virtual_machines.begin_create_or_update into a group moves virtualMachinesAllocated; delete frees it")
+def azure_usage(env):
+    compute, resources = azure_clients(env)
+    rg, grp = "cr-sdk-usage", "crg-sdk-usage"
+    resources.resource_groups.create_or_update(rg, {"location": "westeurope"})
+    group = compute.capacity_reservation_groups.create_or_update(rg, grp, {"location": "westeurope", "zones": ["1"]})
+    compute.capacity_reservations.begin_create_or_update(
+        rg, grp, "cr-d4", {"location": "westeurope", "sku": {"name": "Standard_D4s_v5", "capacity": 1}, "zones": ["1"]}
+    ).result()
+    vm = compute.virtual_machines.begin_create_or_update(rg, "vm-sdk-usage", {
+        "location": "westeurope", "zones": ["1"],
+        "hardware_profile": {"vm_size": "Standard_D4s_v5"},
+        "storage_profile": {"image_reference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                "sku": "server", "version": "latest"}},
+        "network_profile": {"network_interfaces": [{"id": f"/subscriptions/{env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/nic0"}]},
+        "capacity_reservation": {"capacity_reservation_group": {"id": group.id}},
+    }).result()
+    expect(vm.provisioning_state == "Succeeded", f"VM provisioning state {vm.provisioning_state}")
+    view = compute.capacity_reservations.get(rg, grp, "cr-d4", expand="instanceView").instance_view
+    allocated = [x.id for x in view.utilization_info.virtual_machines_allocated]
+    expect(allocated == [vm.id], f"allocated after create {allocated}")
+    compute.virtual_machines.begin_delete(rg, "vm-sdk-usage").result()
+    view = compute.capacity_reservations.get(rg, grp, "cr-d4", expand="instanceView").instance_view
+    expect(not view.utilization_info.virtual_machines_allocated, f"allocated after delete {view.utilization_info}")
+    compute.capacity_reservations.begin_delete(rg, grp, "cr-d4").result()
+    compute.capacity_reservation_groups.begin_delete(rg, grp).result()
+    resources.resource_groups.begin_delete(rg).result()
+    return "virtualMachinesAllocated [] -> [vm] -> []"
+
+
+@check("oci: launch_instance with capacityReservationId moves usedInstanceCount/usedCount; terminate frees it")
+def oci_usage(env):
+    import oci
+
+    cfg = oci_config(env)
+    ads = oci_ads(env, cfg)
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    rid = compute.create_compute_capacity_reservation(oci_dense_io(cfg, ads[2].name, 1, display_name="cr-sdk-usage")).data.id
+    launched = compute.launch_instance(oci.core.models.LaunchInstanceDetails(
+        compartment_id=cfg["tenancy"], availability_domain=ads[2].name, shape="VM.DenseIO.E5.Flex",
+        shape_config=oci.core.models.LaunchInstanceShapeConfigDetails(ocpus=8, memory_in_gbs=96),
+        source_details=oci.core.models.InstanceSourceViaImageDetails(image_id="ocid1.image.oc1..sdkcheck"),
+        create_vnic_details=oci.core.models.CreateVnicDetails(subnet_id="ocid1.subnet.oc1..sdkcheck"),
+        capacity_reservation_id=rid,
+    )).data
+    expect(launched.capacity_reservation_id == rid, f"instance {launched.capacity_reservation_id}")
+    got = compute.get_compute_capacity_reservation(rid).data
+    expect(got.used_instance_count == 1 and got.instance_reservation_configs[0].used_count == 1,
+           f"after launch used {got.used_instance_count}, config {got.instance_reservation_configs[0].used_count}")
+    try:
+        compute.delete_compute_capacity_reservation(rid)
+        raise AssertionError("deleting a reservation with an instance in it succeeded")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 409, f"delete with an instance: {e.status} {e.code}")
+    compute.terminate_instance(launched.id)
+    got = compute.get_compute_capacity_reservation(rid).data
+    expect(got.used_instance_count == 0, f"after terminate used {got.used_instance_count}")
+    compute.delete_compute_capacity_reservation(rid)
+    return "usedInstanceCount 0 -> 1 -> 0, delete refused (409) while in use"
+
+
+# --------------------------------------------------------------------------------------------
 
 
 @check("emulator: every reservation the SDKs made is cancelled or deleted")
@@ -651,15 +780,17 @@ def nothing_left(env):
     live = [(x["cloud"], x["id"], x["state"]) for x in made if x["state"] not in ("cancelled", "deleted", "expired")]
     expect(made, "the emulator recorded no reservation: the checks did not reach it")
     expect(not live, f"still live: {live}")
-    return f"{len(made)} made, none live"
+    running = [(x["cloud"], x["id"]) for x in state.get("instances", [])]
+    expect(not running, f"instances still running: {running}")
+    return f"{len(made)} made, none live, no instance running"
 
 
 # One list per cloud (`--only` picks some); `nothing_left` always runs last.
 CLOUD_CHECKS = {
-    "aws": [aws_lifecycle, aws_pagination, aws_errors],
-    "gce": [gce_lifecycle, gce_errors],
-    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_patch, azure_strictness],
-    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_retry_tokens, oci_limits_and_summaries, oci_work_request],
+    "aws": [aws_lifecycle, aws_pagination, aws_errors, aws_usage],
+    "gce": [gce_lifecycle, gce_errors, gce_usage],
+    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_patch, azure_strictness, azure_usage],
+    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_retry_tokens, oci_limits_and_summaries, oci_work_request, oci_usage],
 }
 
 

@@ -149,3 +149,53 @@ impl World {
         moved
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn instance(id: &str, reservation: Option<&str>) -> Instance {
+        Instance {
+            cloud: CloudKind::Aws,
+            id: id.to_owned(),
+            name: id.to_owned(),
+            region: "us-east-1".to_owned(),
+            zone: "us-east-1a".to_owned(),
+            instance_type: "m5.large".to_owned(),
+            reservation: reservation.map(str::to_owned),
+            launched_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn launches_and_terminations_move_the_used_count_and_the_pool() {
+        let world = World::new(Scenario::default());
+        let before = world.available(CloudKind::Aws, "us-east-1", "us-east-1a", "m5.large");
+        world.record_launch(instance("i-1", Some("cr-1")));
+        world.record_launch(instance("i-2", Some("cr-1")));
+        assert_eq!(world.reservation_used(CloudKind::Aws, "cr-1"), 2);
+        assert_eq!(world.instances_in(CloudKind::Aws, "cr-1").len(), 2);
+        // An on-demand instance holds pool capacity, given back on termination.
+        world
+            .try_consume(CloudKind::Aws, "us-east-1", "us-east-1a", "m5.large", 1)
+            .expect("stock");
+        world.record_launch(instance("i-3", None));
+        world.record_termination(CloudKind::Aws, "i-3");
+        assert_eq!(
+            world.available(CloudKind::Aws, "us-east-1", "us-east-1a", "m5.large"),
+            before
+        );
+        world.record_termination(CloudKind::Aws, "i-1");
+        assert_eq!(world.reservation_used(CloudKind::Aws, "cr-1"), 1);
+        // The reservation ends: its instance runs on demand, and its later termination
+        // returns pool capacity instead of a reservation slot.
+        assert_eq!(world.detach_reservation(CloudKind::Aws, "cr-1"), 1);
+        assert_eq!(world.reservation_used(CloudKind::Aws, "cr-1"), 0);
+        assert_eq!(world.instance(CloudKind::Aws, "i-2").unwrap().reservation, None);
+        assert_eq!(world.state().instances.len(), 1);
+        assert!(world.record_termination(CloudKind::Aws, "i-2").is_some());
+        assert!(world.record_termination(CloudKind::Aws, "i-2").is_none());
+        assert!(world.state().instances.is_empty());
+    }
+}
