@@ -717,25 +717,35 @@ def azure_usage(env):
     compute.capacity_reservations.begin_create_or_update(
         rg, grp, "cr-d4", {"location": "westeurope", "sku": {"name": "Standard_D4s_v5", "capacity": 1}, "zones": ["1"]}
     ).result()
-    vm = compute.virtual_machines.begin_create_or_update(rg, "vm-sdk-usage", {
-        "location": "westeurope", "zones": ["1"],
-        "hardware_profile": {"vm_size": "Standard_D4s_v5"},
-        "storage_profile": {"image_reference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
-                                                "sku": "server", "version": "latest"}},
-        "network_profile": {"network_interfaces": [{"id": f"/subscriptions/{env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/nic0"}]},
-        "capacity_reservation": {"capacity_reservation_group": {"id": group.id}},
-    }).result()
+    from azure.mgmt.compute import models as m
+
+    nic = f"/subscriptions/{env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/nic0"
+    vm = compute.virtual_machines.begin_create_or_update(rg, "vm-sdk-usage", m.VirtualMachine(
+        location="westeurope", zones=["1"],
+        hardware_profile=m.HardwareProfile(vm_size="Standard_D4s_v5"),
+        storage_profile=m.StorageProfile(image_reference=m.ImageReference(
+            publisher="Canonical", offer="ubuntu-24_04-lts", sku="server", version="latest")),
+        network_profile=m.NetworkProfile(network_interfaces=[m.NetworkInterfaceReference(id=nic)]),
+        capacity_reservation=m.CapacityReservationProfile(capacity_reservation_group=m.SubResource(id=group.id)),
+    )).result()
     expect(vm.provisioning_state == "Succeeded", f"VM provisioning state {vm.provisioning_state}")
     view = compute.capacity_reservations.get(rg, grp, "cr-d4", expand="instanceView").instance_view
     allocated = [x.id for x in view.utilization_info.virtual_machines_allocated]
     expect(allocated == [vm.id], f"allocated after create {allocated}")
+    import azure.core.exceptions
+
+    try:
+        compute.capacity_reservations.begin_delete(rg, grp, "cr-d4").result()
+        raise AssertionError("deleting a reservation with a VM associated succeeded")
+    except azure.core.exceptions.HttpResponseError as e:
+        expect(e.status_code == 409, f"delete with a VM associated: {e.status_code} {e.error.code if e.error else ''}")
     compute.virtual_machines.begin_delete(rg, "vm-sdk-usage").result()
     view = compute.capacity_reservations.get(rg, grp, "cr-d4", expand="instanceView").instance_view
     expect(not view.utilization_info.virtual_machines_allocated, f"allocated after delete {view.utilization_info}")
     compute.capacity_reservations.begin_delete(rg, grp, "cr-d4").result()
     compute.capacity_reservation_groups.begin_delete(rg, grp).result()
     resources.resource_groups.begin_delete(rg).result()
-    return "virtualMachinesAllocated [] -> [vm] -> []"
+    return "virtualMachinesAllocated [] -> [vm] -> [], reservation delete refused (409) meanwhile"
 
 
 @check("oci: launch_instance with capacityReservationId moves usedInstanceCount/usedCount; terminate frees it")
