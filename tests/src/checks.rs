@@ -1401,3 +1401,220 @@ pub async fn cleanup_dry_run_changes_nothing(t: &dyn ContractTarget) {
     assert!(requests.len() > before, "the dry run listed the cloud");
     assert_eq!(w.fx.live(t.cloud()).len(), live_before, "nothing ended");
 }
+
+/// What a launch that must not consume `reservation` came to, for the assertion message.
+fn outcome(result: &Result<String, String>) -> String {
+    match result {
+        Ok(id) => format!("launched {id}, not into this reservation"),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+/// Instances the audit says run in the reservation the backend calls `id`.
+fn audit_used(fx: &Fixture, cloud: cr_core::Cloud, id: &str) -> u32 {
+    fx.audit(cloud)
+        .iter()
+        .find(|r| is_record_of(r, id))
+        .map(|r| r.used)
+        .unwrap_or_else(|| panic!("the audit has no reservation {id}"))
+}
+
+/// The usage proof: reserve, then launch instances over the cloud's own wire protocol with
+/// exactly what `instance_target` returns merged into a minimal create-instance request.
+/// An instance with the wrong instance type or in the wrong zone does not consume the
+/// reservation (refused, naming the rule broken, or run on other capacity); the demanded
+/// number of matching launches fills every reservation (the audit's used count and, where
+/// the adapter reads it, `Reservation::used` from the cloud's own fields); one more does not
+/// go past the reserved count; terminating them frees it all again.
+pub async fn launches_use_the_reservation_and_termination_frees_it(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single("9a4e7b10-usage-proof"),
+    )
+    .await;
+    let cloud = t.cloud();
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    let region = &set.regions[0];
+    let zone = region.zone.clone().unwrap_or_default();
+    let target_of = |r: &Reservation| {
+        expect_ok(
+            "instance_target",
+            backend.instance_target(r.zone.as_deref().unwrap_or_default(), &r.instance_type),
+        )
+        .unwrap_or_else(|| panic!("no instance target for {}", r.id))
+    };
+    let db = region
+        .reservations
+        .iter()
+        .find(|r| r.instance_type == fx.layout.db_type)
+        .expect("a db reservation");
+    let db_target = target_of(db);
+
+    // The wrong instance type and the wrong zone do not consume it.
+    let wrong_zone = fx.layout.regions[fx.config.placements[0].region]
+        .zones
+        .iter()
+        .find(|z| **z != zone)
+        .expect("a second zone in the region")
+        .clone();
+    let wrong = [
+        (
+            "the loader type",
+            zone.clone(),
+            fx.layout.loader_type.clone(),
+        ),
+        ("another zone", wrong_zone, fx.layout.db_type.clone()),
+    ];
+    for (what, z, ty) in wrong {
+        let result = t
+            .launch(
+                &fx.emulator,
+                fx.region(0),
+                &z,
+                &ty,
+                &db_target,
+                "cr-usage-wrong",
+            )
+            .await;
+        assert_eq!(
+            audit_used(&fx, cloud, &db.id.0),
+            0,
+            "a launch with {what} ({ty} in {z}) consumed {}: {}",
+            db.id,
+            outcome(&result)
+        );
+        eprintln!("a launch with {what} ({ty} in {z}): {}", outcome(&result));
+        if let Err(e) = &result {
+            assert!(
+                e.contains(':') && e.len() > 12,
+                "the refusal of a launch with {what} names the cloud's code and why: {e:?}"
+            );
+        }
+        if let Ok(id) = result {
+            t.terminate(&fx.emulator, fx.region(0), &id).await;
+        }
+    }
+
+    // The demanded number of matching launches fills every reservation.
+    let mut launched = Vec::new();
+    for r in &region.reservations {
+        let target = target_of(r);
+        for i in 0..r.count {
+            let name = format!(
+                "cr-usage-{}-{i}",
+                r.instance_type
+                    .to_ascii_lowercase()
+                    .replace(['.', '_'], "-")
+            );
+            let id = t
+                .launch(
+                    &fx.emulator,
+                    fx.region(0),
+                    &zone,
+                    &r.instance_type,
+                    &target,
+                    &name,
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "launch {i} into {} ({}) was refused: {e}",
+                        r.id, r.instance_type
+                    )
+                });
+            launched.push(id);
+        }
+        assert_eq!(
+            audit_used(&fx, cloud, &r.id.0),
+            r.count,
+            "{} launches into {} ({})",
+            r.count,
+            r.id,
+            r.instance_type
+        );
+    }
+    let adapter = expect_ok(
+        "building the adapter",
+        t.adapter(&fx.emulator, &fx.params, Credentials::Valid)
+            .await,
+    );
+    let found = expect_ok(
+        "find",
+        adapter
+            .find(&fx.config.test_id, Some(fx.region(0).to_string()))
+            .await,
+    );
+    for r in &region.reservations {
+        let seen = found
+            .iter()
+            .find(|f| f.id == r.id)
+            .unwrap_or_else(|| panic!("find does not return {}", r.id));
+        assert_eq!(
+            seen.used,
+            Some(r.count),
+            "the cloud's used count of {} as the adapter reads it",
+            r.id
+        );
+    }
+
+    // One more matching launch does not go past the reserved count.
+    let extra = t
+        .launch(
+            &fx.emulator,
+            fx.region(0),
+            &zone,
+            &db.instance_type,
+            &db_target,
+            "cr-usage-extra",
+        )
+        .await;
+    eprintln!("one launch more than reserved: {}", outcome(&extra));
+    assert_eq!(
+        audit_used(&fx, cloud, &db.id.0),
+        db.count,
+        "one launch more than {} reserved: {}",
+        db.count,
+        outcome(&extra)
+    );
+    if let Ok(id) = extra {
+        t.terminate(&fx.emulator, fx.region(0), &id).await;
+    }
+
+    // Termination frees it.
+    for id in &launched {
+        t.terminate(&fx.emulator, fx.region(0), id).await;
+    }
+    for r in &region.reservations {
+        assert_eq!(
+            audit_used(&fx, cloud, &r.id.0),
+            0,
+            "{} after terminating its instances",
+            r.id
+        );
+    }
+    let found = expect_ok(
+        "find",
+        adapter
+            .find(&fx.config.test_id, Some(fx.region(0).to_string()))
+            .await,
+    );
+    for f in &found {
+        assert_eq!(
+            f.used,
+            Some(0),
+            "the cloud's used count of {} after termination, as the adapter reads it",
+            f.id
+        );
+    }
+    assert!(
+        fx.emulator.state().instances.is_empty(),
+        "instances left running: {:?}",
+        fx.emulator.state().instances
+    );
+    cancel_and_check(&backend, &fx).await;
+}

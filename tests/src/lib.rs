@@ -202,6 +202,40 @@ pub trait ContractTarget: Send + Sync {
         zone: &str,
         instance_type: &str,
     ) -> String;
+
+    /// Launches one instance over the cloud's own wire protocol (authenticated as the
+    /// emulator's credentials helpers show, not through cr): a minimal create-instance
+    /// request of the cloud for `instance_type` named `name`, with `target` — what the
+    /// backend's `instance_target` returns for a reservation — merged in, and then `zone`
+    /// set as the instance's zone (so a wrong zone is really sent). Waits for the launch to
+    /// be accepted (long-running operations polled to the end). `Ok(id)`: the id
+    /// [`ContractTarget::terminate`] takes; `Err`: the cloud's refusal as "HTTP status,
+    /// code: message".
+    async fn launch(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+        target: &serde_json::Value,
+        name: &str,
+    ) -> Result<String, String>;
+
+    /// Terminates an instance [`ContractTarget::launch`] made, waiting until the cloud
+    /// accepted it.
+    async fn terminate(&self, emulator: &EmulatorHandle, region: &str, id: &str);
+}
+
+/// Merges `patch` into `base`: objects key by key (recursively), anything else replaced.
+pub fn merge_json(base: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge_json(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
 }
 
 /// The emulator's name for `cloud`.
@@ -554,6 +588,7 @@ macro_rules! contract_suite {
             orphans_of_a_finished_test,
             orphans_cancel_leaves_no_orphan_active,
             cleanup_dry_run_changes_nothing,
+            launches_use_the_reservation_and_termination_frees_it,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {

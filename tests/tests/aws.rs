@@ -192,6 +192,81 @@ impl ContractTarget for AwsTarget {
             .expect("an id")
             .to_string()
     }
+
+    async fn launch(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+        target: &serde_json::Value,
+        name: &str,
+    ) -> Result<String, String> {
+        use aws_sdk_ec2::error::ProvideErrorMetadata;
+        use aws_sdk_ec2::types::{
+            CapacityReservationPreference, CapacityReservationSpecification,
+            CapacityReservationTarget, InstanceType, Placement,
+        };
+        // The target's CapacityReservationSpecification, field by field, into RunInstances
+        // (the SDK's typed request is the minimal Query request: image, type, counts, zone).
+        let spec = &target["CapacityReservationSpecification"];
+        let mut built = CapacityReservationSpecification::builder();
+        let t = &spec["CapacityReservationTarget"];
+        if t.is_object() {
+            let mut target = CapacityReservationTarget::builder();
+            if let Some(id) = t["CapacityReservationId"].as_str() {
+                target = target.capacity_reservation_id(id);
+            }
+            if let Some(arn) = t["CapacityReservationResourceGroupArn"].as_str() {
+                target = target.capacity_reservation_resource_group_arn(arn);
+            }
+            built = built.capacity_reservation_target(target.build());
+        }
+        if let Some(p) = spec["CapacityReservationPreference"].as_str() {
+            built = built.capacity_reservation_preference(CapacityReservationPreference::from(p));
+        }
+        let out = raw_client(emulator, region)
+            .run_instances()
+            .image_id("ami-0123456789abcdef0")
+            .instance_type(InstanceType::from(instance_type))
+            .min_count(1)
+            .max_count(1)
+            .placement(Placement::builder().availability_zone(zone).build())
+            .capacity_reservation_specification(built.build())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .tags(Tag::builder().key("Name").value(name).build())
+                    .build(),
+            )
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(o
+                .instances()
+                .first()
+                .and_then(|i| i.instance_id())
+                .expect("RunInstances returns the instance")
+                .to_string()),
+            Err(e) => {
+                let e = e.into_service_error();
+                Err(format!(
+                    "{}: {}",
+                    e.code().unwrap_or("?"),
+                    e.message().unwrap_or_default()
+                ))
+            }
+        }
+    }
+
+    async fn terminate(&self, emulator: &EmulatorHandle, region: &str, id: &str) {
+        raw_client(emulator, region)
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("TerminateInstances {id}: {e}"));
+    }
 }
 
 /// A plain EC2 client of the emulator (plain HTTP), as another tool would use it.

@@ -200,6 +200,78 @@ impl ContractTarget for AzureTarget {
         )
         .await
     }
+
+    async fn launch(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+        target: &serde_json::Value,
+        name: &str,
+    ) -> Result<String, String> {
+        let arm = Arm::new(emulator).await;
+        // The VM goes into the reservation group's resource group (what the target names).
+        let rg = target["resourceGroup"]
+            .as_str()
+            .expect("the instance target names the resource group")
+            .to_string();
+        let nic = format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/networkInterfaces/{name}-nic",
+            emulator.credentials().azure.subscription_id
+        );
+        // A minimal VM PUT: size, image, network interface; then the target's VM part.
+        let mut body = serde_json::json!({
+            "location": region,
+            "properties": {
+                "hardwareProfile": {"vmSize": instance_type},
+                "storageProfile": {"imageReference": {"publisher": "Canonical",
+                    "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}},
+                "networkProfile": {"networkInterfaces": [{"id": nic}]},
+            },
+        });
+        cr_contract_tests::merge_json(&mut body, &target["virtualMachine"]);
+        if zone.is_empty() {
+            body.as_object_mut().map(|o| o.remove("zones"));
+        } else {
+            body["zones"] = serde_json::json!([zone]);
+        }
+        let path =
+            format!("/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}");
+        let (status, headers, v) = arm
+            .call(
+                reqwest::Method::PUT,
+                &path,
+                cr_azure::COMPUTE_API_VERSION,
+                Some(body),
+            )
+            .await;
+        if !(200..300).contains(&status) {
+            return Err(arm_error(status, &v));
+        }
+        arm.wait(&headers).await?;
+        Ok(path)
+    }
+
+    async fn terminate(&self, emulator: &EmulatorHandle, _region: &str, id: &str) {
+        let arm = Arm::new(emulator).await;
+        let (status, headers, v) = arm
+            .call(
+                reqwest::Method::DELETE,
+                id,
+                cr_azure::COMPUTE_API_VERSION,
+                None,
+            )
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "DELETE {id}: {}",
+            arm_error(status, &v)
+        );
+        arm.wait(&headers)
+            .await
+            .unwrap_or_else(|e| panic!("deleting {id}: {e}"));
+    }
 }
 
 /// Makes a resource group, a reservation group and a reservation in it without cr, all
@@ -255,6 +327,20 @@ async fn put_by_hand(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the outside reservation never succeeded");
+}
+
+/// An ARM error as "HTTP status, code: message".
+fn arm_error(status: u16, v: &serde_json::Value) -> String {
+    let e = if v.get("error").is_some() {
+        &v["error"]
+    } else {
+        v
+    };
+    format!(
+        "HTTP {status}, {}: {}",
+        e["code"].as_str().unwrap_or("?"),
+        e["message"].as_str().unwrap_or_default()
+    )
 }
 
 fn builder(emulator: &EmulatorHandle, params: &Params, credentials: Credentials) -> AzureBuilder {
@@ -343,6 +429,55 @@ impl Arm {
             .expect("the PUT is answered");
         assert!(r.status().is_success(), "PUT {path}: {}", r.status());
         r.json().await.unwrap_or_default()
+    }
+
+    /// Any call; answers status, headers and the JSON body (null when none).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        version: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}?api-version={version}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let r = request.send().await.expect("the call is answered");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or_default())
+    }
+
+    /// Polls the `Azure-AsyncOperation` of a long-running answer to its end.
+    async fn wait(&self, headers: &reqwest::header::HeaderMap) -> Result<(), String> {
+        let Some(url) = headers
+            .get("azure-asyncoperation")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(());
+        };
+        for _ in 0..500 {
+            let v: serde_json::Value = self
+                .http
+                .get(url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("the status is answered")
+                .json()
+                .await
+                .expect("an operation status");
+            match v["status"].as_str() {
+                Some("Succeeded") => return Ok(()),
+                Some("Failed" | "Canceled") => return Err(arm_error(200, &v)),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        Err(format!("the operation {url} never finished"))
     }
 
     async fn get(&self, path: &str, version: &str) -> serde_json::Value {

@@ -192,6 +192,87 @@ impl ContractTarget for GceTarget {
         let name = format!("cr-foreign-{zone}");
         insert_by_hand(emulator, &name, None, zone, instance_type).await
     }
+
+    async fn launch(
+        &self,
+        emulator: &EmulatorHandle,
+        _region: &str,
+        zone: &str,
+        instance_type: &str,
+        target: &serde_json::Value,
+        name: &str,
+    ) -> Result<String, String> {
+        let project = emulator.credentials().gce.project_id.clone();
+        let token = http_token(emulator).await;
+        let base = format!(
+            "{}/compute/v1/projects/{project}/zones/{zone}",
+            emulator.http_url()
+        );
+        // A minimal instances.insert body for this suite's configuration: the machine type,
+        // the CPU platform and the local SSDs the configuration asks for (db 2, loader 0: a
+        // reservation is consumed only by VMs whose properties match its
+        // instanceProperties), one boot disk, the network.
+        let local_ssds = if instance_type == self.layout().db_type {
+            2
+        } else {
+            0
+        };
+        let mut disks = vec![serde_json::json!({"boot": true, "autoDelete": true,
+            "initializeParams": {"sourceImage": "projects/debian-cloud/global/images/family/debian-12"}})];
+        disks.extend((0..local_ssds).map(|_| {
+            serde_json::json!({"type": "SCRATCH", "interface": "NVME", "autoDelete": true,
+                "initializeParams": {"diskType": format!("zones/{zone}/diskTypes/local-ssd")}})
+        }));
+        let mut body = serde_json::json!({
+            "name": name,
+            "machineType": format!("zones/{zone}/machineTypes/{instance_type}"),
+            "minCpuPlatform": "Intel Ice Lake",
+            "disks": disks,
+            "networkInterfaces": [{"network": "global/networks/default"}],
+        });
+        cr_contract_tests::merge_json(&mut body, target);
+        let client = reqwest::Client::new();
+        let response = client
+            .post(format!("{base}/instances"))
+            .bearer_auth(token.as_str())
+            .json(&body)
+            .send()
+            .await
+            .expect("the insert is answered");
+        let status = response.status().as_u16();
+        let v: serde_json::Value = response.json().await.unwrap_or_default();
+        if status != 200 {
+            return Err(gce_error(status, &v));
+        }
+        gce_wait_op(&client, token.as_str(), &base, v).await?;
+        Ok(format!("{zone}/{name}"))
+    }
+
+    async fn terminate(&self, emulator: &EmulatorHandle, _region: &str, id: &str) {
+        let (zone, name) = id.split_once('/').expect("zone/name");
+        let project = emulator.credentials().gce.project_id.clone();
+        let token = http_token(emulator).await;
+        let base = format!(
+            "{}/compute/v1/projects/{project}/zones/{zone}",
+            emulator.http_url()
+        );
+        let client = reqwest::Client::new();
+        let response = client
+            .delete(format!("{base}/instances/{name}"))
+            .bearer_auth(token.as_str())
+            .send()
+            .await
+            .expect("the delete is answered");
+        assert!(
+            response.status().is_success(),
+            "instances.delete {id}: {}",
+            response.status()
+        );
+        let op = response.json().await.expect("an Operation");
+        gce_wait_op(&client, token.as_str(), &base, op)
+            .await
+            .unwrap_or_else(|e| panic!("deleting {id}: {e}"));
+    }
 }
 
 /// Inserts a reservation without cr and waits for its Operation; returns its name.
@@ -247,6 +328,53 @@ async fn insert_by_hand(
         status = op["status"].as_str().unwrap_or_default().to_string();
     }
     name.to_string()
+}
+
+/// The GCE error of a failed call or operation as "HTTP status, reason: message".
+fn gce_error(status: u16, v: &serde_json::Value) -> String {
+    let e = &v["error"];
+    if let Some(first) = e["errors"].as_array().and_then(|a| a.first()) {
+        let code = first["reason"]
+            .as_str()
+            .or(first["code"].as_str())
+            .unwrap_or_default();
+        return format!(
+            "HTTP {status}, {code}: {}",
+            first["message"].as_str().unwrap_or_default()
+        );
+    }
+    format!("HTTP {status}: {v}")
+}
+
+/// Waits for a zone Operation; `Err` with its error if it failed.
+async fn gce_wait_op(
+    client: &reqwest::Client,
+    token: &str,
+    base: &str,
+    mut op: serde_json::Value,
+) -> Result<(), String> {
+    while op["status"] != "DONE" {
+        let name = op["name"]
+            .as_str()
+            .expect("the Operation has a name")
+            .to_string();
+        op = client
+            .post(format!("{base}/operations/{name}/wait"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the wait is answered")
+            .json()
+            .await
+            .expect("an Operation");
+    }
+    match op.get("error") {
+        Some(e) => Err(gce_error(
+            u16::try_from(op["httpErrorStatusCode"].as_u64().unwrap_or(0)).unwrap_or(0),
+            &serde_json::json!({"error": e}),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A token from the emulator's token endpoint over plain HTTP, with gcp_auth's own

@@ -213,6 +213,66 @@ impl ContractTarget for OciTarget {
         )
         .await
     }
+
+    async fn launch(
+        &self,
+        emulator: &EmulatorHandle,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+        target: &serde_json::Value,
+        name: &str,
+    ) -> Result<String, String> {
+        // The shape configurations this suite's configuration reserves (db `:8:64`, loader
+        // `:2:16`): a Flex reservation takes only launches with the same OCPUs and memory.
+        let (ocpus, memory) = if instance_type == self.layout().db_type {
+            (8.0, 64.0)
+        } else {
+            (2.0, 16.0)
+        };
+        let mut body = serde_json::json!({
+            "compartmentId": COMPARTMENT,
+            "displayName": name,
+            "shape": instance_type,
+            "shapeConfig": {"ocpus": ocpus, "memoryInGBs": memory},
+            "sourceDetails": {"sourceType": "image", "imageId": "ocid1.image.oc1..contractsuite"},
+            "createVnicDetails": {"subnetId": "ocid1.subnet.oc1..contractsuite"},
+        });
+        cr_contract_tests::merge_json(&mut body, target);
+        body["availabilityDomain"] = serde_json::json!(zone);
+        let (status, v) = signed(
+            emulator,
+            "POST",
+            &format!("/oci/{region}/20160918/instances"),
+            Some(&body),
+        )
+        .await;
+        if status != 200 {
+            return Err(format!(
+                "HTTP {status}, {}: {}",
+                v["code"].as_str().unwrap_or("?"),
+                v["message"].as_str().unwrap_or_default()
+            ));
+        }
+        Ok(v["id"]
+            .as_str()
+            .expect("the instance has an id")
+            .to_string())
+    }
+
+    async fn terminate(&self, emulator: &EmulatorHandle, region: &str, id: &str) {
+        let (status, v) = signed(
+            emulator,
+            "DELETE",
+            &format!("/oci/{region}/20160918/instances/{id}"),
+            None,
+        )
+        .await;
+        assert!(
+            (200..300).contains(&status),
+            "TerminateInstance {id}: {status} {v}"
+        );
+    }
 }
 
 /// Creates a reservation with `tags` through a bare adapter (not the engine) and waits
@@ -372,45 +432,87 @@ async fn creates_carry_the_resolved_ad_and_the_flex_shape_config() {
     assert!(fx.live(Cloud::Oci).is_empty());
 }
 
-/// GetComputeCapacityReservation over plain HTTP, signed here independently of cr-oci (the
-/// three headers of a GET, RSA PKCS#1 v1.5 SHA-256 with the emulator's key).
+/// GetComputeCapacityReservation over plain HTTP, signed here independently of cr-oci.
 async fn raw_get(fx: &Fixture, id: &str) -> serde_json::Value {
+    let (status, v) = signed(
+        &fx.emulator,
+        "GET",
+        &format!("/oci/us-ashburn-1/20160918/computeCapacityReservations/{id}"),
+        None,
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status}: {v}");
+    v
+}
+
+/// One OCI call over plain HTTP, signed here independently of cr-oci: RSA PKCS#1 v1.5
+/// SHA-256 with the emulator's key over `date (request-target) host`, plus
+/// `content-length content-type x-content-sha256` for a body. Answers the status and the
+/// JSON body (null when none).
+async fn signed(
+    emulator: &EmulatorHandle,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
     use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
     use base64::Engine as _;
-    let oci = &fx.emulator.credentials().oci;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let oci = &emulator.credentials().oci;
     let block = pem::parse(oci.private_key_pem.as_bytes()).expect("the emulator's key is PEM");
     let key = RsaKeyPair::from_pkcs8(block.contents()).expect("a PKCS#8 RSA key");
-    let addr = fx.emulator.http_addr();
-    let path = format!("/oci/us-ashburn-1/20160918/computeCapacityReservations/{id}");
+    let host = emulator.http_addr().to_string();
     let date = jiff::Timestamp::now()
         .strftime("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
-    let host = addr.to_string();
-    let signing = format!("date: {date}\n(request-target): get {path}\nhost: {host}");
+    let payload = body.map(|b| b.to_string().into_bytes());
+    let mut headers = vec![
+        ("date", date),
+        (
+            "(request-target)",
+            format!("{} {path}", method.to_ascii_lowercase()),
+        ),
+        ("host", host.clone()),
+    ];
+    if let Some(p) = &payload {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, p);
+        headers.push(("content-length", p.len().to_string()));
+        headers.push(("content-type", "application/json".to_string()));
+        headers.push(("x-content-sha256", b64.encode(digest.as_ref())));
+    }
+    let signing: Vec<String> = headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     let mut signature = vec![0u8; key.public_modulus_len()];
     key.sign(
         &RSA_PKCS1_SHA256,
         &aws_lc_rs::rand::SystemRandom::new(),
-        signing.as_bytes(),
+        signing.join("\n").as_bytes(),
         &mut signature,
     )
     .expect("signing works");
+    let names: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
     let authorization = format!(
-        "Signature version=\"1\",headers=\"date (request-target) host\",keyId=\"{}/{}/{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
+        "Signature version=\"1\",headers=\"{}\",keyId=\"{}/{}/{}\",algorithm=\"rsa-sha256\",signature=\"{}\"",
+        names.join(" "),
         oci.tenancy_ocid,
         oci.user_ocid,
         oci.fingerprint,
-        base64::engine::general_purpose::STANDARD.encode(&signature)
+        b64.encode(&signature)
     );
-    let response = reqwest::Client::new()
-        .get(format!("http://{host}{path}"))
-        .header("date", date)
-        .header("authorization", authorization)
-        .send()
-        .await
-        .expect("the get is answered");
-    assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.expect("a ComputeCapacityReservation")
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://{host}{path}"))
+        .header("authorization", authorization);
+    for (k, v) in &headers {
+        if !k.starts_with('(') && *k != "host" && *k != "content-length" {
+            request = request.header(*k, v);
+        }
+    }
+    if let Some(p) = payload {
+        request = request.body(p);
+    }
+    let response = request.send().await.expect("the call is answered");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
 }
 
 /// With long-running operations the create answers `CREATING` and a work request: the engine

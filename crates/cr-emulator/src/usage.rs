@@ -77,10 +77,7 @@ impl World {
 
     /// One running instance.
     pub fn instance(&self, cloud: CloudKind, id: &str) -> Option<Instance> {
-        self.usage()
-            .instances
-            .get(&(cloud, id.to_owned()))
-            .cloned()
+        self.usage().instances.get(&(cloud, id.to_owned())).cloned()
     }
 
     /// Every running instance of a cloud, oldest first.
@@ -192,7 +189,10 @@ mod tests {
         // returns pool capacity instead of a reservation slot.
         assert_eq!(world.detach_reservation(CloudKind::Aws, "cr-1"), 1);
         assert_eq!(world.reservation_used(CloudKind::Aws, "cr-1"), 0);
-        assert_eq!(world.instance(CloudKind::Aws, "i-2").unwrap().reservation, None);
+        assert_eq!(
+            world.instance(CloudKind::Aws, "i-2").unwrap().reservation,
+            None
+        );
         assert_eq!(world.state().instances.len(), 1);
         assert!(world.record_termination(CloudKind::Aws, "i-2").is_some());
         assert!(world.record_termination(CloudKind::Aws, "i-2").is_none());

@@ -45,15 +45,7 @@ pub(super) fn members(ctx: &Ctx<'_>, arn: &str) -> Result<Vec<String>, Ec2Error>
         ))
     };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [
-        "arn",
-        "aws",
-        "resource-groups",
-        region,
-        account,
-        resource,
-    ] = parts.as_slice()
-    else {
+    let ["arn", "aws", "resource-groups", region, account, resource] = parts.as_slice() else {
         return Err(malformed());
     };
     let name = resource.strip_prefix("group/").ok_or_else(malformed)?;

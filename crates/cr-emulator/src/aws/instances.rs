@@ -26,8 +26,7 @@ use crate::world::CapacityDenied;
 
 /// EC2's message for `ReservationCapacityExceeded` (seen in botocore errors); the emulator
 /// appends which rule the launch broke.
-const INSUFFICIENT: &str =
-    "The requested reservation does not have sufficient compatible and available capacity for this request.";
+const INSUFFICIENT: &str = "The requested reservation does not have sufficient compatible and available capacity for this request.";
 
 /// The platform every emulated AMI reports.
 const AMI_PLATFORM: &str = "Linux/UNIX";
@@ -289,8 +288,16 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
     if let Placement::OnDemand = placement {
         // Take as many as the zone has, at least MinCount.
         let available = world.available(CLOUD, &ctx.region, &zone_of_launch, &instance_type);
-        launched = count.min(u32::try_from(available).unwrap_or(u32::MAX)).max(min);
-        match world.try_consume(CLOUD, &ctx.region, &zone_of_launch, &instance_type, launched) {
+        launched = count
+            .min(u32::try_from(available).unwrap_or(u32::MAX))
+            .max(min);
+        match world.try_consume(
+            CLOUD,
+            &ctx.region,
+            &zone_of_launch,
+            &instance_type,
+            launched,
+        ) {
             Ok(()) => {}
             Err(CapacityDenied::NotOffered) => {
                 return Err(Ec2Error::bad(
@@ -325,7 +332,10 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
     };
     drop(inner);
     let now = world.now();
-    let reservation_id = format!("r-{:017x}", rand::rng().random::<u64>() & 0xf_ffff_ffff_ffff);
+    let reservation_id = format!(
+        "r-{:017x}",
+        rand::rng().random::<u64>() & 0xf_ffff_ffff_ffff
+    );
     let mut x = Xml::default();
     x.leaf("reservationId", &reservation_id)
         .leaf("ownerId", &ctx.app.creds.aws.account_id)
@@ -344,9 +354,13 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
             reservation: reservation.clone(),
             launched_at: now,
         };
-        write_instance(&mut x, &instance, &image, index, "pending", &tags, preference);
+        write_instance(
+            &mut x, &instance, &image, index, "pending", &tags, preference,
+        );
         world.record_launch(instance);
-        ctx.app.aws.set_instance_meta(&id, &image, &tags, preference);
+        ctx.app
+            .aws
+            .set_instance_meta(&id, &image, &tags, preference);
     }
     x.close("instancesSet");
     Ok(x)

@@ -611,7 +611,11 @@ pub(super) fn describe(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
     let mut x = Xml::default();
     x.open("capacityReservationSet");
     for cr in selected.iter().skip(offset).take(page_size) {
-        cr.write(&mut x, account, ctx.app.world.reservation_used(CLOUD, &cr.id));
+        cr.write(
+            &mut x,
+            account,
+            ctx.app.world.reservation_used(CLOUD, &cr.id),
+        );
     }
     x.close("capacityReservationSet");
     if offset.saturating_add(page_size) < selected.len() {

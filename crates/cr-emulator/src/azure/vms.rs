@@ -95,7 +95,12 @@ fn parse_group_id(id: &str) -> Option<(String, String)> {
         .filter(|s| !s.is_empty())
         .map(str::to_ascii_lowercase)
         .collect();
-    match segs.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match segs
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [
             "subscriptions",
             _,
@@ -112,8 +117,8 @@ fn parse_group_id(id: &str) -> Option<(String, String)> {
 
 /// `PUT .../virtualMachines/{name}`: 201 with `Azure-AsyncOperation` while it is created.
 pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Response, ArmError> {
-    let obj: Map<String, Value> = serde_json::from_slice(body)
-        .map_err(|e| ArmError::invalid_content(&e.to_string()))?;
+    let obj: Map<String, Value> =
+        serde_json::from_slice(body).map_err(|e| ArmError::invalid_content(&e.to_string()))?;
     let region = required_location(ctx, &obj, VM_TYPE)?;
     let props = obj.get("properties").cloned().unwrap_or(Value::Null);
     let size = props["hardwareProfile"]["vmSize"]
@@ -137,7 +142,12 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Re
     let zones: Vec<String> = obj
         .get("zones")
         .and_then(Value::as_array)
-        .map(|z| z.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|z| {
+            z.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     if zones.len() > 1 {
         return Err(ArmError::invalid_parameter(
@@ -191,7 +201,9 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Re
             .reservations
             .iter()
             .filter(|(k, r)| {
-                k.0 == gkey.0 && k.1 == gkey.1 && matches!(r.state, Prov::Succeeded | Prov::Updating)
+                k.0 == gkey.0
+                    && k.1 == gkey.1
+                    && matches!(r.state, Prov::Succeeded | Prov::Updating)
             })
             .collect();
         let fitting = members
@@ -201,15 +213,24 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Re
             let held: Vec<String> = members
                 .iter()
                 .map(|(_, r)| {
-                    format!("{} in {}", r.sku_name, r.zone.as_deref().unwrap_or("no zone (regional)"))
+                    format!(
+                        "{} in {}",
+                        r.sku_name,
+                        r.zone.as_deref().unwrap_or("no zone (regional)")
+                    )
                 })
                 .collect();
             return Err(ArmError::invalid_parameter(
                 "capacityReservation.capacityReservationGroup.id",
                 format!(
                     "The capacity reservation group '{gid}' has no capacity reservation for VM size '{size}' in {} (it holds: {}).",
-                    zone.as_deref().map_or("no zone (regional)".to_owned(), |z| format!("zone '{z}'")),
-                    if held.is_empty() { "nothing".to_owned() } else { held.join(", ") }
+                    zone.as_deref()
+                        .map_or("no zone (regional)".to_owned(), |z| format!("zone '{z}'")),
+                    if held.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        held.join(", ")
+                    }
                 ),
             ));
         };
@@ -225,14 +246,19 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Re
                 return Err(ArmError::new(
                     StatusCode::CONFLICT,
                     "SkuNotAvailable",
-                    format!("The requested VM size '{size}' is not available in location '{}'.", region.name),
+                    format!(
+                        "The requested VM size '{size}' is not available in location '{}'.",
+                        region.name
+                    ),
                 ));
             }
             Err(CapacityDenied::Quota { limit, used }) => {
                 return Err(ArmError::new(
                     StatusCode::CONFLICT,
                     "OperationNotAllowed",
-                    format!("Operation could not be completed as it results in exceeding approved cores quota (limit {limit} VMs, {used} in use)."),
+                    format!(
+                        "Operation could not be completed as it results in exceeding approved cores quota (limit {limit} VMs, {used} in use)."
+                    ),
                 ));
             }
             Err(CapacityDenied::Stockout { .. }) => {
@@ -285,7 +311,8 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Re
     };
     let json = vm.to_json(ctx.now);
     inner.vms.insert(vkey, vm);
-    let resp = super::reservations::with_lro_headers(ctx, json_response(StatusCode::CREATED, &json), &op);
+    let resp =
+        super::reservations::with_lro_headers(ctx, json_response(StatusCode::CREATED, &json), &op);
     inner.ops.insert(op.id.clone(), op);
     Ok(resp)
 }

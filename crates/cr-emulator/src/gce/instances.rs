@@ -4,7 +4,8 @@
 //! on; the operation reports it).
 //!
 //! Matching (Compute Engine "Consuming reservations"): a VM consumes a reservation only if
-//! project, zone, machine type, minimum CPU platform and GPUs (`guestAccelerators`) match
+//! project, zone, machine type, minimum CPU platform, GPUs (`guestAccelerators`) and local
+//! SSDs (`localSsds` against the VM's `SCRATCH` disks, count and interface) match
 //! the reservation's `instanceProperties` exactly and the reservation is READY with a free
 //! slot. `SPECIFIC_RESERVATION` (key `compute.googleapis.com/reservation-name`, one value:
 //! the name, or `projects/{p}/reservations/{name}`) consumes that reservation or fails;
@@ -22,9 +23,7 @@ use jiff::SignedDuration;
 use serde_json::{Value, json};
 
 use super::operations::{Op, OpKind};
-use super::reservations::{
-    Res, Status, check_request_id, push_op, render_op, replay, zone_or_404,
-};
+use super::reservations::{Res, Status, check_request_id, push_op, render_op, replay, zone_or_404};
 use super::{CLOUD, Call, GceError, begin, gce_time, new_id};
 use crate::server::{AppState, BaseUrl};
 use crate::usage::Instance;
@@ -82,6 +81,28 @@ fn mismatch(res: &Res, zone: &str, machine_type: &str, vm: &Value) -> Option<Str
         g.sort();
         g
     };
+    // Local SSDs: the reservation's `localSsds` against the VM's `SCRATCH` disks, by count and
+    // interface (SCSI when not given).
+    let mut reserved_ssds: Vec<String> = res.instance_properties["localSsds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d["interface"].as_str().unwrap_or("SCSI").to_owned())
+        .collect();
+    let mut vm_ssds: Vec<String> = vm["disks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["type"].as_str() == Some("SCRATCH"))
+        .map(|d| d["interface"].as_str().unwrap_or("SCSI").to_owned())
+        .collect();
+    reserved_ssds.sort();
+    vm_ssds.sort();
+    if reserved_ssds != vm_ssds {
+        return Some(format!(
+            "the instance's local SSDs {vm_ssds:?} are not the reservation's {reserved_ssds:?}"
+        ));
+    }
     if gpus(&res.instance_properties) != gpus(vm) {
         return Some(format!(
             "the instance's guestAccelerators {:?} are not the reservation's {:?}",
@@ -166,7 +187,10 @@ fn insert_inner(
         .unwrap_or("ANY_RESERVATION");
     let now = world.now();
     let mut inner = app.gce.lock();
-    if inner.instances.contains_key(&(zone.to_owned(), name.clone())) {
+    if inner
+        .instances
+        .contains_key(&(zone.to_owned(), name.clone()))
+    {
         return Err(GceError::new(
             StatusCode::CONFLICT,
             format!(
@@ -208,7 +232,11 @@ fn insert_inner(
             let res_name = match wanted.split('/').collect::<Vec<_>>().as_slice() {
                 [n] => *n,
                 ["projects", p, "reservations", n] if *p == call.project => *n,
-                ["projects", p, "zones", z, "reservations", n] if *p == call.project && *z == zone => *n,
+                ["projects", p, "zones", z, "reservations", n]
+                    if *p == call.project && *z == zone =>
+                {
+                    *n
+                }
                 _ => {
                     return Err(invalid_affinity(format!(
                         "Could not find the given reservation with the following name: '{wanted}' in project '{}' zone '{zone}'",

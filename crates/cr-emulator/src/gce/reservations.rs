@@ -297,7 +297,9 @@ fn parse_body(body: &[u8], zone: &str, now: Timestamp) -> Result<NewReservation,
     })
 }
 
-pub(super) fn check_request_id(query: &HashMap<String, String>) -> Result<Option<String>, GceError> {
+pub(super) fn check_request_id(
+    query: &HashMap<String, String>,
+) -> Result<Option<String>, GceError> {
     match query.get("requestId").filter(|r| !r.is_empty()) {
         None => Ok(None),
         Some(r) => match uuid::Uuid::parse_str(r) {

@@ -124,7 +124,10 @@ fn pick_config(
             ),
         ));
     }
-    let mut last = (false, format!("the reservation has no capacity configurations"));
+    let mut last = (
+        false,
+        format!("the reservation has no capacity configurations"),
+    );
     for (i, c) in r.configs.iter().enumerate() {
         match config_mismatch(c, shape, shape_config, fault_domain) {
             Some(why) => last = (false, why),
@@ -144,7 +147,10 @@ fn pick_config(
 }
 
 /// Instances per config of reservation `id`.
-pub(super) fn used_per_config(instances: &BTreeMap<String, OciInstance>, r: &Reservation) -> Vec<u32> {
+pub(super) fn used_per_config(
+    instances: &BTreeMap<String, OciInstance>,
+    r: &Reservation,
+) -> Vec<u32> {
     let mut used = vec![0u32; r.configs.len()];
     for i in instances.values() {
         if i.capacity_reservation_id.as_deref() == Some(&r.id)
@@ -212,7 +218,9 @@ pub(super) fn launch(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         return Err(OciError::new(
             StatusCode::NOT_FOUND,
             "NotAuthorizedOrNotFound",
-            format!("Authorization failed or requested resource not found: compartment {compartment}."),
+            format!(
+                "Authorization failed or requested resource not found: compartment {compartment}."
+            ),
         ));
     }
     if !ctx.region.zones.contains(&ad) {
@@ -222,7 +230,12 @@ pub(super) fn launch(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
         )));
     }
     let shape_config = obj.get("shapeConfig").filter(|v| !v.is_null()).cloned();
-    if shape.ends_with(".Flex") && shape_config.as_ref().and_then(|c| num(c, "ocpus")).is_none() {
+    if shape.ends_with(".Flex")
+        && shape_config
+            .as_ref()
+            .and_then(|c| num(c, "ocpus"))
+            .is_none()
+    {
         return Err(OciError::invalid(format!(
             "shapeConfig.ocpus is required for the flexible shape {shape}."
         )));
@@ -259,7 +272,14 @@ pub(super) fn launch(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
                 ));
             }
             let used = used_per_config(&instances, r);
-            match pick_config(r, &used, &ad, &shape, shape_config.as_ref(), fault_domain.as_deref()) {
+            match pick_config(
+                r,
+                &used,
+                &ad,
+                &shape,
+                shape_config.as_ref(),
+                fault_domain.as_deref(),
+            ) {
                 Ok(i) => Some((id.to_owned(), i)),
                 Err((true, why)) => {
                     return Err(OciError::new(
@@ -286,9 +306,16 @@ pub(super) fn launch(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
             })
             .find_map(|r| {
                 let used = used_per_config(&instances, r);
-                pick_config(r, &used, &ad, &shape, shape_config.as_ref(), fault_domain.as_deref())
-                    .ok()
-                    .map(|i| (r.id.clone(), i))
+                pick_config(
+                    r,
+                    &used,
+                    &ad,
+                    &shape,
+                    shape_config.as_ref(),
+                    fault_domain.as_deref(),
+                )
+                .ok()
+                .map(|i| (r.id.clone(), i))
             }),
     };
     if placed.is_none() {
