@@ -126,7 +126,7 @@ fn pick_config(
     }
     let mut last = (
         false,
-        format!("the reservation has no capacity configurations"),
+        "the reservation has no capacity configurations".to_string(),
     );
     for (i, c) in r.configs.iter().enumerate() {
         match config_mismatch(c, shape, shape_config, fault_domain) {
