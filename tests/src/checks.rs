@@ -1562,6 +1562,17 @@ pub async fn launches_use_the_reservation_and_termination_frees_it(t: &dyn Contr
         );
     }
 
+    // What `cr status` shows comes from the same place: the backend's discover.
+    let status = expect_ok("discover", backend.discover(&fx.params).await);
+    for r in status.reservations() {
+        assert_eq!(
+            r.used,
+            Some(r.count),
+            "the used count `cr status` shows for {}",
+            r.id
+        );
+    }
+
     // One more matching launch does not go past the reserved count.
     let extra = t
         .launch(
