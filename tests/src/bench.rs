@@ -516,6 +516,7 @@ pub async fn run(t: &dyn ContractTarget) -> Vec<Row> {
                 kind: FaultKind::Throttle,
                 rate: 0.2,
                 limit: None,
+                garbage: None,
             });
             let (fx, adapter) = start(t, s, &format!("bench-throttle-{seed}")).await;
             let plan = plan_with(&fx, cloud, 4, &[0], false);

@@ -275,6 +275,7 @@ pub async fn throttling_then_success(t: &dyn ContractTarget) {
         kind: FaultKind::Throttle,
         rate: 1.0,
         limit: Some(2),
+        garbage: None,
     });
     let fx = Fixture::start(t, scenario, TestConfig::single("7a2077e0-throttle")).await;
     let backend = expect_ok(
@@ -689,6 +690,7 @@ fn with_create_fault(
         kind: fault,
         rate: 1.0,
         limit,
+        garbage: None,
     });
     scenario
 }
@@ -1628,4 +1630,251 @@ pub async fn launches_use_the_reservation_and_termination_frees_it(t: &dyn Contr
         fx.emulator.state().instances
     );
     cancel_and_check(&backend, &fx).await;
+}
+
+/// Least privilege, both ways: over a whole life cycle (reserve in two regions with a
+/// stockout fallback and long-running operations, a second reserve reusing the set,
+/// discover, cancel, cancel_all_regions from a fresh process), every permission the calls
+/// needed is in `cr permissions` (as every fixture checks when it ends), and the manifest
+/// grants nothing else but the target's justified
+/// [`ContractTarget::permissions_off_the_suite_path`].
+pub async fn the_permissions_are_exactly_what_is_called(t: &dyn ContractTarget) {
+    let layout = t.layout();
+    let mut scenario = first_zone_with(t, &layout.loader_type, 0);
+    scenario.lro_ms = 200;
+    let config = TestConfig {
+        placements: vec![
+            Placement { region: 0, zone: 0 },
+            Placement { region: 1, zone: 0 },
+        ],
+        db_nodes: 1,
+        loaders: 1,
+        ..TestConfig::single("1ea57000-least-privilege")
+    };
+    let fx = Fixture::start(t, scenario, config).await;
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = reserve(&backend, &fx).await;
+    let again = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    assert_eq!(ids(&reserve(&again, &fx).await), ids(&set), "reused");
+    expect_ok("discover", again.discover(&fx.params).await);
+    cancel_and_check(&backend, &fx).await;
+    let fresh = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    expect_ok(
+        "cancel_all_regions",
+        fresh.cancel_all_regions(&fx.config.test_id).await,
+    );
+
+    let kind = cloud_kind(t.cloud());
+    let mut called: BTreeSet<String> = BTreeSet::new();
+    for r in fx
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.cloud == Some(kind))
+    {
+        let needed = cr_emulator::iam::required_permissions(kind, &r.operation)
+            .unwrap_or_else(|| panic!("the emulator knows no permission for {}", r.operation));
+        called.extend(needed.iter().map(|p| p.to_string()));
+    }
+    let manifest = crate::Manifest::of(t.cloud(), t.backend_name());
+    let missing: Vec<&String> = called.difference(&manifest.granted).collect();
+    assert!(missing.is_empty(), "called but not granted: {missing:?}");
+    let off_path: BTreeSet<&str> = t
+        .permissions_off_the_suite_path()
+        .iter()
+        .map(|(p, why)| {
+            assert!(!why.trim().is_empty(), "{p} is listed without a reason");
+            *p
+        })
+        .collect();
+    for p in &off_path {
+        assert!(
+            manifest.granted.contains(*p) && !called.contains(*p),
+            "{p} is listed as off the suite's path, but it is {}",
+            if called.contains(*p) {
+                "called"
+            } else {
+                "not granted"
+            }
+        );
+    }
+    let unused: Vec<&String> = manifest
+        .granted
+        .iter()
+        .filter(|p| !called.contains(*p) && !off_path.contains(p.as_str()))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "granted but never called (remove them, or justify them in permissions_off_the_suite_path): {unused:?}; called: {called:?}"
+    );
+}
+
+/// A backend over a fresh adapter that gives up quickly: two retries a few milliseconds
+/// apart, five seconds to settle (the garbage check runs many short life cycles).
+async fn quick_backend(t: &dyn ContractTarget, fx: &Fixture) -> cr_core::EngineBackend {
+    let adapter = expect_ok(
+        "building the adapter",
+        t.adapter(&fx.emulator, &fx.params, Credentials::Valid)
+            .await,
+    );
+    cr_core::EngineBackend::over(
+        cr_core::engine::Engine::new(
+            adapter,
+            cr_core::retry::RetryPolicy {
+                max_retries: 2,
+                min_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+                max_elapsed: Duration::from_secs(20),
+                ..cr_core::retry::RetryPolicy::default()
+            },
+        )
+        .with_wait(cr_core::engine::WaitPolicy {
+            first_interval: Duration::from_millis(10),
+            max_interval: Duration::from_millis(50),
+            settle_timeout: Duration::from_secs(5),
+        }),
+    )
+}
+
+/// Every operation the backend calls, answered with every form of garbage (truncated,
+/// wrong types, missing fields, a proxy's HTML 502, 200 with an error body) on its first
+/// [`GARBAGE_HITS`] calls: nothing panics; a failure has a kind other than `Other`; a 502 is retried
+/// (transient); a failed reserve holds nothing (or says what it holds); and once the cloud
+/// answers properly again, cancel releases everything. Each (operation, form) has its own
+/// emulator; eight run at a time.
+pub async fn garbage_answers_are_classified_and_leave_nothing(t: &dyn ContractTarget) {
+    use futures::StreamExt as _;
+    let fx = Fixture::start(t, base_scenario(), TestConfig::single("9a2ba9e0-garbage")).await;
+    let kind = cloud_kind(t.cloud());
+    // The operations of a clean life cycle.
+    let backend = quick_backend(t, &fx).await;
+    reserve(&backend, &fx).await;
+    cancel_and_check(&backend, &fx).await;
+    let operations: BTreeSet<String> = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.cloud == Some(kind) && !r.operation.eq_ignore_ascii_case("unknown"))
+        .map(|r| r.operation)
+        .collect();
+    assert!(
+        operations.iter().any(|o| o == t.create_operation()),
+        "{operations:?}"
+    );
+    let cases: Vec<(String, cr_emulator::GarbageForm)> = operations
+        .iter()
+        .flat_map(|o| cr_emulator::GarbageForm::ALL.map(|f| (o.clone(), f)))
+        .collect();
+    let total = cases.len();
+    let problems: Vec<String> = futures::stream::iter(cases)
+        .map(|(operation, form)| garbage_case(t, operation, form))
+        .buffer_unordered(8)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) in {total} cases:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// How many calls of the operation a garbage case answers with garbage: enough that every
+/// retry of the suite's quick backend (two) and every step of a life cycle meets it, few
+/// enough that a wait for a long-running operation (Azure, OCI: up to the adapter's operation
+/// timeout while its polls are garbage) ends in a second or two.
+const GARBAGE_HITS: u64 = 12;
+
+/// One case of [`garbage_answers_are_classified_and_leave_nothing`]: its problems.
+async fn garbage_case(
+    t: &dyn ContractTarget,
+    operation: String,
+    form: cr_emulator::GarbageForm,
+) -> Vec<String> {
+    let kind = cloud_kind(t.cloud());
+    let case = format!("{operation} answered {form:?}");
+    let mut problems = Vec::new();
+    let mut scenario = base_scenario();
+    scenario.faults.push(Fault {
+        cloud: kind,
+        operation: operation.clone(),
+        kind: FaultKind::Garbage,
+        rate: 1.0,
+        limit: Some(GARBAGE_HITS),
+        garbage: Some(form),
+    });
+    let fx = Fixture::start(t, scenario, TestConfig::single("9a2ba9e0-garbage")).await;
+    let backend = quick_backend(t, &fx).await;
+    let result = backend.reserve(&fx.params).await;
+    let live = fx.live(t.cloud());
+    match &result {
+        Ok(set) => {
+            // Garbage the backend could do without: the set must be the real one.
+            if audit_demands(&live) != fx.demands(fx.region(0))
+                || !live
+                    .iter()
+                    .all(|r| set.reservations().any(|s| is_record_of(r, &s.id.0)))
+            {
+                problems.push(format!(
+                    "{case}: reserve claimed {set:?}, the cloud holds {live:?}"
+                ));
+            }
+        }
+        Err(e) if e.kind() == ErrorKind::Other => {
+            problems.push(format!("{case}: unclassified (kind Other): {e}"));
+        }
+        Err(e) if !live.is_empty() && e.kind() != ErrorKind::RollbackFailed => {
+            problems.push(format!("{case}: reserve failed ({e}) but left {live:?}"));
+        }
+        Err(_) => {}
+    }
+    let cancelled = backend.cancel(&fx.params).await;
+    if let Err(e) = &cancelled
+        && e.kind() == ErrorKind::Other
+    {
+        problems.push(format!("{case}: cancel unclassified (kind Other): {e}"));
+    }
+    let answered = fx
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.fault == Some(FaultKind::Garbage))
+        .count();
+    let needs_no_permission =
+        cr_emulator::iam::required_permissions(kind, &operation).is_some_and(|p| p.is_empty());
+    if answered == 0 && !needs_no_permission {
+        problems.push(format!("{case}: the garbage answer was never given"));
+    }
+    if form == cr_emulator::GarbageForm::HtmlBadGateway
+        && (result.is_err() || cancelled.is_err())
+        && answered < 2
+    {
+        problems.push(format!(
+            "{case}: a proxy's 502 is transient and must be retried ({answered} call)"
+        ));
+    }
+    // The cloud answers properly again: everything is released.
+    fx.emulator.set_scenario(t.scenario(base_scenario()));
+    let fresh = quick_backend(t, &fx).await;
+    match fresh.cancel(&fx.params).await {
+        Ok(report) if report.is_complete() => {}
+        other => problems.push(format!("{case}: the clean cancel: {other:?}")),
+    }
+    let live = fx.live(t.cloud());
+    if !live.is_empty() {
+        problems.push(format!(
+            "{case}: still held after the clean cancel: {live:?}"
+        ));
+    }
+    problems
 }

@@ -25,7 +25,7 @@ pub mod checks;
 pub mod crash;
 pub mod soak;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,6 +165,14 @@ pub trait ContractTarget: Send + Sync {
     /// finds everything.
     fn cleanup_needs_config(&self) -> bool {
         false
+    }
+
+    /// Permissions of the backend's manifest (`cr permissions`) that no call of the contract
+    /// suite's life cycle needs, each with why it is granted anyway (a path the suite cannot
+    /// reach). [`checks::the_permissions_are_exactly_what_is_called`] accepts only these as
+    /// unused. None by default.
+    fn permissions_off_the_suite_path(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
     }
 
     /// Builds the cloud adapter against `emulator` for `params`, with `credentials`. A single
@@ -315,6 +323,118 @@ pub struct Fixture {
     pub params: Params,
     /// The plan `params` gives (built when the fixture started).
     pub plan: CapacityPlan,
+    /// What the backend's permission manifest grants; every request the emulator logged is
+    /// checked against it when the fixture is dropped.
+    manifest: Manifest,
+    /// Operations a test called itself, around the backend, with why (not checked).
+    outside_calls: std::sync::Mutex<BTreeSet<String>>,
+}
+
+/// The permissions one backend's manifest grants (what `cr permissions --backend B` prints).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The cloud.
+    pub cloud: Cloud,
+    /// Every permission (IAM action, RBAC action, OCI permission) the document grants.
+    pub granted: BTreeSet<String>,
+}
+
+impl Manifest {
+    /// The manifest of the registered backend `backend_name` of `cloud`.
+    pub fn of(cloud: Cloud, backend_name: &str) -> Manifest {
+        let registration = cr_core::registry::find(backend_name)
+            .unwrap_or_else(|| panic!("backend {backend_name} is not registered"));
+        let document = (registration.permissions)()
+            .unwrap_or_else(|e| panic!("the permissions of {backend_name}: {e}"));
+        Manifest {
+            cloud,
+            granted: granted_permissions(cloud, &document),
+        }
+    }
+
+    /// The requests of the log whose operation needs a permission the manifest does not
+    /// grant, as `operation needs permission` lines. Operations the emulator's permission
+    /// table does not know (the suite's own instance launches) are left out.
+    pub fn uncovered(&self, requests: &[cr_emulator::RequestRecord]) -> BTreeSet<String> {
+        let kind = cloud_kind(self.cloud);
+        let mut out = BTreeSet::new();
+        for r in requests.iter().filter(|r| r.cloud == Some(kind)) {
+            if r.operation.eq_ignore_ascii_case("unknown") {
+                // A request the emulator could not parse into an operation.
+                continue;
+            }
+            match cr_emulator::iam::required_permissions(kind, &r.operation) {
+                // Not an API of cr's: the tests' own launch calls around the backend
+                // (instances), which the emulator's permission table leaves out.
+                None => {}
+                Some(needed) => {
+                    for p in needed.iter().filter(|p| !self.granted.contains(**p)) {
+                        out.insert(format!("{} needs {p}", r.operation));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Every permission a permissions document of `cloud` grants: the `Action`s of an AWS policy's
+/// statements, a GCE custom role's `includedPermissions`, an Azure role's `Actions`, and the
+/// permissions OCI's statements grant (`permissions`).
+pub fn granted_permissions(cloud: Cloud, document: &serde_json::Value) -> BTreeSet<String> {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect()
+    };
+    match cloud {
+        Cloud::Aws => document["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| strings(&s["Action"]))
+            .collect(),
+        Cloud::Gce => strings(&document["includedPermissions"])
+            .into_iter()
+            .collect(),
+        Cloud::Azure => strings(&document["Actions"]).into_iter().collect(),
+        Cloud::Oci => document["permissions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect(),
+    }
+}
+
+impl Drop for Fixture {
+    /// Every operation the emulator saw during the check needs only permissions the
+    /// backend's manifest grants (not checked while the check is already failing).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let outside = self
+            .outside_calls
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let requests: Vec<cr_emulator::RequestRecord> = self
+            .emulator
+            .requests()
+            .into_iter()
+            .filter(|r| !outside.contains(&r.operation))
+            .collect();
+        let uncovered = self.manifest.uncovered(&requests);
+        assert!(
+            uncovered.is_empty(),
+            "`cr permissions --backend` for {} does not grant what test {} called: {uncovered:?}",
+            self.manifest.cloud.as_str(),
+            self.config.test_id
+        );
+    }
 }
 
 impl Fixture {
@@ -366,6 +486,8 @@ impl Fixture {
             layout,
             params,
             plan,
+            manifest: Manifest::of(target.cloud(), target.backend_name()),
+            outside_calls: std::sync::Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -385,6 +507,19 @@ impl Fixture {
                 settle_timeout: Duration::from_secs(60),
             }),
         ))
+    }
+
+    /// Declares that the test itself calls `operation` (around the backend, e.g. an adapter
+    /// method the engine never uses), so the permission check at the end leaves it out;
+    /// `why` must say why the backend's manifest need not grant it.
+    pub fn calls_outside_the_backend(&self, operation: &str, why: &str) {
+        assert!(
+            !why.trim().is_empty(),
+            "say why {operation} is not the backend's"
+        );
+        if let Ok(mut s) = self.outside_calls.lock() {
+            s.insert(operation.to_string());
+        }
     }
 
     /// The region name of placement `i`.
@@ -589,6 +724,8 @@ macro_rules! contract_suite {
             orphans_cancel_leaves_no_orphan_active,
             cleanup_dry_run_changes_nothing,
             launches_use_the_reservation_and_termination_frees_it,
+            the_permissions_are_exactly_what_is_called,
+            garbage_answers_are_classified_and_leave_nothing,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {

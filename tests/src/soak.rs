@@ -198,6 +198,7 @@ async fn one_cycle(t: &dyn ContractTarget, cycle: u32, seed: u64, tally: &mut So
             kind,
             rate,
             limit: None,
+            garbage: None,
         });
     }
     let first = &layout.regions[0];

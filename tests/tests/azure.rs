@@ -5,7 +5,6 @@
 //! through azure_identity against the emulator's authority host, zones fixed at group
 //! creation, a size the region lacks, and the role definition against the request log.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -568,6 +567,11 @@ async fn token_flow_through_azure_identity() {
         TestConfig::single("70ce0000-token"),
     )
     .await;
+    fx.calls_outside_the_backend(
+        "Subscriptions_ListLocations",
+        "the test calls the adapter's regions() itself; the engine never does (cleanup lists \
+         every region's groups at once), so the role leaves locations/read out",
+    );
     let good = builder(&fx.emulator, &fx.params, Credentials::Valid)
         .build()
         .await
@@ -688,82 +692,6 @@ async fn a_size_the_region_lacks_fails_before_creating_anything() {
     assert!(
         writes.is_empty(),
         "no resource group or group was made: {writes:?}"
-    );
-}
-
-/// `cr permissions --backend azure` lists exactly the actions of the calls cr made against
-/// the emulator (reserve with a stockout fallback, cancel, cancel_all_regions).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_role_definition_covers_every_call_made() {
-    let layout = AZURE.layout();
-    let mut scenario = base_scenario();
-    set_capacity(
-        &mut scenario,
-        Cloud::Azure,
-        "eastus",
-        "1",
-        &layout.db_type,
-        0,
-    );
-    scenario
-        .clouds
-        .azure
-        .options
-        .insert("lro_headers".into(), serde_json::json!("both"));
-    let fx = Fixture::start(&AZURE, scenario, TestConfig::single("9e7a1550-role")).await;
-    let registration = cr_core::registry::find("azure").expect("azure is registered");
-    let mut options = AZURE.registry_options(&fx.emulator, fx.dir.path());
-    options.retry = cr_contract_tests::retry_policy();
-    let backend = (registration.construct)(fx.params.clone(), options)
-        .await
-        .expect("the registered backend builds");
-    backend.reserve(&fx.params).await.expect("reserve");
-    backend.cancel(&fx.params).await.expect("cancel");
-    backend
-        .cancel_all_regions(&fx.config.test_id)
-        .await
-        .expect("cancel_all_regions");
-    let role = (registration.permissions)().expect("a role");
-    let granted: BTreeSet<String> = role["Actions"]
-        .as_array()
-        .expect("Actions")
-        .iter()
-        .map(|a| a.as_str().expect("a string").to_string())
-        .collect();
-    let mut used = BTreeMap::new();
-    for r in fx.emulator.requests() {
-        if r.cloud != Some(cr_emulator::CloudKind::Azure) || r.operation == "oauth2.token" {
-            continue;
-        }
-        let action = cr_azure::action_of_operation(&r.operation)
-            .unwrap_or_else(|| panic!("cr called {} which the role does not know", r.operation));
-        used.insert(action.to_string(), r.operation.clone());
-    }
-    for (action, op) in &used {
-        assert!(
-            granted.contains(action),
-            "{op} needs {action}, not in the role"
-        );
-    }
-    for must in [
-        "Microsoft.Compute/capacityReservationGroups/capacityReservations/write",
-        "Microsoft.Compute/capacityReservationGroups/capacityReservations/delete",
-        "Microsoft.Compute/capacityReservationGroups/write",
-        "Microsoft.Compute/capacityReservationGroups/delete",
-        "Microsoft.Compute/skus/read",
-        "Microsoft.Compute/locations/operations/read",
-        "Microsoft.Resources/subscriptions/resourceGroups/write",
-        "Microsoft.Resources/subscriptions/resourceGroups/delete",
-    ] {
-        assert!(used.contains_key(must), "the run used {must}: {used:?}");
-    }
-    let unused: Vec<&String> = granted.iter().filter(|a| !used.contains_key(*a)).collect();
-    assert!(
-        unused
-            .iter()
-            .all(|a| a.ends_with("/locations/read") || a.ends_with("/operationresults/read")),
-        "the role grants only what cr calls (locations for cancel_all without a test's regions, \
-         operation results for an asynchronous resource-group delete): {unused:?}"
     );
 }
 

@@ -501,6 +501,11 @@ async fn token_flow_end_to_end() {
         TestConfig::single("70ce0000-token"),
     )
     .await;
+    fx.calls_outside_the_backend(
+        "regions.list",
+        "the test calls the adapter's regions() itself; the engine never does (cancel_all_regions \
+         is one aggregated list), so the role leaves compute.regions.list out",
+    );
     let project = fx.emulator.credentials().gce.project_id.clone();
     let zones_url = format!(
         "{}/compute/v1/projects/{project}/zones",
@@ -606,6 +611,7 @@ async fn synchronous_errors_403_throttles_and_slow_operations() {
         kind: cr_emulator::FaultKind::Throttle,
         rate: 1.0,
         limit: Some(1),
+        garbage: None,
     });
     cr_contract_tests::set_capacity(
         &mut scenario,

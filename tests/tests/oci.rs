@@ -670,41 +670,6 @@ async fn an_unknown_ad_names_the_ones_there_are() {
     );
 }
 
-/// Every operation the backend called during a reserve, discover and cancel_all_regions is
-/// covered by a statement of `cr permissions --backend oci`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_policy_covers_every_call_made() {
-    let fx = Fixture::start(&OciTarget, base_scenario(), single("9011c700-policy")).await;
-    let backend = backend(&fx).await;
-    backend.reserve(&fx.params).await.expect("reserve");
-    backend.discover(&fx.params).await.expect("discover");
-    backend
-        .cancel_all_regions("9011c700-policy")
-        .await
-        .expect("cancel_all_regions");
-    let registration = cr_core::registry::find("oci").expect("oci is registered");
-    let policy = (registration.permissions)().expect("the policy");
-    let statements: Vec<&str> = policy["statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    let called: BTreeSet<String> = fx
-        .emulator
-        .requests()
-        .into_iter()
-        .map(|r| r.operation)
-        .collect();
-    assert!(called.len() >= 6, "{called:?}");
-    for op in &called {
-        let statement = policy["operations"][op.as_str()]
-            .as_str()
-            .unwrap_or_else(|| panic!("{op} is called but has no policy statement: {policy}"));
-        assert!(statements.contains(&statement), "{op}: {statement}");
-    }
-}
-
 fn with_options(options: serde_json::Value) -> Scenario {
     let mut scenario = base_scenario();
     let oci = scenario.clouds.get_mut(CloudKind::Oci);

@@ -614,7 +614,7 @@ impl CloudAdapter for AwsAdapter {
                 } else {
                     Err(target(Box::new(
                         CloudError::new(
-                            ErrorKind::Other,
+                            ErrorKind::Transient,
                             Cloud::Aws,
                             "CancelCapacityReservation",
                             "ReturnFalse",

@@ -173,14 +173,19 @@ fn filter_literal(value: &str) -> String {
     out
 }
 
-/// A well-formed reply that lacks something this backend needs.
+/// A well-formed reply that lacks something this backend needs. Transient: such a reply
+/// comes from a broken proxy or a cut answer far more often than from EC2 itself, and the
+/// call may have been carried out all the same (so a create is looked for by its tag).
 pub(crate) fn bad_reply(operation: &str, region: &str, what: &str) -> CloudError {
     CloudError::new(
-        ErrorKind::Other,
+        ErrorKind::Transient,
         Cloud::Aws,
         operation,
         "UnexpectedResponse",
-        format!("the reply has no {what}"),
+        format!(
+            "the reply has no {what}; if this persists, check for a proxy between cr and EC2 \
+             (AWS_ENDPOINT_URL*, HTTPS_PROXY)"
+        ),
     )
     .region(region)
 }

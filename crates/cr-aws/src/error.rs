@@ -135,10 +135,14 @@ where
         }
         SdkError::ResponseError(ctx) => {
             let status = ctx.raw().status().as_u16();
-            let kind = if status >= 500 || status == 429 {
-                kind_of("", Some(status))
+            // An answer the SDK could not read: a 2xx is a reply cut short or garbled on the
+            // way (a proxy, a truncated body), so the call may have been carried out and is
+            // retried like any transient failure (creates are idempotent by ClientToken);
+            // any other status keeps its own kind.
+            let kind = if (200..300).contains(&status) {
+                ErrorKind::Transient
             } else {
-                ErrorKind::Other
+                kind_of("", Some(status))
             };
             (
                 kind,

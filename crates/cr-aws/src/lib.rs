@@ -57,7 +57,7 @@ pub use builder::{
     AwsBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_INSTANCE_PLATFORM,
     DEFAULT_REGION, INSTANCE_PLATFORM_KEY,
 };
-pub use permissions::{ACTIONS, permissions, policy};
+pub use permissions::{ACTIONS, DESCRIBE_ACTIONS, granted_actions, permissions, policy};
 
 /// `cluster_backend` values besides `aws` that select this backend.
 pub const ALIASES: &[&str] = &["ec2"];

@@ -74,8 +74,27 @@ impl Answer {
             .request_id(self.request_id.clone())
     }
 
-    /// The body as `T`.
+    /// The body as `T`. A success status whose body is nothing but ARM's error envelope
+    /// (`{"error": {...}}`, e.g. from a gateway answering 200) is not the answer: most models
+    /// have only optional fields and would read it as an empty resource (an empty id,
+    /// "Succeeded" by default), so it fails as an invalid (transient) answer naming the error.
     pub(crate) fn json<T: DeserializeOwned>(&self, site: &CallSite) -> Result<T> {
+        if let Ok(map) =
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&self.body)
+            && map.len() == 1
+            && map.get("error").is_some_and(serde_json::Value::is_object)
+        {
+            let reply: crate::error::ErrorReply =
+                serde_json::from_slice(&self.body).unwrap_or_default();
+            let arm = reply.error.unwrap_or_default();
+            return Err(invalid_response(
+                site,
+                format!(
+                    "HTTP {} carrying an error document instead of the answer: {}: {}",
+                    self.status, arm.code, arm.message
+                ),
+            ));
+        }
         serde_json::from_slice(&self.body).map_err(|e| {
             invalid_response(
                 site,
@@ -344,6 +363,43 @@ impl ArmClient {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    fn answer(body: serde_json::Value) -> Answer {
+        Answer {
+            status: 200,
+            body: body.to_string().into_bytes(),
+            retry_after: None,
+            async_operation: None,
+            location: None,
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn an_error_envelope_with_200_is_not_an_answer() {
+        let site = CallSite::new(
+            "CapacityReservations_Get",
+            crate::permissions::RESERVATION_READ,
+        );
+        let err = answer(
+            serde_json::json!({"error": {"code": "InternalServerError", "message": "boom"}}),
+        )
+        .json::<crate::wire::CapacityReservation>(&site)
+        .expect_err("an error document is no reservation");
+        assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+        assert!(err.to_string().contains("InternalServerError"), "{err}");
+        // A failed operation's status carries an error beside its status: that is an answer.
+        let status: serde_json::Value =
+            answer(serde_json::json!({"status": "Failed", "error": {"code": "X", "message": "y"}}))
+                .json(&site)
+                .expect("an operation status");
+        assert_eq!(status["status"], "Failed");
     }
 }
 

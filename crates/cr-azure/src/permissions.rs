@@ -2,7 +2,9 @@
 //! (`az role definition create --role-definition role.json`, after replacing
 //! `/subscriptions/<subscription-id>` in `AssignableScopes`).
 
-/// `Microsoft.Resources/subscriptions/locations/read`: the subscription's regions.
+/// `Microsoft.Resources/subscriptions/locations/read`: the subscription's regions. Not in
+/// [`PERMISSIONS`]: the adapter lists every region's groups in one subscription-wide call
+/// (`lists_all_regions`), so the engine never asks for the regions.
 pub const LOCATIONS_READ: &str = "Microsoft.Resources/subscriptions/locations/read";
 /// `Microsoft.Compute/skus/read`: which zones offer a VM size.
 pub const SKUS_READ: &str = "Microsoft.Compute/skus/read";
@@ -34,7 +36,6 @@ pub const OPERATIONS_READ: &str = "Microsoft.Compute/locations/operations/read";
 
 /// Every action the backend's calls need, and nothing else.
 pub const PERMISSIONS: &[&str] = &[
-    LOCATIONS_READ,
     SKUS_READ,
     RESOURCE_GROUP_READ,
     RESOURCE_GROUP_WRITE,
@@ -78,7 +79,9 @@ pub fn action_of_operation(operation: &str) -> Option<&'static str> {
     })
 }
 
-/// The custom role definition.
+/// The custom role definition. It is assigned at the subscription: the Resource SKUs list and
+/// the subscription-wide listing of capacity reservation groups (cleanup) are
+/// subscription-level calls, which a role assigned at one resource group does not cover.
 pub fn role_definition() -> serde_json::Value {
     serde_json::json!({
         "Name": "cr capacity reservations",
@@ -132,7 +135,6 @@ mod tests {
                     "OperationResults_Get",
                     "OperationStatus_Get",
                     "ResourceSkus_List",
-                    "Subscriptions_ListLocations",
                 ]
                 .iter()
                 .any(|op| action_of_operation(op) == Some(action)),

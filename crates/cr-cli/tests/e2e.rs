@@ -461,6 +461,7 @@ async fn gce_orphans_and_cleanup_dry_run() {
         kind: cr_emulator::FaultKind::ServerError,
         rate: 1.0,
         limit: None,
+        garbage: None,
     });
     emu.set_scenario(failing);
     let mut args = vec!["orphans", "--backend", "gce", "--finished-test", finished];
@@ -1017,6 +1018,7 @@ async fn json_failure_documents_for_exit_codes_4_5_and_130() {
         kind: cr_emulator::FaultKind::ServerError,
         rate: 1.0,
         limit: None,
+        garbage: None,
     });
     emu.set_scenario(failing);
     let mut args = vec!["cancel", "--output", "json", "--config", cfg.as_str()];

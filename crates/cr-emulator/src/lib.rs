@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Layout: [`scenario`] (the YAML/JSON scenario), [`defaults`] (regions and zones),
-//! [`world`] (capacity, audit, faults, clock shared by all clouds), [`server`] (router,
+//! [`world`] (capacity, audit, faults, clock shared by all clouds), [`iam`] (the permission
+//! each operation needs), [`server`] (router,
 //! listeners, how a cloud module plugs in), [`tls`], [`credentials`], [`control`], and one
 //! folder per cloud.
 
@@ -31,7 +32,9 @@ pub mod azure;
 pub mod control;
 pub mod credentials;
 pub mod defaults;
+pub mod garbage;
 pub mod gce;
+pub mod iam;
 pub mod oci;
 pub mod scenario;
 pub mod server;
@@ -48,7 +51,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use credentials::{CredentialFiles, Credentials};
-pub use scenario::{Fault, FaultKind, Scenario, ScenarioError, demo_scenario};
+pub use scenario::{Fault, FaultKind, GarbageForm, Scenario, ScenarioError, demo_scenario};
 pub use server::AppState;
 pub use world::{AuditRecord, AuditState, CloudKind, EmulatorState, RequestRecord, World};
 

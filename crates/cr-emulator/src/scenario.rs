@@ -17,6 +17,7 @@
 //!   oci:   {regions: {us-phoenix-1: {zones: {AD-1: {VM.DenseIO.E5.Flex: 0}}}}}
 //! faults:
 //!   - {cloud: aws, operation: CreateCapacityReservation, kind: throttle, rate: 0.1}
+//!   - {cloud: gce, operation: reservations.get, kind: garbage, garbage: truncated, rate: 0.05}
 //! ```
 //!
 //! A negative count marks an instance type as not offered in that zone at all (it disappears
@@ -241,6 +242,41 @@ pub struct Fault {
     /// Stop injecting after this many hits (unlimited when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
+    /// For [`FaultKind::Garbage`]: which garbage answer. Absent: each hit draws one of
+    /// [`GarbageForm::ALL`] from the fault's seeded stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub garbage: Option<GarbageForm>,
+}
+
+/// The answers of the `garbage` fault: what a broken API, a proxy or a cut connection hands a
+/// client instead of the documented answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GarbageForm {
+    /// The real answer cut in half (same status and content type).
+    Truncated,
+    /// The real answer with every value of the wrong type (JSON strings as numbers and so on;
+    /// EC2 XML texts that parse as nothing).
+    WrongTypes,
+    /// The real answer without its scalar fields (ids, states, counts).
+    MissingFields,
+    /// `502 Bad Gateway`, `text/html`: a proxy's error page.
+    #[serde(rename = "html_502", alias = "bad_gateway")]
+    HtmlBadGateway,
+    /// `200 OK` with the cloud's error document (an internal error) as the body.
+    #[serde(rename = "error_200", alias = "error_in_200")]
+    ErrorIn200,
+}
+
+impl GarbageForm {
+    /// Every form, in a stable order.
+    pub const ALL: [GarbageForm; 5] = [
+        GarbageForm::Truncated,
+        GarbageForm::WrongTypes,
+        GarbageForm::MissingFields,
+        GarbageForm::HtmlBadGateway,
+        GarbageForm::ErrorIn200,
+    ];
 }
 
 /// The kinds of fault the emulator injects.
@@ -276,6 +312,10 @@ pub enum FaultKind {
         alias = "lro_failure"
     )]
     FailedLro,
+    /// The request is carried out, then answered with garbage ([`GarbageForm`]: truncated,
+    /// wrong types, missing fields, a proxy's HTML 502, or 200 with an error body).
+    #[serde(rename = "garbage", alias = "garbage_response")]
+    Garbage,
 }
 
 /// Reading a scenario failed.

@@ -254,6 +254,18 @@ async fn log_requests(State(app): State<AppState>, req: Request, next: Next) -> 
             response.extensions_mut().insert(tag);
         }
     }
+    if let Some(tag) = tag.as_ref().filter(|t| t.fault == Some(FaultKind::Garbage))
+        && response.extensions().get::<DropConnection>().is_none()
+    {
+        // The handler did its work; the client is answered with garbage instead.
+        let form = app_world(&pending).garbage_form(tag.cloud, &tag.operation);
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        response = crate::garbage::render(tag.cloud, form, status, &body);
+        response.extensions_mut().insert(tag.clone());
+    }
     let dropped = response.extensions().get::<DropConnection>().is_some();
     let status = response.status().as_u16();
     pending.answered(|record| {
@@ -266,6 +278,10 @@ async fn log_requests(State(app): State<AppState>, req: Request, next: Next) -> 
         record.status = if dropped { 0 } else { status };
     });
     response
+}
+
+fn app_world(pending: &Unanswered) -> &World {
+    &pending.app.world
 }
 
 /// The error a connection task returns to hyper to abort the connection.

@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::defaults;
-use crate::scenario::{FaultKind, Scenario};
+use crate::scenario::{FaultKind, GarbageForm, Scenario};
 
 /// Upper bound of the request log; older entries are dropped first.
 const REQUEST_LOG_CAP: usize = 100_000;
@@ -219,6 +219,7 @@ struct Inner {
     fault_rngs: HashMap<(CloudKind, String), StdRng>,
     latency_rngs: HashMap<(CloudKind, String), StdRng>,
     fault_hits: HashMap<usize, u64>,
+    garbage_rngs: HashMap<(CloudKind, String), StdRng>,
 }
 
 /// The shared world. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -296,6 +297,7 @@ impl World {
         inner.fault_rngs.clear();
         inner.latency_rngs.clear();
         inner.fault_hits.clear();
+        inner.garbage_rngs.clear();
     }
 
     /// Forgets every reservation, the request log, capacity use and the clock offset (the
@@ -627,6 +629,31 @@ impl World {
             fired = Some(f.kind);
         }
         fired
+    }
+
+    /// The answer a [`FaultKind::Garbage`] hit of `operation` gives: the form of the first
+    /// matching garbage fault that names one, else one drawn from the operation's own seeded
+    /// stream (so the n-th garbage answer of an operation is the same in every run).
+    pub fn garbage_form(&self, cloud: CloudKind, operation: &str) -> GarbageForm {
+        let scenario = self.scenario_arc();
+        let matching = scenario.faults.iter().filter(|f| {
+            f.kind == FaultKind::Garbage
+                && f.cloud == cloud
+                && (f.operation == "*" || f.operation.eq_ignore_ascii_case(operation))
+        });
+        if let Some(form) = matching.filter_map(|f| f.garbage).next() {
+            return form;
+        }
+        let mut inner = lock(&self.inner);
+        let rng = inner
+            .garbage_rngs
+            .entry((cloud, operation.to_ascii_lowercase()))
+            .or_insert_with(|| {
+                StdRng::seed_from_u64(
+                    scenario.seed ^ stable_hash(&["garbage", cloud.as_str(), operation]),
+                )
+            });
+        GarbageForm::ALL[rng.random_range(0..GarbageForm::ALL.len())]
     }
 
     /// Latency to add to this request: fixed plus seeded jitter (per-operation settings win).

@@ -127,6 +127,7 @@ fn faults_are_reproducible_per_seed_and_respect_limits() {
         kind: FaultKind::ServerError,
         rate: 0.5,
         limit: None,
+        garbage: None,
     });
     let run = |s: &Scenario| {
         let w = World::new(s.clone());

@@ -61,7 +61,7 @@ pub use adapter::{
 };
 pub use builder::{DEFINED_TAG_NAMESPACE_KEY, FAULT_DOMAIN_KEY, OciBuilder};
 pub use credential::DEFAULT_PROFILE;
-pub use permissions::{OPERATIONS, USE_TAG_NAMESPACE, permissions, statements};
+pub use permissions::{OPERATIONS, PERMISSIONS, USE_TAG_NAMESPACE, permissions, statements};
 
 /// `cluster_backend` values besides `oci` that select this backend (none).
 pub const ALIASES: &[&str] = &[];

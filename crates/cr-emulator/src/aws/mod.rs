@@ -279,7 +279,7 @@ async fn handle(
         Some(FaultKind::ConnectionReset | FaultKind::Hang) => {
             return tag(drop_connection(), CLOUD, op, None, fault);
         }
-        Some(FaultKind::FailedLro | FaultKind::LostReply) | None => {}
+        Some(FaultKind::FailedLro | FaultKind::LostReply | FaultKind::Garbage) | None => {}
     }
 
     let ctx = Ctx {

@@ -367,7 +367,7 @@ fn fault_response(app: &AppState, fault: Option<FaultKind>, op: &str) -> Option<
         FaultKind::ConnectionReset | FaultKind::Hang => {
             Some(tag(drop_connection(), CLOUD, op, None, fault))
         }
-        FaultKind::FailedLro | FaultKind::LostReply => None,
+        FaultKind::FailedLro | FaultKind::LostReply | FaultKind::Garbage => None,
     }
 }
 

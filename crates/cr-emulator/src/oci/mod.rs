@@ -407,7 +407,7 @@ fn fault_response(
         FaultKind::ConnectionReset | FaultKind::Hang => {
             return Some(tag(drop_connection(), CLOUD, op, None, fault));
         }
-        FaultKind::FailedLro | FaultKind::LostReply => return None,
+        FaultKind::FailedLro | FaultKind::LostReply | FaultKind::Garbage => return None,
     };
     if let Ok(v) = HeaderValue::from_str(request_id) {
         r.headers_mut().insert("opc-request-id", v);
