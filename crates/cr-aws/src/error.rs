@@ -131,7 +131,15 @@ where
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("HTTP {status} without an error message"));
             let request_id = meta.request_id().map(str::to_string).or(header_request_id);
-            (kind_of(&code, Some(status)), code, message, request_id)
+            // A 2xx the SDK took for an error without finding its code (a garbled reply, or
+            // an error document a proxy sent with 200): like an unreadable answer below, the
+            // call may have been carried out, and a retry settles it.
+            let kind = if (200..300).contains(&status) && meta.code().is_none() {
+                ErrorKind::Transient
+            } else {
+                kind_of(&code, Some(status))
+            };
+            (kind, code, message, request_id)
         }
         SdkError::ResponseError(ctx) => {
             let status = ctx.raw().status().as_u16();
