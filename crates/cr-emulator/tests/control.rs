@@ -70,10 +70,12 @@ async fn state_and_requests_report_every_reservation_and_call() {
             "region",
             "state",
             "tags",
+            "used",
             "zone"
         ]
     );
     assert_eq!(list[0]["cloud"], "aws");
+    assert_eq!(list[0]["used"], 0, "no instance was launched into it");
     assert_eq!(list[0]["state"], "active");
     assert_eq!(list[0]["tags"], json!({"owner": "ci"}));
     assert_eq!(list[0]["ended_at"], Value::Null);

@@ -169,7 +169,12 @@ pub(super) fn with_usage(mut v: Value, used: &[u32]) -> Value {
     if v.get("usedInstanceCount").is_some() {
         v["usedInstanceCount"] = json!(total);
     }
-    if let Some(configs) = v["instanceReservationConfigs"].as_array_mut() {
+    // `get_mut`, not indexing: `v[key]` would add the key (as null) to a summary, which has
+    // no per-config detail.
+    if let Some(configs) = v
+        .get_mut("instanceReservationConfigs")
+        .and_then(Value::as_array_mut)
+    {
         for (c, n) in configs.iter_mut().zip(used) {
             c["usedCount"] = json!(n);
         }
