@@ -188,9 +188,11 @@ pub trait CloudAdapter: Send + Sync + 'static {
     /// regional last resort) beside it. A rerun with a changed plan then acquires the new set
     /// before it releases the old, so a stockout never costs what was held. By default only
     /// when they differ in zone or type: clouds that name reservations by test, zone and type
-    /// (GCE, Azure) cannot hold two of one name. Clouds that identify a reservation by an id
-    /// of their own (EC2, OCI) can always hold both; the engine gives such creates fresh
-    /// idempotency tokens, so the cloud cannot answer them with the held one.
+    /// (GCE, Azure) cannot hold two of one name, and every adapter keeps this default today:
+    /// on EC2 and OCI a same-zone, same-type create beside a held one needs fresh idempotency
+    /// tokens (the engine gives them while it holds anything), and those would split two
+    /// concurrent runs of one test, the second keeping the first's in-flight set, into two
+    /// sets (docs/engine.md).
     fn can_hold_beside(&self, held: &Reservation, zone: &str, demand: &Demand) -> bool {
         held.zone.as_deref().unwrap_or("") != zone || held.instance_type != demand.instance_type
     }
