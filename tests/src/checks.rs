@@ -973,9 +973,37 @@ pub async fn a_rerun_with_a_changed_plan_replaces_the_set(t: &dyn ContractTarget
         "the adapter",
         t.adapter(&fx.emulator, &params, Credentials::Valid).await,
     );
+    // What serves the changed plan as it is (the types whose count did not change) is used
+    // again, not replaced.
+    let new_zone = second.regions[0].zone.clone();
+    let mut unchanged = 0;
+    for old in first.reservations() {
+        let serves = plan.regions[0]
+            .demands
+            .iter()
+            .any(|d| d.instance_type == old.instance_type && d.count == old.count);
+        if serves && old.zone == new_zone {
+            unchanged += 1;
+            assert!(
+                second.reservations().any(|r| r.id == old.id),
+                "{} ({} x {}) serves the changed plan as it is, yet the rerun replaced it: \
+                 {second:?}",
+                old.id,
+                old.count,
+                old.instance_type
+            );
+        }
+    }
+    assert!(
+        unchanged > 0 || first.regions[0].zone != new_zone,
+        "the check needs a type whose count the change leaves alone: {first:?}"
+    );
     let zones = &fx.layout.regions[fx.config.placements[0].region].zones;
     let audit = fx.audit(t.cloud());
-    for old in first.reservations() {
+    for old in first
+        .reservations()
+        .filter(|old| !second.reservations().any(|r| r.id == old.id))
+    {
         let beside = zones.iter().map(String::as_str).chain([""]).all(|zone| {
             plan.regions[0]
                 .demands

@@ -387,6 +387,18 @@ impl CloudAdapter for AwsAdapter {
         Cloud::Aws
     }
 
+    /// EC2 names every reservation by an id of its own: two of one zone and type coexist
+    /// (the On-Demand vCPU limit counts both; a create refused for it is retried after the
+    /// earlier one is released).
+    fn can_hold_beside(
+        &self,
+        _held: &Reservation,
+        _zone: &str,
+        _demand: &cr_core::plan::Demand,
+    ) -> bool {
+        true
+    }
+
     async fn zones(&self, region: &str, instance_types: &[String]) -> Result<Vec<String>> {
         let mut wanted: Vec<String> = Vec::new();
         for t in instance_types {

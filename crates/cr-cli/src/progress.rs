@@ -188,6 +188,14 @@ impl Renderer {
                 reservation.id,
                 describe(reservation)
             )),
+            Event::Held { reservation } => self.line(format!(
+                "{} {} {}: using {} ({}), already held by the test, instead of creating it",
+                self.ok(),
+                reservation.region,
+                reservation.zone.as_deref().unwrap_or("the region"),
+                reservation.id,
+                describe(reservation)
+            )),
             Event::Reused {
                 region,
                 zone,

@@ -184,15 +184,15 @@ pub trait CloudAdapter: Send + Sync + 'static {
     }
 
     /// Whether the test can keep `held` (a reservation of an earlier run that the plan no
-    /// longer uses) while a new reservation of `demand` is created in `zone` (empty: the
-    /// regional last resort) beside it. A rerun with a changed plan then acquires the new set
-    /// before it releases the old, so a stockout never costs what was held. By default only
-    /// when they differ in zone or type: clouds that name reservations by test, zone and type
-    /// (GCE, Azure) cannot hold two of one name, and every adapter keeps this default today:
-    /// on EC2 and OCI a same-zone, same-type create beside a held one needs fresh idempotency
-    /// tokens (the engine gives them while it holds anything), and those would split two
-    /// concurrent runs of one test, the second keeping the first's in-flight set, into two
-    /// sets (docs/engine.md).
+    /// longer uses as it is) while a new reservation of `demand` is created in `zone` (empty:
+    /// the regional last resort) beside it. A rerun with a changed plan then acquires the new
+    /// set before it releases the old, so a stockout never costs what was held. By default
+    /// only when they differ in zone or type: clouds that name reservations by test, zone and
+    /// type (GCE, Azure) cannot hold two of one name. EC2 and OCI identify reservations by ids
+    /// of their own and answer `true`: the engine then gives the new creates fresh idempotency
+    /// tokens, derived from the held set so every process seeing it presents the same ones.
+    /// A reservation that serves the plan as it is (a half-made set, or one a concurrent run
+    /// is still creating) is never asked about: it is used, not kept aside (docs/engine.md).
     fn can_hold_beside(&self, held: &Reservation, zone: &str, demand: &Demand) -> bool {
         held.zone.as_deref().unwrap_or("") != zone || held.instance_type != demand.instance_type
     }

@@ -276,6 +276,7 @@ impl Engine {
             zone_tries: 0,
             held: Vec::new(),
             superseded: Vec::new(),
+            partial: Vec::new(),
             touched: Vec::new(),
         };
         // Every region at once, each with its own run (tokens name the region, so per-region
@@ -864,6 +865,12 @@ struct ReserveRun<'a> {
     /// that are kept while the new set is created beside them (released once it is reserved,
     /// or before the region is tried again if it cannot be had beside them).
     superseded: Vec<Reservation>,
+    /// Reservations the test already holds in the current region that serve a demand of the
+    /// plan as they are, in a candidate zone, without making a complete set (an earlier run
+    /// that stopped half-way, or a concurrent run still creating its set): a try of their zone
+    /// uses them instead of creating those demands; those no try used are released once the
+    /// region is reserved.
+    partial: Vec<Reservation>,
     /// Regions changed by this call (prepared, created in, or strays cancelled): swept and
     /// finished on rollback.
     touched: Vec<String>,
@@ -1017,20 +1024,14 @@ impl ReserveRun<'_> {
             })
             .await?;
 
-        let superseded = std::mem::take(&mut self.superseded);
-        if superseded.is_empty() {
-            return self.try_zones(rp, &candidates, &skipped, &handle).await;
-        }
-        match self.try_zones(rp, &candidates, &skipped, &handle).await {
-            Ok(entry) => {
-                self.release_unused(rp, superseded, "the new set is reserved beside them")
-                    .await?;
-                Ok(entry)
-            }
+        let mut superseded = std::mem::take(&mut self.superseded);
+        let entry = match self.try_zones(rp, &candidates, &skipped, &handle).await {
             // Not to be had beside what is held (capacity or quota): release that and try
-            // again, as a rerun that releases first would have.
+            // again, as a rerun that releases first would have. The partial set stays: it
+            // serves the plan, and a try of its zone uses it again.
             Err(Failure { error, leftovers })
-                if leftovers.is_empty()
+                if !superseded.is_empty()
+                    && leftovers.is_empty()
                     && matches!(
                         error,
                         Error::NoZoneAvailable { .. } | Error::QuotaExhausted { .. }
@@ -1044,17 +1045,46 @@ impl ReserveRun<'_> {
                 );
                 self.release_unused(
                     rp,
-                    superseded,
+                    std::mem::take(&mut superseded),
                     "the new set could not be reserved beside them",
                 )
                 .await?;
                 if self.stop.is_cancelled() {
                     return Err(self.stop_error().into());
                 }
-                self.try_zones(rp, &candidates, &skipped, &handle).await
+                self.try_zones(rp, &candidates, &skipped, &handle).await?
             }
-            Err(failure) => Err(failure),
+            outcome => outcome?,
+        };
+        self.release_unused(rp, superseded, "the new set is reserved beside them")
+            .await?;
+        self.release_unused_partial(rp, &entry).await?;
+        Ok(entry)
+    }
+
+    /// Releases the reservations of the partial set that the reserved set does not use (they
+    /// served the plan in a zone that could not hold the rest).
+    async fn release_unused_partial(
+        &mut self,
+        rp: &RegionPlan,
+        entry: &RegionReservations,
+    ) -> Result<(), Failure> {
+        let unused: Vec<Reservation> = std::mem::take(&mut self.partial)
+            .into_iter()
+            .filter(|r| !entry.reservations.iter().any(|e| e.id == r.id))
+            .collect();
+        let reason = format!(
+            "the set is reserved in {}, and its zone could not hold the rest of the set",
+            entry.zone.as_deref().unwrap_or("the region (any zone)")
+        );
+        for r in &unused {
+            self.engine.progress.emit(Event::NotReused {
+                reservation: Step::of(r),
+                reason: reason.clone(),
+                kept_until_replaced: true,
+            });
         }
+        self.release_unused(rp, unused, &reason).await
     }
 
     /// Tries the candidate zones of a prepared region in order (then the regional last
@@ -1263,6 +1293,15 @@ impl ReserveRun<'_> {
                 Some(_) => strays.extend(set.reservations),
             }
         }
+        // Without a complete set, what serves a demand as it is, in a zone the region will
+        // try, is used there instead of a create: a half-made set is completed, not replaced,
+        // and a concurrent run's set in the making is joined (its other creates present the
+        // same tokens), never kept aside as superseded.
+        let (partial, strays) = if reused.is_some() {
+            (Vec::new(), strays)
+        } else {
+            partial_set(rp, self.plan, strays, candidates)
+        };
         // Acquire before releasing where the cloud can hold both: what a create in any
         // candidate zone (or the regional last resort) could collide with is released first.
         let (kept, strays): (Vec<Reservation>, Vec<Reservation>) = if reused.is_some() {
@@ -1302,11 +1341,27 @@ impl ReserveRun<'_> {
         }
         if !kept.is_empty() {
             // Fresh idempotency tokens for the new creates, the same in every process seeing
-            // the same earlier set: a token of the earlier run would be answered with its
-            // reservation (or refused as another request's).
+            // the same earlier set (the partial set is not part of the hash: a concurrent run
+            // that saw it still in the making, or not at all, derives the same base): a token
+            // of the earlier run would be answered with its reservation (or refused as
+            // another request's).
             self.attempt_base = superseding_attempt_base(&kept);
             self.touch(&rp.region);
             self.superseded = kept;
+        }
+        if !partial.is_empty() {
+            for r in &partial {
+                tracing::info!(
+                    region = rp.region,
+                    id = %r.id,
+                    zone = r.zone.as_deref().unwrap_or(""),
+                    instance_type = r.instance_type,
+                    "the test already holds a reservation that serves the plan; a try of its \
+                     zone uses it instead of creating one"
+                );
+            }
+            self.touch(&rp.region);
+            self.partial = partial;
         }
         self.release_unused(rp, strays, "they do not make a usable set for the plan")
             .await?;
@@ -1382,21 +1437,57 @@ impl ReserveRun<'_> {
                 region_handle: handle.clone(),
             })
             .collect();
+        // What the test already holds in this zone serving a demand is used as it is.
+        let mut holding = Vec::with_capacity(requests.len());
+        for demand in &rp.demands {
+            let found = self
+                .partial
+                .iter()
+                .position(|r| r.zone.as_deref() == Some(zone) && serves(self.plan, demand, r));
+            holding.push(found.map(|i| self.partial.remove(i)));
+        }
         tracing::info!(region = rp.region, zone, attempt, "reserving in zone");
         engine.progress.emit(Event::ZoneStarted {
             region: rp.region.clone(),
             zone: zone.to_string(),
         });
-        let outcomes = join_all(requests.iter().map(|req| self.create_usable(req))).await;
+        for r in holding.iter().flatten() {
+            engine.progress.emit(Event::Held {
+                reservation: Step::of(r),
+            });
+        }
+        let this = &*self;
+        let outcomes = join_all(requests.iter().zip(&holding).map(|(req, held)| async move {
+            match held {
+                None => this.create_usable(req).await,
+                Some(r) => match this.wait_usable(r).await {
+                    Ok(usable) => CreateOutcome::Ready(usable),
+                    Err(error) => CreateOutcome::Failed {
+                        error,
+                        reservation: Some(r.clone()),
+                        unknown: false,
+                    },
+                },
+            }
+        }))
+        .await;
 
         let mut created = Vec::new();
+        // Held ones that are usable: kept for a later try (or released with the partial set)
+        // if this zone fails, not rolled back with what it created.
+        let mut usable_held = Vec::new();
         let mut to_release = Vec::new();
         let mut unknown = false;
         let mut fatal = None;
         let mut unavailable = None;
-        for (req, outcome) in requests.iter().zip(outcomes) {
+        for ((req, outcome), held) in requests.iter().zip(outcomes).zip(&holding) {
             match outcome {
-                CreateOutcome::Ready(r) => created.push(r),
+                CreateOutcome::Ready(r) => {
+                    if held.is_some() {
+                        usable_held.push(r.clone());
+                    }
+                    created.push(r)
+                }
                 CreateOutcome::Failed {
                     error,
                     reservation,
@@ -1425,7 +1516,12 @@ impl ReserveRun<'_> {
             (Some(e), _) => Err(e),
             (None, Some(attempt)) => Ok(attempt),
         };
-        to_release.extend(created);
+        to_release.extend(
+            created
+                .into_iter()
+                .filter(|r| !usable_held.iter().any(|h| h.id == r.id)),
+        );
+        self.partial.extend(usable_held);
         if !to_release.is_empty() {
             tracing::warn!(
                 region = rp.region,
@@ -1847,6 +1943,29 @@ fn why_not_reused(
     } else {
         "the other types of the plan are not held in its zone, so the set is incomplete".into()
     }
+}
+
+/// Of `strays` (no complete set among them), one per demand per candidate zone that serves the
+/// demand as it is: the partial set a try of that zone completes. The rest stay strays.
+fn partial_set(
+    rp: &RegionPlan,
+    plan: &CapacityPlan,
+    strays: Vec<Reservation>,
+    candidates: &[String],
+) -> (Vec<Reservation>, Vec<Reservation>) {
+    let mut pool = strays;
+    let mut partial = Vec::new();
+    for zone in candidates {
+        for demand in &rp.demands {
+            if let Some(i) = pool
+                .iter()
+                .position(|r| r.zone.as_ref() == Some(zone) && serves(plan, demand, r))
+            {
+                partial.push(pool.remove(i));
+            }
+        }
+    }
+    (partial, pool)
 }
 
 fn complete_set(

@@ -105,6 +105,13 @@ pub enum Event {
         /// released; `false`: released before the new set is created.
         kept_until_replaced: bool,
     },
+    /// A reservation the test already holds serves a demand of the plan as it is, in the zone
+    /// being tried: it is used there instead of a create (the rest of a set an earlier run left
+    /// half-made, or one a concurrent run of the test is still creating).
+    Held {
+        /// The reservation.
+        reservation: Step,
+    },
     /// An earlier run's complete set is reused in the region.
     Reused {
         /// Region.

@@ -296,6 +296,18 @@ impl CloudAdapter for OciAdapter {
         Cloud::Oci
     }
 
+    /// OCI names every capacity reservation by its OCID (display names need not be unique):
+    /// two of one availability domain and shape coexist (the service limits count both; a
+    /// create refused for them is retried after the earlier one is released).
+    fn can_hold_beside(
+        &self,
+        _held: &Reservation,
+        _zone: &str,
+        _demand: &cr_core::plan::Demand,
+    ) -> bool {
+        true
+    }
+
     /// `AD-N` (and the letters the planner turned into it) is the region's N-th availability
     /// domain as ListAvailabilityDomains orders them; a full name must be one of them.
     async fn resolve_zones(&self, region: &str, configured: &[String]) -> Result<Vec<String>> {
