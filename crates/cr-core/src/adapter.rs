@@ -28,6 +28,7 @@ use crate::cloud::Cloud;
 use crate::error::{Error, Result};
 use crate::model::{CancelOutcome, Reservation};
 use crate::plan::Demand;
+use crate::preflight::{Checkable, CredentialReport, PermissionCheck, QuotaLine};
 use crate::tags::Tags;
 
 /// What a region needs before its first create: the final candidate zones, in the order the
@@ -245,4 +246,49 @@ pub trait CloudAdapter: Send + Sync + 'static {
 
     /// What a provisioner puts into its create-instance request to consume `reservation`.
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value;
+
+    // --- Preflight (crate::preflight): read-only, never creates anything. ---
+
+    /// Which credential source was found, proved by one cheap authenticated read (EC2
+    /// `DescribeRegions`/STS, a GCE project read, an ARM subscription read, an OCI compartment
+    /// read). Bad credentials are an [`crate::ErrorKind::Unauthorized`] error naming the
+    /// source. Not checkable by default.
+    async fn check_credentials(&self) -> Result<Checkable<CredentialReport>> {
+        Ok(Checkable::not_checkable(format!(
+            "the {} adapter has no credential check",
+            self.cloud()
+        )))
+    }
+
+    /// Whether the caller may call each action cr calls in `region`, as far as the cloud
+    /// allows without side effects (EC2 `DryRun=true`, GCE `testIamPermissions`, Azure
+    /// `Microsoft.Authorization/permissions`, OCI a read of the compartment), each with the
+    /// policy line that grants it. Not checkable by default.
+    async fn check_permissions(&self, region: &str) -> Result<Checkable<Vec<PermissionCheck>>> {
+        let _ = region;
+        Ok(Checkable::not_checkable(format!(
+            "the {} adapter has no permission check",
+            self.cloud()
+        )))
+    }
+
+    /// The zones of `region` (the cloud's names) that offer `instance_type`, in the cloud's
+    /// order. By default [`CloudAdapter::zones`] for that one type.
+    async fn zones_offering(&self, region: &str, instance_type: &str) -> Result<Vec<String>> {
+        self.zones(region, &[instance_type.to_string()]).await
+    }
+
+    /// The quotas `demands` draw on in `region` with their limit, use and what the demands
+    /// need (vCPUs per family where the cloud counts that way). Not checkable by default.
+    async fn quota_headroom(
+        &self,
+        region: &str,
+        demands: &[Demand],
+    ) -> Result<Checkable<Vec<QuotaLine>>> {
+        let _ = (region, demands);
+        Ok(Checkable::not_checkable(format!(
+            "the {} adapter has no quota check",
+            self.cloud()
+        )))
+    }
 }

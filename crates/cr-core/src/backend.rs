@@ -15,6 +15,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{CancelReport, CleanupPreview, Reservation, ReservationId, ReservationSet};
 use crate::plan::CapacityPlan;
+use crate::preflight::PreflightReport;
 use crate::registry::BackendOptions;
 use crate::retry::RetryPolicy;
 
@@ -79,6 +80,12 @@ pub trait CapacityReservation: Send + Sync + fmt::Debug {
 
     /// Rebuilds the test's reservation set from the cloud, by its test-id tag.
     async fn discover(&self, params: &Params) -> Result<ReservationSet>;
+
+    /// Whether reserving `params`' plan can work: credentials, permissions, offerings and
+    /// quota, checked without creating anything ([`crate::preflight`]). Works on a disabled
+    /// plan too (it checks what would be reserved). A bad configuration is an error; what
+    /// the cloud refuses is a failed finding.
+    async fn preflight(&self, params: &Params) -> Result<PreflightReport>;
 
     /// The snippet a provisioner puts into its create-instance request to consume the
     /// reservation for `instance_type` in `zone` (full name or letter, as
@@ -230,6 +237,11 @@ impl CapacityReservation for EngineBackend {
         Ok(self.engine.cancel_created(listing, chosen.to_vec()).await)
     }
 
+    async fn preflight(&self, params: &Params) -> Result<PreflightReport> {
+        let plan = self.plan(params)?;
+        Ok(self.engine.preflight(&plan).await)
+    }
+
     async fn discover(&self, params: &Params) -> Result<ReservationSet> {
         let plan = self.plan(params)?;
         let set = self.engine.discover(&plan).await?;
@@ -329,6 +341,9 @@ impl CapacityReservation for NotImplementedBackend {
     }
     async fn discover(&self, _params: &Params) -> Result<ReservationSet> {
         self.fail("discover")
+    }
+    async fn preflight(&self, _params: &Params) -> Result<PreflightReport> {
+        self.fail("preflight")
     }
     fn instance_target(
         &self,

@@ -9,6 +9,7 @@
 //! - [`plan::CapacityPlan`]: what to reserve, where, until when.
 //! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over
 //!   the small per-cloud [`adapter::CloudAdapter`].
+//! - [`preflight`]: whether reserving can work (credentials, permissions, offerings, quota).
 //! - [`progress`]: the events a reserve, cancel or cleanup reports while it runs.
 //! - [`registry`]: the `inventory`-based backend registry.
 //! - [`transport`]: what every cloud crate's client shares (endpoint and CA bundle
@@ -27,6 +28,7 @@ pub mod model;
 pub mod orphans;
 pub mod plan;
 mod planner;
+pub mod preflight;
 pub mod progress;
 pub mod registry;
 pub mod retry;
