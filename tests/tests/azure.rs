@@ -805,3 +805,101 @@ async fn every_zone_out_of_stock_falls_back_to_a_regional_reservation_when_allow
     assert!(fx.live(Cloud::Azure).is_empty());
     no_groups_left(&fx).await;
 }
+
+/// A group the user made and named in `azure_capacity_reservation_group` (with
+/// `azure_resource_group`) carries none of cr's tags, only the reservations cr makes in it do.
+/// Another process that knows only the test id still finds them: `cr orphans` lists them and
+/// `cr cleanup` (`cancel_all_regions`) releases them — and the user's group is never deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_in_a_group_cr_did_not_make_are_found_and_released_and_the_group_stays() {
+    let fx = Fixture::start(
+        &AZURE,
+        base_scenario(),
+        TestConfig::single("201e5000-usergroup"),
+    )
+    .await;
+    let region = fx.region(0).to_string();
+    let arm = Arm::new(&fx.emulator).await;
+    arm.put(
+        "/resourcegroups/users-rg",
+        cr_azure::RESOURCES_API_VERSION,
+        serde_json::json!({"location": region}),
+    )
+    .await;
+    // With a shared resource group, cr names the region's group `<configured>-<region>`.
+    let group = format!(
+        "/resourceGroups/users-rg/providers/Microsoft.Compute/capacityReservationGroups/users-group-{region}"
+    );
+    let group = group.as_str();
+    let made = arm
+        .put(
+            group,
+            cr_azure::COMPUTE_API_VERSION,
+            serde_json::json!({"location": region, "zones": ["1", "2", "3"]}),
+        )
+        .await;
+    assert!(made["id"].is_string(), "the user's group is made: {made}");
+
+    // The test's own configuration names the user's group.
+    let extra = fx.dir.path().join("users-group.yaml");
+    std::fs::write(
+        &extra,
+        "azure_resource_group: users-rg\nazure_capacity_reservation_group: users-group\n",
+    )
+    .expect("the overlay is written");
+    let base = fx.dir.path().join(format!("{}.yaml", fx.config.test_id));
+    let params = Params::load(&[base, extra], &Default::default()).expect("the overlay loads");
+    let adapter = AZURE
+        .adapter(&fx.emulator, &params, Credentials::Valid)
+        .await
+        .expect("adapter");
+    let backend = cr_core::EngineBackend::over(cr_core::engine::Engine::new(
+        adapter,
+        cr_contract_tests::retry_policy(),
+    ));
+    let set = backend.reserve(&params).await.expect("reserve");
+    let ids: Vec<String> = set
+        .regions
+        .iter()
+        .flat_map(|r| r.reservations.iter().map(|x| x.id.0.clone()))
+        .collect();
+    assert!(
+        !ids.is_empty()
+            && ids
+                .iter()
+                .all(|id| id.to_ascii_lowercase().contains("users-group")),
+        "reserved in the user's group: {ids:?}"
+    );
+
+    // Another process, with only the test id (no group configured).
+    let other = fx
+        .backend(&AZURE, Credentials::Valid)
+        .await
+        .expect("backend");
+    let listed = other.find_created().await.expect("orphans list");
+    let mut listed_ids: Vec<String> = listed.iter().map(|r| r.id.0.clone()).collect();
+    let mut want = ids.clone();
+    listed_ids.sort();
+    want.sort();
+    assert_eq!(
+        listed_ids, want,
+        "orphans lists the test's reservations in the user's group"
+    );
+
+    let report = other
+        .cancel_all_regions(&fx.config.test_id)
+        .await
+        .expect("cleanup");
+    assert!(report.is_complete(), "{:?}", report.failed);
+    assert!(
+        fx.live(Cloud::Azure).is_empty(),
+        "cleanup released them: {:?}",
+        fx.live(Cloud::Azure)
+    );
+    let still = arm.get(group, cr_azure::COMPUTE_API_VERSION).await;
+    assert_eq!(
+        still["name"].as_str(),
+        Some(format!("users-group-{region}").as_str()),
+        "the user's group is never deleted: {still}"
+    );
+}

@@ -96,10 +96,23 @@ impl AzureAdapter {
         )
     }
 
-    /// Every group of the subscription tagged with `test_id` (in `region`, if given).
+    /// Every group of the subscription (in `region`, if given) that may hold the test's
+    /// reservations: those tagged with `test_id`, and those with no `TestId` tag at all. A
+    /// group the user made and named in `azure_capacity_reservation_group` carries none of
+    /// cr's tags, but the reservations cr made in it do, so a cleanup in another process
+    /// (which knows only the test id) must look inside it too. Groups of other tests are
+    /// skipped; the reservations found are filtered by their own tags.
     async fn groups_of_test(&self, test_id: &str, region: Option<&str>) -> Result<Vec<Group>> {
-        self.groups_where(region, |g| tag(&g.tags, TEST_ID) == Some(test_id))
-            .await
+        self.groups_where(region, |g| {
+            tag(&g.tags, TEST_ID).is_none_or(|owner| owner == test_id)
+        })
+        .await
+    }
+
+    /// Whether cr made `group` for `test_id` (it carries the test's id): only such a group is
+    /// ever deleted.
+    fn made_for_test(group: &Group, test_id: &str) -> bool {
+        tag(&group.tags, TEST_ID) == Some(test_id)
     }
 
     /// The subscription's reservation groups (one list) in `region` (or everywhere) that
@@ -386,9 +399,16 @@ impl AzureAdapter {
         }
     }
 
-    /// Removes one group: its reservations (concurrently), then the group itself.
-    async fn remove_group(&self, group: &Group) -> Result<()> {
-        let members = self.reservations_of(group).await?;
+    /// Removes the test's part of one group: its reservations (concurrently), then the group
+    /// itself if cr made it for the test. In a group cr did not make (no `TestId` tag: the
+    /// user's `azure_capacity_reservation_group`), only the reservations tagged with the test
+    /// are deleted and the group stays.
+    async fn remove_group(&self, group: &Group, test_id: &str) -> Result<()> {
+        let ours = Self::made_for_test(group, test_id);
+        let mut members = self.reservations_of(group).await?;
+        if !ours {
+            members.retain(|r| tag(&r.tags, TEST_ID) == Some(test_id));
+        }
         let site = CallSite::new("CapacityReservations_Delete", act::RESERVATION_DELETE)
             .region(&group.location);
         let outcomes = join_all(members.iter().map(|r| {
@@ -401,6 +421,9 @@ impl AzureAdapter {
         .await;
         for outcome in outcomes {
             outcome?;
+        }
+        if !ours {
+            return Ok(());
         }
         self.delete_group(group).await
     }
@@ -732,13 +755,14 @@ impl CloudAdapter for AzureAdapter {
         Ok(found)
     }
 
-    /// The reservations of every group cr made (tagged `CreatedBy=cr` and a `TestId`), kept
-    /// when their own tags say cr made them: one subscription-wide list of groups, then one
-    /// list per group.
+    /// The reservations of every group cr made (tagged `CreatedBy=cr` and a `TestId`) or
+    /// that carries no `TestId` (a group the user made and named in
+    /// `azure_capacity_reservation_group`), kept when their own tags say cr made them: one
+    /// subscription-wide list of groups, then one list per group.
     async fn find_created(&self, region: Option<String>) -> Result<Vec<Reservation>> {
         let groups = self
             .groups_where(region.as_deref(), |g| {
-                tags::is_created_by_cr(&canonical_tags(&g.tags))
+                tag(&g.tags, TEST_ID).is_none() || tags::is_created_by_cr(&canonical_tags(&g.tags))
             })
             .await?;
         let mut found = self.reservations_in(&groups).await?;
@@ -759,7 +783,7 @@ impl CloudAdapter for AzureAdapter {
     /// group, retrying ARM's nested-resources race), then the owned resource group.
     async fn finish_region(&self, test_id: &str, region: &str) -> Result<()> {
         let groups = self.groups_of_test(test_id, Some(region)).await?;
-        for outcome in join_all(groups.iter().map(|g| self.remove_group(g))).await {
+        for outcome in join_all(groups.iter().map(|g| self.remove_group(g, test_id))).await {
             outcome?;
         }
         self.delete_owned_resource_group(test_id, region).await
@@ -767,10 +791,13 @@ impl CloudAdapter for AzureAdapter {
 
     /// Regions holding a group tagged with the test id, or an owned resource group of it.
     async fn regions_with_resources(&self, test_id: &str) -> Result<Vec<String>> {
+        // Only groups cr made for the test are region resources; the test's reservations in
+        // a group it did not make are found (and their regions finished) through `find`.
         let mut regions: Vec<String> = self
             .groups_of_test(test_id, None)
             .await?
             .into_iter()
+            .filter(|g| Self::made_for_test(g, test_id))
             .map(|g| g.location.to_ascii_lowercase())
             .collect();
         if self.placement.resource_group.is_none() {
