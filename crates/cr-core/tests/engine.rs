@@ -378,6 +378,39 @@ async fn unauthorized_stops_at_once() {
     assert_eq!(zones_of(&requests), ["eu-west-1a", "eu-west-1a"]);
 }
 
+#[tokio::test]
+async fn clock_skew_stops_at_once_and_releases_what_was_made() {
+    let mut m = adapter();
+    finds_nothing(&mut m);
+    offers_abc(&mut m);
+    let requests = creates(&mut m, |req| {
+        if req.demand.instance_type == "i4i.large" {
+            Err(cloud_error(ErrorKind::ClockSkew, "RequestExpired"))
+        } else {
+            Ok(created(req))
+        }
+    });
+    expect_cancel(&mut m, id("eu-west-1a", "c6i.xlarge"), || {
+        Ok(CancelOutcome::Cancelled)
+    });
+    expect_finish(&mut m, "eu-west-1", 1);
+
+    let err = engine(m)
+        .reserve(&two_types(&["eu-west-1a", "eu-west-1b"], true))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::ClockSkew, "{err}");
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(
+        text.contains("RequestExpired") && text.contains("NTP"),
+        "{text}"
+    );
+    // Not retried (the next attempt is signed with the same clock), no second zone.
+    assert_eq!(zones_of(&requests), ["eu-west-1a", "eu-west-1a"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn throttled_create_is_retried_after_the_servers_delay() {
     let mut m = adapter();
