@@ -233,6 +233,62 @@ async fn credential_files_debug_redacts_the_secrets() {
     }
     assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
     assert!(shown.contains("<redacted>"), "{shown}");
+    // Every credential type, the TLS identity and the running emulator (its issued tokens
+    // included) keep every secret out of Debug.
+    let gce_token = gce_token(&emu).await;
+    let c = emu.credentials();
+    let azure: Value = client(&emu)
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            emu.https_url(),
+            c.azure.tenant_id
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", c.azure.client_id.as_str()),
+            ("client_secret", c.azure.client_secret.as_str()),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let azure_token = azure["access_token"]
+        .as_str()
+        .expect("an Entra token")
+        .to_string();
+    let key_lines: Vec<&str> = [
+        c.gce.private_key_pem.as_str(),
+        c.oci.private_key_pem.as_str(),
+    ]
+    .iter()
+    .flat_map(|pem| pem.lines())
+    .filter(|l| !l.starts_with("-----") && l.len() > 16)
+    .collect();
+    assert!(!key_lines.is_empty());
+    for text in [
+        format!("{c:?}"),
+        format!("{:?}", c.aws),
+        format!("{:?}", c.gce),
+        format!("{:?}", c.azure),
+        format!("{:?}", c.oci),
+        format!("{:?}", emu.identity()),
+        format!("{emu:?}"),
+    ] {
+        for secret in [
+            c.aws.secret_access_key.as_str(),
+            c.azure.client_secret.as_str(),
+            gce_token.as_str(),
+            azure_token.as_str(),
+        ]
+        .into_iter()
+        .chain(key_lines.iter().copied())
+        {
+            assert!(!text.contains(secret), "a secret in {text}");
+        }
+    }
     // What is not secret stays readable.
     assert!(shown.contains(emu.https_url()), "{shown}");
     assert!(

@@ -33,10 +33,18 @@ const COMPUTE_SCOPES: &[&str] = &[
 ];
 const READONLY_SCOPE: &str = "https://www.googleapis.com/auth/compute.readonly";
 
-/// Issued access tokens (kept across `reset`, like the credentials themselves).
-#[derive(Debug, Default)]
+/// Issued access tokens (kept across `reset`, like the credentials themselves). Debug shows
+/// how many, never a token.
+#[derive(Default)]
 pub struct Tokens {
     issued: Mutex<HashMap<String, Issued>>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.issued.lock().map_or(0, |m| m.len());
+        f.debug_struct("Tokens").field("issued", &n).finish()
+    }
 }
 
 #[derive(Debug, Clone)]
