@@ -516,6 +516,29 @@ async fn gce_orphans_and_cleanup_dry_run() {
     emu.shutdown().await;
 }
 
+/// Starts `cr reserve --config cfg` against the emulator of `env` (its endpoint and CA),
+/// with stdout and stderr captured.
+#[cfg(all(feature = "gce", unix))]
+fn spawn_reserve(env: &BTreeMap<String, String>, cfg: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
+        .args([
+            "reserve",
+            "--config",
+            cfg,
+            "--endpoint",
+            &env["CR_ENDPOINT"],
+            "--ca-bundle",
+            &env["CR_CA_BUNDLE"],
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cr starts")
+}
+
 /// Starts `cr reserve` against `emu` (every create a slow long-running operation), sends it
 /// `signals` SIGTERMs once its first create reached the cloud, and returns how it exited.
 #[cfg(all(feature = "gce", unix))]
@@ -525,25 +548,7 @@ async fn reserve_then_signal(
     cfg: &str,
     signals: usize,
 ) -> Run {
-    let endpoint = env["CR_ENDPOINT"].clone();
-    let ca = env["CR_CA_BUNDLE"].clone();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
-        .args([
-            "reserve",
-            "--config",
-            cfg,
-            "--endpoint",
-            &endpoint,
-            "--ca-bundle",
-            &ca,
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cr starts");
+    let child = spawn_reserve(env, cfg);
     let pid = child.id().expect("a pid").to_string();
     for _ in 0..1_000 {
         if emu
@@ -626,23 +631,7 @@ async fn sigterm_before_the_reserve_starts_exits_130_holding_nothing() {
         .status()
         .expect("mkfifo runs");
     assert!(made.success());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
-        .args([
-            "reserve",
-            "--config",
-            fifo.to_str().unwrap(),
-            "--endpoint",
-            &env["CR_ENDPOINT"],
-            "--ca-bundle",
-            &env["CR_CA_BUNDLE"],
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(&env)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cr starts");
+    let child = spawn_reserve(&env, fifo.to_str().unwrap());
     let pid = child.id().expect("a pid").to_string();
     // Opening the FIFO for writing returns once `cr` opened it to read its configuration.
     let config = std::fs::read_to_string(&cfg).unwrap();

@@ -1,6 +1,7 @@
 //! The control and audit API (`/_emulator/...`), credentials written for tooling, latency and
 //! hang faults, and both listeners.
 
+mod azure_support;
 mod common;
 
 use std::time::Duration;
@@ -237,25 +238,8 @@ async fn credential_files_debug_redacts_the_secrets() {
     // included) keep every secret out of Debug.
     let gce_token = gce_token(&emu).await;
     let c = emu.credentials();
-    let azure: Value = client(&emu)
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            emu.https_url(),
-            c.azure.tenant_id
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", c.azure.client_id.as_str()),
-            ("client_secret", c.azure.client_secret.as_str()),
-            ("scope", "https://management.azure.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let azure_token = azure["access_token"]
+    let azure = azure_support::fetch_token(&client(&emu), emu.https_url(), &emu).await;
+    let azure_token = azure.body["access_token"]
         .as_str()
         .expect("an Entra token")
         .to_string();
