@@ -1906,3 +1906,91 @@ async fn garbage_case(
     }
     problems
 }
+
+/// Ten minutes: the clock skew every cloud is tried with.
+const TEN_MINUTES_S: i64 = 600;
+
+/// The clouds' clock 10 minutes ahead of and behind the client's (and, where the cloud
+/// tolerates 10 minutes, past its tolerance): a cloud that checks the time of cr's requests
+/// refuses them, and the reserve fails at once with kind `ClockSkew`, naming the cloud and
+/// its own code, saying to sync the clock, holding nothing; within the tolerance (EC2's 15
+/// minutes) and on a cloud whose authentication carries no client time
+/// ([`ContractTarget::clock_skew_refusal`] `None`: Azure) the reserve succeeds.
+pub async fn clock_skew_is_reported(t: &dyn ContractTarget) {
+    let fx = Fixture::start(
+        t,
+        base_scenario(),
+        TestConfig::single("c10c5ce0-clock-skew"),
+    )
+    .await;
+    for sign in [1, -1] {
+        let ten = sign * TEN_MINUTES_S;
+        match t.clock_skew_refusal() {
+            None => clock_skew_accepted(t, &fx, ten).await,
+            Some((tolerance, code)) => {
+                let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+                if tolerance >= TEN_MINUTES_S {
+                    clock_skew_accepted(t, &fx, ten).await;
+                    clock_skew_refused(t, &fx, sign * (tolerance + 300), code).await;
+                } else {
+                    clock_skew_refused(t, &fx, ten, code).await;
+                }
+            }
+        }
+    }
+    fx.emulator.set_clock_skew(0);
+}
+
+/// With the clouds' clock `skew_s` off, a fresh backend reserves and cancels as usual.
+async fn clock_skew_accepted(t: &dyn ContractTarget, fx: &Fixture, skew_s: i64) {
+    fx.emulator.set_clock_skew(skew_s);
+    let backend = expect_ok(
+        "building the backend",
+        fx.backend(t, Credentials::Valid).await,
+    );
+    let set = backend
+        .reserve(&fx.params)
+        .await
+        .unwrap_or_else(|e| panic!("a clock {skew_s} s off is within the cloud's tolerance: {e}"));
+    assert_eq!(sorted_demands(&set, fx.region(0)), fx.demands(fx.region(0)));
+    cancel_and_check(&backend, fx).await;
+}
+
+/// With the clouds' clock `skew_s` off, a fresh backend's reserve is refused for the clock:
+/// kind `ClockSkew` with the cloud and its `code`, what to do, and nothing held.
+async fn clock_skew_refused(t: &dyn ContractTarget, fx: &Fixture, skew_s: i64, code: &str) {
+    fx.emulator.set_clock_skew(skew_s);
+    let err = match fx.backend(t, Credentials::Valid).await {
+        Err(e) => e,
+        Ok(backend) => backend
+            .reserve(&fx.params)
+            .await
+            .expect_err("a clock beyond the cloud's tolerance cannot reserve"),
+    };
+    eprintln!("clock {skew_s} s off: {err}");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::ClockSkew,
+        "clock {skew_s} s off: {err}"
+    );
+    assert!(!err.is_retryable(), "{err}");
+    let cloud_error = err
+        .cloud_error()
+        .unwrap_or_else(|| panic!("a clock skew is one call's refusal: {err}"));
+    assert_eq!(cloud_error.location.cloud, Some(t.cloud()), "{err}");
+    assert_eq!(cloud_error.code, code, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(t.cloud().as_str()) && text.contains("clock") && text.contains("NTP"),
+        "the error must name the cloud and say to sync the clock: {text}"
+    );
+    let live = fx.live(t.cloud());
+    assert!(live.is_empty(), "a refused reserve holds nothing: {live:?}");
+    let refused = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.error_code.as_deref() == Some(code))
+        .count();
+    assert!(refused > 0, "the emulator refused no request with {code}");
+}

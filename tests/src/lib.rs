@@ -167,6 +167,15 @@ pub trait ContractTarget: Send + Sync {
         false
     }
 
+    /// How far the cloud lets the time of cr's requests be from its own clock before it
+    /// refuses them for the clock, and its own code for that refusal (EC2: 15 minutes,
+    /// `RequestExpired`; OCI: 5 minutes, `NotAuthenticated`; GCE's token endpoint: 5
+    /// minutes, `invalid_grant`), or `None` when nothing cr sends carries a client time the
+    /// cloud checks (Azure: a client secret is exchanged for a token stamped on Entra's own
+    /// clock, which ARM checks on the same clock).
+    /// [`checks::clock_skew_is_reported`] checks it.
+    fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)>;
+
     /// Permissions of the backend's manifest (`cr permissions`) that no call of the contract
     /// suite's life cycle needs, each with why it is granted anyway (a path the suite cannot
     /// reach). [`checks::the_permissions_are_exactly_what_is_called`] accepts only these as
@@ -726,6 +735,7 @@ macro_rules! contract_suite {
             launches_use_the_reservation_and_termination_frees_it,
             the_permissions_are_exactly_what_is_called,
             garbage_answers_are_classified_and_leave_nothing,
+            clock_skew_is_reported,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {

@@ -105,6 +105,11 @@ impl ContractTarget for AwsTarget {
         "InstanceLimitExceeded"
     }
 
+    /// EC2 refuses an `X-Amz-Date` more than 15 minutes from its clock with `RequestExpired` (400).
+    fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)> {
+        Some((Duration::from_secs(15 * 60), "RequestExpired"))
+    }
+
     fn permissions_off_the_suite_path(&self) -> &'static [(&'static str, &'static str)] {
         &[(
             "ec2:DescribePlacementGroups",

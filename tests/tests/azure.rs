@@ -105,6 +105,11 @@ impl ContractTarget for AzureTarget {
         "QuotaExceeded"
     }
 
+    /// A client secret is exchanged for a token stamped on Entra's clock, which ARM checks on the same clock: nothing cr sends carries its own time.
+    fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)> {
+        None
+    }
+
     fn scenario(&self, mut scenario: Scenario) -> Scenario {
         let azure = &mut scenario.clouds.azure;
         azure

@@ -129,6 +129,11 @@ impl ContractTarget for GceTarget {
         "QUOTA_EXCEEDED"
     }
 
+    /// Google's token endpoint refuses a JWT assertion whose `iat`/`exp` are minutes off its clock with `invalid_grant` (the emulator: 5 minutes).
+    fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)> {
+        Some((Duration::from_secs(5 * 60), "invalid_grant"))
+    }
+
     async fn adapter(
         &self,
         emulator: &EmulatorHandle,

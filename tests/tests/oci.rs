@@ -131,6 +131,11 @@ impl ContractTarget for OciTarget {
         "LimitExceeded"
     }
 
+    /// OCI refuses a signed `date` more than 5 minutes from its clock with 401 `NotAuthenticated`.
+    fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)> {
+        Some((Duration::from_secs(5 * 60), "NotAuthenticated"))
+    }
+
     fn scenario(&self, mut scenario: Scenario) -> Scenario {
         if scenario.lro_ms == 0 {
             scenario.lro_ms = LRO_MS;

@@ -466,12 +466,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn debug_hides_static_secret() {
-        let b = AwsBuilder::new().with_credentials("AKIDEXAMPLE", "very-secret-key", None);
+    #[tokio::test]
+    async fn debug_hides_static_secret() {
+        let b = AwsBuilder::new()
+            .with_region("us-east-1")
+            .with_endpoint("http://127.0.0.1:1")
+            .with_credentials(
+                "AKIDEXAMPLE",
+                "very-secret-key",
+                Some("session-token-sentinel".into()),
+            );
         let text = format!("{b:?}");
         assert!(!text.contains("very-secret-key"), "{text}");
+        assert!(!text.contains("session-token-sentinel"), "{text}");
         assert!(text.contains("redacted"), "{text}");
+        // The adapter built from it (its SDK configuration holds the keys) neither.
+        let adapter = b.build().await.expect("builds without a cloud call");
+        let text = format!("{adapter:?}");
+        for secret in ["very-secret-key", "session-token-sentinel"] {
+            assert!(!text.contains(secret), "{text}");
+        }
     }
 
     #[test]

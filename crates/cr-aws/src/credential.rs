@@ -312,7 +312,7 @@ mod tests {
             credentials: Some(Credentials::new(
                 "AKIDEXAMPLE",
                 "very-secret-key",
-                None,
+                Some("session-token-sentinel".to_string()),
                 None,
                 "t",
             )),
@@ -320,6 +320,7 @@ mod tests {
         };
         let text = format!("{source:?}");
         assert!(!text.contains("very-secret-key"), "{text}");
+        assert!(!text.contains("session-token-sentinel"), "{text}");
         assert!(text.contains("redacted"), "{text}");
     }
 }

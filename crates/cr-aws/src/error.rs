@@ -43,7 +43,6 @@ const THROTTLED: &[&str] = &[
 const UNAUTHORIZED: &[&str] = &[
     "AuthFailure",
     "UnauthorizedOperation",
-    "RequestExpired",
     "SignatureDoesNotMatch",
     "IncompleteSignature",
     "InvalidClientTokenId",
@@ -55,6 +54,13 @@ const UNAUTHORIZED: &[&str] = &[
     "Blocked",
     "PendingVerification",
 ];
+
+/// The request's signing time is too far from AWS's clock: EC2 `RequestExpired` (400, more
+/// than 15 minutes either way), `RequestTimeTooSkewed` elsewhere in AWS.
+const CLOCK_SKEW: &[&str] = &["RequestExpired", "RequestTimeTooSkewed"];
+
+/// How far AWS lets a request's `X-Amz-Date` be from its clock.
+const CLOCK_TOLERANCE: &str = "15 minutes";
 
 /// Server-side failures worth retrying.
 const TRANSIENT: &[&str] = &[
@@ -77,6 +83,8 @@ pub(crate) fn kind_of(code: &str, status: Option<u16>) -> ErrorKind {
         ErrorKind::QuotaExceeded
     } else if THROTTLED.contains(&code) {
         ErrorKind::Throttled
+    } else if CLOCK_SKEW.contains(&code) {
+        ErrorKind::ClockSkew
     } else if UNAUTHORIZED.contains(&code) {
         ErrorKind::Unauthorized
     } else if TRANSIENT.contains(&code) {
@@ -138,6 +146,16 @@ where
                 ErrorKind::Transient
             } else {
                 kind_of(&code, Some(status))
+            };
+            let message = if kind == ErrorKind::ClockSkew {
+                let date = ctx.raw().headers().get("date");
+                let skew = cr_core::transport::server_clock_skew(date, jiff::Timestamp::now());
+                format!(
+                    "{message} ({})",
+                    cr_core::transport::clock_skew_note(skew, CLOCK_TOLERANCE)
+                )
+            } else {
+                message
             };
             (kind, code, message, request_id)
         }
@@ -251,7 +269,8 @@ mod tests {
             ("RequestLimitExceeded", 503, ErrorKind::Throttled),
             ("AuthFailure", 401, ErrorKind::Unauthorized),
             ("UnauthorizedOperation", 403, ErrorKind::Unauthorized),
-            ("RequestExpired", 400, ErrorKind::Unauthorized),
+            ("RequestExpired", 400, ErrorKind::ClockSkew),
+            ("RequestTimeTooSkewed", 403, ErrorKind::ClockSkew),
             ("SignatureDoesNotMatch", 403, ErrorKind::Unauthorized),
             ("ExpiredToken", 400, ErrorKind::Unauthorized),
             ("InvalidParameterValue", 400, ErrorKind::InvalidRequest),
@@ -335,6 +354,33 @@ mod tests {
         let err =
             SdkError::service_error(CreateCapacityReservationError::generic(meta), response(503));
         assert_eq!(classify("X", "r", err).retry_after, None);
+    }
+
+    #[test]
+    fn request_expired_is_clock_skew_measured_by_the_date_header() {
+        let meta = ErrorMetadata::builder()
+            .code("RequestExpired")
+            .message("Request has expired.")
+            .build();
+        let ahead = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1200))
+            .strftime("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let mut raw = response(400);
+        raw.headers_mut().insert("date", ahead);
+        let err = SdkError::service_error(CreateCapacityReservationError::generic(meta), raw);
+        let e = classify("DescribeAvailabilityZones", "us-east-1", err);
+        assert_eq!(e.kind, ErrorKind::ClockSkew);
+        assert_eq!(e.code, "RequestExpired");
+        assert!(
+            e.message
+                .starts_with("Request has expired. (the cloud's clock (its Date header) is ")
+                && e.message.contains(" min ")
+                && e.message.contains("ahead of this machine's")
+                && e.message.contains("15 minutes"),
+            "{}",
+            e.message
+        );
+        assert!(e.to_string().contains("NTP"), "{e}");
     }
 
     #[test]

@@ -510,5 +510,13 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         let chain = ChainCredential::from_env(&env, &Sovereign::Public, http(), http()).unwrap();
         assert!(!format!("{chain:?}").contains("hunter2"));
+        // The bearer tokens the chain hands the pipeline are azure_core `AccessToken`s, whose
+        // `Secret` cr relies on to keep a token out of Debug.
+        let token = AccessToken::new(
+            Secret::new("eyJ0eXAi.bearer-token-sentinel"),
+            azure_core::time::OffsetDateTime::now_utc(),
+        );
+        let text = format!("{token:?}");
+        assert!(!text.contains("bearer-token-sentinel"), "{text}");
     }
 }

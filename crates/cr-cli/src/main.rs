@@ -77,7 +77,7 @@ pub(crate) fn exit_code(e: &Error) -> u8 {
     match e.kind() {
         ErrorKind::InvalidConfig | ErrorKind::Unsupported => 2,
         ErrorKind::CapacityUnavailable | ErrorKind::NotOffered | ErrorKind::QuotaExceeded => 3,
-        ErrorKind::Unauthorized => 4,
+        ErrorKind::Unauthorized | ErrorKind::ClockSkew => 4,
         ErrorKind::RollbackFailed => 5,
         ErrorKind::Interrupted => 130,
         _ => 1,

@@ -516,6 +516,29 @@ async fn gce_orphans_and_cleanup_dry_run() {
     emu.shutdown().await;
 }
 
+/// Starts `cr reserve --config cfg` against the emulator of `env` (its endpoint and CA),
+/// with stdout and stderr captured.
+#[cfg(all(feature = "gce", unix))]
+fn spawn_reserve(env: &BTreeMap<String, String>, cfg: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
+        .args([
+            "reserve",
+            "--config",
+            cfg,
+            "--endpoint",
+            &env["CR_ENDPOINT"],
+            "--ca-bundle",
+            &env["CR_CA_BUNDLE"],
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cr starts")
+}
+
 /// Starts `cr reserve` against `emu` (every create a slow long-running operation), sends it
 /// `signals` SIGTERMs once its first create reached the cloud, and returns how it exited.
 #[cfg(all(feature = "gce", unix))]
@@ -525,25 +548,7 @@ async fn reserve_then_signal(
     cfg: &str,
     signals: usize,
 ) -> Run {
-    let endpoint = env["CR_ENDPOINT"].clone();
-    let ca = env["CR_CA_BUNDLE"].clone();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cr"))
-        .args([
-            "reserve",
-            "--config",
-            cfg,
-            "--endpoint",
-            &endpoint,
-            "--ca-bundle",
-            &ca,
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cr starts");
+    let child = spawn_reserve(env, cfg);
     let pid = child.id().expect("a pid").to_string();
     for _ in 0..1_000 {
         if emu
@@ -607,6 +612,59 @@ async fn sigterm_during_reserve_rolls_back_and_exits_130() {
         0,
         "nothing is left without any cleanup: {audit:?}"
     );
+    emu.shutdown().await;
+}
+
+/// A SIGTERM that comes before the reserve could start (here: while `cr` reads its
+/// configuration, from a FIFO the test holds open; backend construction is in the same
+/// window) stops it cleanly: exit 130, the interruption said, nothing held, no cloud call
+/// that reserves.
+#[cfg(all(feature = "gce", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_before_the_reserve_starts_exits_130_holding_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scenario, cfg) = slow_gce(dir.path(), "0f8e5a2c-e2e0-4e2e-8e2e-00000000e2e5");
+    let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
+    let fifo = dir.path().join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let child = spawn_reserve(&env, fifo.to_str().unwrap());
+    let pid = child.id().expect("a pid").to_string();
+    // Opening the FIFO for writing returns once `cr` opened it to read its configuration.
+    let config = std::fs::read_to_string(&cfg).unwrap();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        // Give the signal time to land while the configuration is still being read.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::io::Write::write_all(&mut f, config.as_bytes()).unwrap();
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(30), writer)
+        .await
+        .expect("cr opened its configuration")
+        .unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("cr ends")
+        .expect("cr ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "a SIGTERM before the reserve is a clean stop, not a kill: {:?} {stderr}",
+        out.status
+    );
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let live = emu.state().live(CloudKind::Gce).count();
+    assert_eq!(live, 0, "nothing is held: {:?}", emu.state().reservations);
     emu.shutdown().await;
 }
 

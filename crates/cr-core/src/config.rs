@@ -321,7 +321,10 @@ impl Params {
         raw: &BTreeMap<String, SourcedValue>,
         env: &BTreeMap<String, String>,
     ) -> Result<Params> {
-        let r = Reader::new(raw);
+        Params::from_reader(&Reader::new(raw), env)
+    }
+
+    fn from_reader(r: &Reader<'_>, env: &BTreeMap<String, String>) -> Result<Params> {
         let test_id = r.string("test_id")?;
         if let Some(id) = &test_id
             && id.chars().count() > MAX_TEST_ID_CHARS
@@ -537,6 +540,17 @@ fn is_secret_key(key: &str) -> bool {
 
 /// The placeholder stored instead of a secret-looking value.
 pub const REDACTED: &str = "<redacted>";
+
+/// Every configuration key cr reads (besides the backend-specific ones the adapters take
+/// through [`Params::raw_str`]), in the order the loader reads them: the keys a load of an
+/// empty configuration asks its reader for, so the list cannot drift from the loader.
+pub fn known_keys() -> Vec<String> {
+    let raw = BTreeMap::new();
+    let reader = Reader::new(&raw);
+    // An empty configuration loads (defaults everywhere): every key is asked for once.
+    let _ = Params::from_reader(&reader, &BTreeMap::new());
+    reader.asked()
+}
 
 /// Merges one top-level key like SCT's `merge_dicts_append_strings`: later values win, and
 /// `++`-prefixed strings or `["++", ...]` lists append to the earlier value.

@@ -28,6 +28,10 @@ pub enum ErrorKind {
     Throttled,
     /// Bad, expired or insufficient credentials: stop at once.
     Unauthorized,
+    /// The cloud refused the request because this machine's clock is too far from its own
+    /// (EC2 `RequestExpired`, OCI 401 with a `Date` minutes away, GCE `invalid_grant` for
+    /// the JWT's `iat`/`exp`): stop at once, a retry is signed with the same clock.
+    ClockSkew,
     /// The cloud rejected the request as invalid: stop at once.
     InvalidRequest,
     /// The resource does not exist (any more).
@@ -103,6 +107,9 @@ impl ErrorKind {
             ErrorKind::Throttled => "the cloud is rate limiting requests: retry later",
             ErrorKind::Unauthorized => {
                 "check the credentials and that they grant the permissions printed by `cr permissions --backend <backend>`"
+            }
+            ErrorKind::ClockSkew => {
+                "this machine's clock is too far from the cloud's (it refuses requests signed at the wrong time): sync the clock with NTP (`chronyc makestep`, or `timedatectl set-ntp true`), then retry"
             }
             ErrorKind::InvalidRequest => {
                 "the cloud rejected the request: check the configuration values it was built from"
@@ -700,7 +707,8 @@ impl From<CloudError> for Error {
             ErrorKind::NotFound => Error::NotFound(b),
             ErrorKind::Timeout => Error::Timeout(b),
             ErrorKind::Transient => Error::Transient(b),
-            ErrorKind::InvalidConfig
+            ErrorKind::ClockSkew
+            | ErrorKind::InvalidConfig
             | ErrorKind::Unsupported
             | ErrorKind::Interrupted
             | ErrorKind::RollbackFailed

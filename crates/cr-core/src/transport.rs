@@ -36,6 +36,39 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::try_from(ahead).unwrap_or(Duration::ZERO))
 }
 
+/// How far the cloud's clock is ahead of `now` (negative: behind), in whole seconds, from
+/// the `Date` header (an HTTP date) of one of its answers; `None` when there is none or it
+/// does not parse. A clock skew refusal is told from other authentication failures by this
+/// where the cloud's code does not say it (OCI answers every refusal `NotAuthenticated`).
+pub fn server_clock_skew(date: Option<&str>, now: Timestamp) -> Option<i64> {
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(date?.trim())
+        .ok()?;
+    Some(at.as_second() - now.as_second())
+}
+
+/// The clause a clock skew error adds to the cloud's message: how far its clock is from this
+/// machine's by its `Date` header (`skew_s` from [`server_clock_skew`]) and how far it lets a
+/// request's time be off.
+pub fn clock_skew_note(skew_s: Option<i64>, tolerance: &str) -> String {
+    match skew_s {
+        Some(s) => format!(
+            "the cloud's clock (its Date header) is {} {} this machine's; it accepts requests at most {tolerance} off",
+            human_seconds(s.unsigned_abs()),
+            if s >= 0 { "ahead of" } else { "behind" }
+        ),
+        None => format!("the cloud accepts requests at most {tolerance} off its own clock"),
+    }
+}
+
+fn human_seconds(s: u64) -> String {
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// The kind of an HTTP error status when no cloud code decided it: 429 throttled, 401/403
 /// unauthorized, 404 not found, 408 timeout, 5xx transient, any other 4xx an invalid request,
 /// anything else [`ErrorKind::Other`]. Cloud crates keep their own code tables and consult
@@ -202,6 +235,22 @@ mod tests {
 
     fn now() -> Timestamp {
         "2015-10-21T07:27:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn server_clock_skew_from_the_date_header() {
+        // now() is 07:27:00.
+        let ahead = server_clock_skew(Some("Wed, 21 Oct 2015 07:37:00 GMT"), now());
+        assert_eq!(ahead, Some(600));
+        let behind = server_clock_skew(Some("Wed, 21 Oct 2015 07:07:30 GMT"), now());
+        assert_eq!(behind, Some(-1170));
+        assert_eq!(server_clock_skew(Some("yesterday"), now()), None);
+        assert_eq!(server_clock_skew(None, now()), None);
+        assert_eq!(
+            clock_skew_note(Some(-1170), "15 minutes"),
+            "the cloud's clock (its Date header) is 19 min 30 s behind this machine's; it accepts requests at most 15 minutes off"
+        );
+        assert!(clock_skew_note(Some(600), "5 minutes").contains("10 min 0 s ahead of"));
     }
 
     #[test]

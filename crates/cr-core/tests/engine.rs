@@ -347,17 +347,16 @@ async fn partial_failure_is_rolled_back() {
     );
 }
 
-#[tokio::test]
-async fn unauthorized_stops_at_once() {
+/// The i4i.large create of a two-type reserve fails with `kind`/`code`: the reserve fails
+/// at once with it, after one try per demand in the first zone (no retry, no second zone),
+/// having released the c6i.xlarge reservation already made.
+async fn a_refused_create_stops_at_once(kind: ErrorKind, code: &'static str) -> cr_core::Error {
     let mut m = adapter();
     finds_nothing(&mut m);
     offers_abc(&mut m);
-    let requests = creates(&mut m, |req| {
+    let requests = creates(&mut m, move |req| {
         if req.demand.instance_type == "i4i.large" {
-            Err(cloud_error(
-                ErrorKind::Unauthorized,
-                "UnauthorizedOperation",
-            ))
+            Err(cloud_error(kind, code))
         } else {
             Ok(created(req))
         }
@@ -372,10 +371,24 @@ async fn unauthorized_stops_at_once() {
         .await
         .unwrap_err();
 
-    assert_eq!(err.kind(), ErrorKind::Unauthorized);
-    assert_eq!(err.cloud_error().unwrap().code, "UnauthorizedOperation");
-    // One try per demand in the first zone: no retry, no second zone.
+    assert_eq!(err.kind(), kind, "{err}");
+    assert_eq!(err.cloud_error().unwrap().code, code);
     assert_eq!(zones_of(&requests), ["eu-west-1a", "eu-west-1a"]);
+    err
+}
+
+#[tokio::test]
+async fn unauthorized_stops_at_once() {
+    a_refused_create_stops_at_once(ErrorKind::Unauthorized, "UnauthorizedOperation").await;
+}
+
+#[tokio::test]
+async fn clock_skew_stops_at_once_and_releases_what_was_made() {
+    let err = a_refused_create_stops_at_once(ErrorKind::ClockSkew, "RequestExpired").await;
+    // Not retried: the next attempt is signed with the same clock.
+    assert!(!err.is_retryable());
+    let text = err.to_string();
+    assert!(text.contains("NTP"), "{text}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -78,6 +78,26 @@ def later(hours):
     return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=hours)
 
 
+def set_clock_skew(env, seconds):
+    """The emulator's clouds' clock `seconds` ahead of this machine's (negative: behind)."""
+    req = urllib.request.Request(
+        env["CR_ENDPOINT_HTTP"] + "/_emulator/clock/skew",
+        data=json.dumps({"seconds": seconds}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req) as r:
+        expect(json.load(r)["skew_s"] == seconds, "the skew was not set")
+
+
+def date_skew(headers):
+    """How far ahead of this machine's clock an answer's Date header is, in seconds."""
+    from email.utils import parsedate_to_datetime
+
+    server = parsedate_to_datetime(headers["date"])
+    return (server - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+
+
 # --------------------------------------------------------------------------------------------
 # AWS: boto3 (botocore's SigV4 signer, the EC2 Query protocol, XML responses)
 
@@ -181,6 +201,29 @@ def aws_errors(env):
     return "AuthFailure, InsufficientInstanceCapacity"
 
 
+@check("aws: clock skew: 10 minutes accepted, 20 minutes RequestExpired (400)")
+def aws_clock_skew(env):
+    import boto3
+    import botocore.exceptions
+
+    try:
+        set_clock_skew(env, -600)
+        boto3.client("ec2", region_name="us-east-1").describe_availability_zones()
+        set_clock_skew(env, 1200)
+        try:
+            boto3.client("ec2", region_name="us-east-1").describe_availability_zones()
+            raise AssertionError("a request 20 minutes off the cloud's clock was accepted")
+        except botocore.exceptions.ClientError as e:
+            err = e.response["Error"]
+            status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+            expect((status, err["Code"]) == (400, "RequestExpired"), f"{status} {err}")
+            skew = date_skew(e.response["ResponseMetadata"]["HTTPHeaders"])
+            expect(1150 < skew < 1250, f"Date header {skew:.0f} s ahead")
+            return f"{status} {err['Code']}: {err.get('Message')}"
+    finally:
+        set_clock_skew(env, 0)
+
+
 # --------------------------------------------------------------------------------------------
 # Compute Engine: google-auth's service-account JWT exchange, then the REST API
 
@@ -276,6 +319,32 @@ def gce_errors(env):
     return f"401, RefreshError, {codes[0]}"
 
 
+@check("gce: clock skew: a JWT assertion 10 minutes off is invalid_grant")
+def gce_clock_skew(env):
+    import google.auth.exceptions
+    import google.auth.transport.requests as gar
+    import requests
+    from google.oauth2 import service_account
+
+    try:
+        for skew in (600, -600):
+            set_clock_skew(env, skew)
+            creds = service_account.Credentials.from_service_account_file(
+                env["GOOGLE_APPLICATION_CREDENTIALS"], scopes=["https://www.googleapis.com/auth/compute"]
+            )
+            session = requests.Session()
+            session.verify = env["CR_CA_BUNDLE"]
+            try:
+                creds.refresh(gar.Request(session=session))
+                raise AssertionError(f"an assertion {skew} s off the cloud's clock got a token")
+            except google.auth.exceptions.RefreshError as e:
+                text = str(e)
+                expect("invalid_grant" in text and "iat" in text, text)
+        return text[:160]
+    finally:
+        set_clock_skew(env, 0)
+
+
 # --------------------------------------------------------------------------------------------
 # Azure: azure-identity (client-secret flow against the emulator's token endpoint) and
 # azure-mgmt-compute / azure-mgmt-resource (ARM, long-running operations polled by the SDK)
@@ -363,6 +432,19 @@ def azure_errors(env):
         raise AssertionError("a wrong client secret was accepted")
     except azure.core.exceptions.ClientAuthenticationError as e:
         return type(e).__name__
+
+
+@check("azure: clock skew: a client-secret token works 10 minutes either way")
+def azure_clock_skew(env):
+    try:
+        for skew in (600, -600):
+            set_clock_skew(env, skew)
+            compute, _ = azure_clients(env)
+            sizes = list(compute.resource_skus.list(filter="location eq 'eastus'"))
+            expect(sizes, f"no SKUs listed with the clock {skew} s off")
+        return "Entra stamps and ARM checks tokens on the same clock"
+    finally:
+        set_clock_skew(env, 0)
 
 
 @check("azure: a reservation PATCH answers 202 with only Location, which the SDK polls")
@@ -521,6 +603,28 @@ def oci_errors(env):
     except oci.exceptions.ServiceError as e:
         expect(e.status == 401 and e.code == "NotAuthenticated", f"{e.status} {e.code}")
         return f"{e.status} {e.code}"
+
+
+@check("oci: clock skew: a signature 10 minutes off is 401 NotAuthenticated")
+def oci_clock_skew(env):
+    import oci
+
+    cfg = oci_config(env)
+    try:
+        for skew in (600, -600):
+            set_clock_skew(env, skew)
+            compute = oci_client(env, oci.core.ComputeClient, cfg)
+            try:
+                compute.list_compute_capacity_reservations(cfg["tenancy"])
+                raise AssertionError(f"a request {skew} s off the cloud's clock was accepted")
+            except oci.exceptions.ServiceError as e:
+                expect(e.status == 401 and e.code == "NotAuthenticated", f"{e.status} {e.code}")
+                seen = date_skew(e.headers)
+                expect(abs(seen - skew) < 50, f"Date header {seen:.0f} s off, want {skew}")
+                refused = f"{e.status} {e.code}"
+        return refused
+    finally:
+        set_clock_skew(env, 0)
 
 
 def oci_wait_deleted(compute, rid):
@@ -797,10 +901,10 @@ def nothing_left(env):
 
 # One list per cloud (`--only` picks some); `nothing_left` always runs last.
 CLOUD_CHECKS = {
-    "aws": [aws_lifecycle, aws_pagination, aws_errors, aws_usage],
-    "gce": [gce_lifecycle, gce_errors, gce_usage],
-    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_patch, azure_strictness, azure_usage],
-    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_retry_tokens, oci_limits_and_summaries, oci_work_request, oci_usage],
+    "aws": [aws_lifecycle, aws_pagination, aws_errors, aws_clock_skew, aws_usage],
+    "gce": [gce_lifecycle, gce_errors, gce_clock_skew, gce_usage],
+    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_clock_skew, azure_patch, azure_strictness, azure_usage],
+    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_clock_skew, oci_retry_tokens, oci_limits_and_summaries, oci_work_request, oci_usage],
 }
 
 

@@ -1,5 +1,5 @@
 //! The control and audit API under `/_emulator/` (JSON): the audit of every reservation, the
-//! request log, the scenario, reset, and the world clock. These requests are not logged and
+//! request log, the scenario, reset, the world clock, and the clouds' clock skew. These requests are not logged and
 //! never see faults or latency.
 
 use std::time::Duration;
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/clock", get(clock))
         .route("/_emulator/clock/advance", post(advance))
+        .route("/_emulator/clock/skew", post(skew))
         .route("/_emulator/info", get(info))
 }
 
@@ -79,7 +80,27 @@ async fn reset(State(app): State<AppState>) -> Response {
 }
 
 async fn clock(State(app): State<AppState>) -> Response {
-    Json(json!({"now": app.world.now()})).into_response()
+    Json(json!({"now": app.world.now(), "skew_s": app.world.clock_skew_s()})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Skew {
+    seconds: i64,
+}
+
+/// `POST /_emulator/clock/skew {"seconds": -600}`: the scenario's `clock_skew_s`.
+async fn skew(State(app): State<AppState>, body: Bytes) -> Response {
+    let skew: Skew = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return bad_request(format!(
+                "expected {{\"seconds\": N}} (the clouds' clock ahead of the client's by N seconds, negative: behind): {e}"
+            ));
+        }
+    };
+    app.world.set_clock_skew(skew.seconds);
+    Json(json!({"now": app.world.now(), "skew_s": app.world.clock_skew_s()})).into_response()
 }
 
 #[derive(Deserialize)]

@@ -303,6 +303,12 @@ impl EmulatorHandle {
         self.app.sweep();
     }
 
+    /// Sets how far the clouds' clock is ahead of (+) or behind (-) the client's, in seconds
+    /// (the scenario's `clock_skew_s`).
+    pub fn set_clock_skew(&self, seconds: i64) {
+        self.app.world.set_clock_skew(seconds);
+    }
+
     /// The shared world (capacity, audit, faults, clock).
     pub fn world(&self) -> &Arc<World> {
         &self.app.world

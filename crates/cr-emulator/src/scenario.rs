@@ -12,6 +12,7 @@
 //! default_capacity: 1000
 //! latency: {fixed_ms: 0, jitter_ms: 0}
 //! lro_ms: 0
+//! clock_skew_s: -600        # the clouds' clock 10 minutes behind the client's
 //! clouds:
 //!   aws:   {regions: {us-east-1: {quota: 64, zones: {us-east-1a: {i4i.large: 0}}}}}
 //!   oci:   {regions: {us-phoenix-1: {zones: {AD-1: {VM.DenseIO.E5.Flex: 0}}}}}
@@ -54,6 +55,13 @@ pub struct Scenario {
     /// milliseconds (meant to exceed the client's timeout).
     #[serde(default = "default_hang_ms")]
     pub hang_ms: u64,
+    /// How far the clouds' clock is from the client's, in seconds: positive ahead, negative
+    /// behind. Authentication checks it (EC2's `X-Amz-Date`, OCI's signed `date`, the GCE
+    /// token endpoint's JWT `iat`/`exp`) and every answer's `Date` header carries it; the
+    /// world clock of expiry and long-running operations is not moved. Also set at run time
+    /// with `POST /_emulator/clock/skew`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clock_skew_s: i64,
     /// Per-cloud capacity and options.
     #[serde(default)]
     pub clouds: Clouds,
@@ -70,6 +78,10 @@ fn default_hang_ms() -> u64 {
     60_000
 }
 
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
 impl Default for Scenario {
     fn default() -> Self {
         Scenario {
@@ -78,6 +90,7 @@ impl Default for Scenario {
             latency: Latency::default(),
             lro_ms: 0,
             hang_ms: default_hang_ms(),
+            clock_skew_s: 0,
             clouds: Clouds::default(),
             faults: Vec::new(),
         }

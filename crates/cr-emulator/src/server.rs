@@ -267,6 +267,18 @@ async fn log_requests(State(app): State<AppState>, req: Request, next: Next) -> 
         response.extensions_mut().insert(tag.clone());
     }
     let dropped = response.extensions().get::<DropConnection>().is_some();
+    let skew = pending.app.world.clock_skew_s();
+    if skew != 0 && !dropped {
+        // The cloud's `Date` is its own clock (hyper would stamp real time).
+        let date = pending
+            .app
+            .world
+            .auth_now()
+            .strftime("%a, %d %b %Y %H:%M:%S GMT");
+        if let Ok(value) = header::HeaderValue::from_str(&date.to_string()) {
+            response.headers_mut().insert(header::DATE, value);
+        }
+    }
     let status = response.status().as_u16();
     pending.answered(|record| {
         if let Some(tag) = tag {

@@ -319,6 +319,29 @@ impl World {
             .unwrap_or_else(|_| Timestamp::now())
     }
 
+    /// The clouds' own clock, which authentication checks request times against: real time
+    /// plus the scenario's `clock_skew_s` (not moved by [`World::advance`], which simulates
+    /// time passing for client and cloud alike).
+    pub fn auth_now(&self) -> Timestamp {
+        Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_secs(self.clock_skew_s()))
+            .unwrap_or_else(|_| Timestamp::now())
+    }
+
+    /// The scenario's `clock_skew_s`: how far the clouds' clock is ahead (+) of or behind (-)
+    /// the client's.
+    pub fn clock_skew_s(&self) -> i64 {
+        self.scenario_arc().clock_skew_s
+    }
+
+    /// Sets the scenario's `clock_skew_s` (fault and latency streams carry on).
+    pub fn set_clock_skew(&self, seconds: i64) {
+        let mut guard = self.scenario.write().unwrap_or_else(|e| e.into_inner());
+        let mut scenario = (**guard).clone();
+        scenario.clock_skew_s = seconds;
+        *guard = Arc::new(scenario);
+    }
+
     /// Moves the world clock forward, so expiry and long-running operations can be tested
     /// without sleeping.
     pub fn advance(&self, by: Duration) {

@@ -1,6 +1,7 @@
 //! The control and audit API (`/_emulator/...`), credentials written for tooling, latency and
 //! hang faults, and both listeners.
 
+mod azure_support;
 mod common;
 
 use std::time::Duration;
@@ -233,6 +234,45 @@ async fn credential_files_debug_redacts_the_secrets() {
     }
     assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
     assert!(shown.contains("<redacted>"), "{shown}");
+    // Every credential type, the TLS identity and the running emulator (its issued tokens
+    // included) keep every secret out of Debug.
+    let gce_token = gce_token(&emu).await;
+    let c = emu.credentials();
+    let azure = azure_support::fetch_token(&client(&emu), emu.https_url(), &emu).await;
+    let azure_token = azure.body["access_token"]
+        .as_str()
+        .expect("an Entra token")
+        .to_string();
+    let key_lines: Vec<&str> = [
+        c.gce.private_key_pem.as_str(),
+        c.oci.private_key_pem.as_str(),
+    ]
+    .iter()
+    .flat_map(|pem| pem.lines())
+    .filter(|l| !l.starts_with("-----") && l.len() > 16)
+    .collect();
+    assert!(!key_lines.is_empty());
+    for text in [
+        format!("{c:?}"),
+        format!("{:?}", c.aws),
+        format!("{:?}", c.gce),
+        format!("{:?}", c.azure),
+        format!("{:?}", c.oci),
+        format!("{:?}", emu.identity()),
+        format!("{emu:?}"),
+    ] {
+        for secret in [
+            c.aws.secret_access_key.as_str(),
+            c.azure.client_secret.as_str(),
+            gce_token.as_str(),
+            azure_token.as_str(),
+        ]
+        .into_iter()
+        .chain(key_lines.iter().copied())
+        {
+            assert!(!text.contains(secret), "a secret in {text}");
+        }
+    }
     // What is not secret stays readable.
     assert!(shown.contains(emu.https_url()), "{shown}");
     assert!(
@@ -549,4 +589,99 @@ async fn lost_reply_carries_out_the_request_and_drops_the_answer() {
         "{log:?}"
     );
     emu.shutdown().await;
+}
+
+/// `clock_skew_s` (here set at run time with `POST /_emulator/clock/skew`): the clouds' clock
+/// is off the client's, so EC2 refuses a request signed on the client's clock past 15
+/// minutes (`RequestExpired`) and accepts one 10 minutes off, the GCE token endpoint refuses
+/// an assertion minted on it (`invalid_grant`), and every answer's `Date` is the clouds'
+/// clock; the world clock does not move.
+#[tokio::test]
+async fn clock_skew_is_set_at_run_time_and_checked_by_authentication() {
+    let emu = start("").await;
+    let http = client(&emu);
+    let world_before = emu.world().now();
+    let set = |seconds: i64| {
+        let http = http.clone();
+        let url = format!("{}/_emulator/clock/skew", emu.http_url());
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({ "seconds": seconds }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let describe = [("Action", "DescribeAvailabilityZones")];
+
+    assert_eq!(set(-600).await["skew_s"], -600);
+    let r = ec2(&emu, "us-east-1", &describe).await;
+    assert_eq!(r.status, 200, "10 minutes is within EC2's 15: {}", r.body);
+
+    assert_eq!(set(1200).await["skew_s"], 1200);
+    let r = ec2(&emu, "us-east-1", &describe).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "RequestExpired"));
+    let g = &emu.credentials().gce;
+    let assertion = jwt(
+        &g.private_key_pem,
+        &g.private_key_id,
+        &common::token_claims(&emu, emu.https_url()),
+    );
+    let (status, body) = token_request(&emu, &assertion).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Check your iat and exp values"),
+        "{body}"
+    );
+    // The answer's Date is the clouds' clock, 20 minutes ahead.
+    let answer = http
+        .get(format!("{}/compute/v1/projects/p/zones", emu.https_url()))
+        .send()
+        .await
+        .unwrap();
+    let date = answer.headers()["date"].to_str().unwrap().to_string();
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(&date)
+        .unwrap();
+    let ahead = at.as_second() - jiff::Timestamp::now().as_second();
+    assert!(
+        (1190..=1210).contains(&ahead),
+        "Date {date} is {ahead} s ahead"
+    );
+    let clock: Value = http
+        .get(format!("{}/_emulator/clock", emu.http_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clock["skew_s"], 1200);
+    assert!(
+        (emu.world().now().as_second() - world_before.as_second()).abs() < 60,
+        "the world clock is not moved by the skew"
+    );
+
+    // Back in step: accepted again.
+    set(0).await;
+    let r = ec2(&emu, "us-east-1", &describe).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (status, body) = token_request(&emu, &assertion).await;
+    assert_eq!(status, 200, "{body}");
+    let bad = http
+        .post(format!("{}/_emulator/clock/skew", emu.http_url()))
+        .json(&json!({"minutes": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
 }

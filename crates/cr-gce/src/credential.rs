@@ -983,6 +983,28 @@ mod tests {
         assert!(!err.to_string().contains("not-a-key"), "{err}");
     }
 
+    #[tokio::test]
+    async fn debug_hides_the_client_secret_refresh_token_and_minted_tokens() {
+        let minted = "ya29.minted-token-sentinel";
+        let endpoint = Endpoint::start(answer(
+            200,
+            None,
+            &format!(
+                r#"{{"access_token": "{minted}", "expires_in": 3599, "token_type": "Bearer"}}"#
+            ),
+        ))
+        .await;
+        let (_dir, credential) = user_credentials_at(&endpoint.url).await;
+        let token = credential.provider.token(&[COMPUTE_SCOPE]).await.unwrap();
+        assert_eq!(token.as_str(), minted);
+        // The token is cached in the exchange now: neither it nor the grant's secrets show.
+        for text in [format!("{credential:?}"), format!("{token:?}")] {
+            for secret in [minted, CLIENT_SECRET, REFRESH_TOKEN] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+    }
+
     #[test]
     fn debug_hides_providers() {
         struct Nothing;

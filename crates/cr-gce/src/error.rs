@@ -353,7 +353,16 @@ impl TokenFailure {
         };
         let error = reply.error.filter(quotable);
         let description = reply.error_description.filter(quotable);
+        // Google refuses an assertion whose `iat`/`exp` are off its clock with
+        // `invalid_grant` "Invalid JWT: Token must be a short-lived token (60 minutes) and in
+        // a reasonable timeframe. Check your iat and exp values ...": the times cr put in it
+        // come from this machine's clock.
+        let clock_refused = error.as_deref() == Some("invalid_grant")
+            && description
+                .as_deref()
+                .is_some_and(|d| d.contains("reasonable timeframe") || d.contains("iat and exp"));
         let kind = match status {
+            _ if clock_refused => ErrorKind::ClockSkew,
             429 => ErrorKind::Throttled,
             408 => ErrorKind::Timeout,
             s if s >= 500 => ErrorKind::Transient,
@@ -365,6 +374,9 @@ impl TokenFailure {
         let what = match kind {
             ErrorKind::Throttled => "is rate limiting token requests",
             ErrorKind::Unauthorized => "refused the credentials",
+            ErrorKind::ClockSkew => {
+                "refused the token request's times (the JWT's iat and exp, taken from this machine's clock, are off Google's by more than it allows)"
+            }
             _ => "failed",
         };
         let mut message = format!("token endpoint {token_uri} {what}: HTTP {status}");
@@ -651,6 +663,29 @@ mod tests {
         );
         assert_eq!(f.code, "invalid_grant");
         assert!(!f.message.contains("eyJhbGc"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_jwt_refused_for_its_times_is_clock_skew() {
+        let f = TokenFailure::answer(
+            "https://t/token",
+            400,
+            None,
+            br#"{"error": "invalid_grant", "error_description": "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim."}"#,
+            &[],
+        );
+        assert_eq!(f.kind, ErrorKind::ClockSkew);
+        assert_eq!(f.code, "invalid_grant");
+        assert!(f.message.contains("this machine's clock"), "{}", f.message);
+        // Another refused grant is the credentials'.
+        let other = TokenFailure::answer(
+            "https://t/token",
+            400,
+            None,
+            br#"{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}"#,
+            &[],
+        );
+        assert_eq!(other.kind, ErrorKind::Unauthorized);
     }
 
     #[test]

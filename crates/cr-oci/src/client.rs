@@ -209,12 +209,13 @@ impl OciClient {
         let request_id = header("opc-request-id");
         let next_page = header("opc-next-page").filter(|p| !p.is_empty());
         let work_request = header("opc-work-request-id").filter(|p| !p.is_empty());
+        let date = header("date");
         let bytes = response
             .bytes()
             .await
             .map_err(|e| classify_transport(site, &e))?;
         if !(200..300).contains(&status) {
-            return Err(classify_http(site, status, &bytes, request_id).into());
+            return Err(classify_http(site, status, &bytes, request_id, date.as_deref()).into());
         }
         Ok(Answer {
             status,

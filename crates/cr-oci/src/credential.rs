@@ -243,7 +243,14 @@ mod tests {
         assert!(!text.contains("not-it-secret"), "{text}");
         assert!(text.contains("(hidden)"), "{text}");
         let source = write_config(dir.path(), &format!("{base}pass_phrase=kat-pass-phrase\n"));
-        assert!(load(&source, None).is_ok());
+        let credential = load(&source, None).expect("the right pass phrase opens the key");
+        // Neither the pass phrase nor any line of the key file shows in Debug.
+        let text = format!("{credential:?}");
+        assert!(!text.contains("kat-pass-phrase"), "{text}");
+        let pem = std::fs::read_to_string(format!("{DIR}/key_pkcs8_encrypted.pem")).unwrap();
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!text.contains(line), "a key line in {text}");
+        }
     }
 
     #[cfg(unix)]

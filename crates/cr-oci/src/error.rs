@@ -185,12 +185,19 @@ pub(crate) fn classify_code(
     e
 }
 
-/// Classifies a synchronous error answer.
+/// How far OCI lets a request's signed `date` be from its clock (a 401 otherwise).
+const CLOCK_TOLERANCE_S: i64 = 5 * 60;
+
+/// Classifies a synchronous error answer; `date` is its `Date` header. OCI answers every
+/// refused signature `401 NotAuthenticated`, a stale or future `date` included: a 401 whose
+/// `Date` is more than the 5 minutes OCI tolerates from this machine's clock is the clock's
+/// fault ([`ErrorKind::ClockSkew`]), not the key's.
 pub(crate) fn classify_http(
     site: &CallSite,
     status: u16,
     body: &[u8],
     request_id: Option<String>,
+    date: Option<&str>,
 ) -> CloudError {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
     let code = if parsed.code.is_empty() {
@@ -210,7 +217,18 @@ pub(crate) fn classify_http(
     // 429 and 401 mean what they mean, whatever the code.
     match status {
         429 => e.kind = ErrorKind::Throttled,
-        401 => e.kind = ErrorKind::Unauthorized,
+        401 => {
+            let skew = cr_core::transport::server_clock_skew(date, jiff::Timestamp::now());
+            if skew.is_some_and(|s| s.abs() > CLOCK_TOLERANCE_S) {
+                e.kind = ErrorKind::ClockSkew;
+                e.message = format!(
+                    "{message} ({})",
+                    cr_core::transport::clock_skew_note(skew, "5 minutes")
+                );
+            } else {
+                e.kind = ErrorKind::Unauthorized;
+            }
+        }
         _ => {}
     }
     e.request_id(request_id)
@@ -299,7 +317,13 @@ mod tests {
             (400, "SomethingNew", "bad", ErrorKind::InvalidRequest),
         ];
         for (status, code, message, kind) in table {
-            let e = classify_http(&site(), *status, &body(code, message), Some("RID/1".into()));
+            let e = classify_http(
+                &site(),
+                *status,
+                &body(code, message),
+                Some("RID/1".into()),
+                None,
+            );
             assert_eq!(e.kind, *kind, "{status} {code} {message}");
             assert_eq!(e.code, *code);
             assert_eq!(e.request_id.as_deref(), Some("RID/1"));
@@ -311,8 +335,41 @@ mod tests {
                 Some("VM.DenseIO.E5.Flex")
             );
         }
-        let spent = classify_http(&site(), 409, &body("InvalidatedRetryToken", "x"), None);
+        let spent = classify_http(
+            &site(),
+            409,
+            &body("InvalidatedRetryToken", "x"),
+            None,
+            None,
+        );
         assert!(spent.settled, "a spent token needs a fresh one");
+    }
+
+    #[test]
+    fn a_401_from_a_cloud_minutes_away_is_clock_skew() {
+        let date = |skew: i64| {
+            (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(skew))
+                .strftime("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string()
+        };
+        let refused = body(
+            "NotAuthenticated",
+            "The required information to complete authentication was not provided or was incorrect.",
+        );
+        let behind = classify_http(&site(), 401, &refused, None, Some(&date(-600)));
+        assert_eq!(behind.kind, ErrorKind::ClockSkew);
+        assert_eq!(behind.code, "NotAuthenticated");
+        assert!(
+            behind.message.contains("behind this machine's")
+                && behind.message.contains("5 minutes"),
+            "{}",
+            behind.message
+        );
+        // Within OCI's 5 minutes, or with no usable Date, a refusal is the key's.
+        for near in [Some(date(120)), Some("garbage".to_string()), None] {
+            let e = classify_http(&site(), 401, &refused, None, near.as_deref());
+            assert_eq!(e.kind, ErrorKind::Unauthorized, "{near:?}");
+        }
     }
 
     #[test]
@@ -325,6 +382,7 @@ mod tests {
                 "Authorization failed or requested resource not found.",
             ),
             None,
+            None,
         );
         assert!(e.message.contains("not authorized"), "{}", e.message);
         assert!(
@@ -336,6 +394,7 @@ mod tests {
             &site().on_reservation(),
             404,
             &body("NotAuthorizedOrNotFound", "x"),
+            None,
             None,
         );
         assert_eq!(gone.kind, ErrorKind::NotFound);
@@ -354,7 +413,7 @@ mod tests {
                 QuotaScope::Region,
             ),
         ] {
-            let e = classify_http(&site(), 400, &body("LimitExceeded", message), None);
+            let e = classify_http(&site(), 400, &body("LimitExceeded", message), None, None);
             assert_eq!(e.scope(), scope, "{message}");
             assert!(e.message.contains("limit increase"), "{}", e.message);
         }
@@ -362,7 +421,7 @@ mod tests {
 
     #[test]
     fn non_json_bodies_use_the_status() {
-        let e = classify_http(&site(), 502, b"<html>bad gateway</html>", None);
+        let e = classify_http(&site(), 502, b"<html>bad gateway</html>", None, None);
         assert_eq!(e.kind, ErrorKind::Transient);
         assert_eq!(e.code, "502");
         assert!(e.message.contains("bad gateway"));

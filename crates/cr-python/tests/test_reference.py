@@ -296,6 +296,7 @@ def ctrl_c_during_reserve(emulator, test_id):
         ("quota_exceeded", cr.QuotaExceeded),
         ("throttled", cr.Throttled),
         ("unauthorized", cr.Unauthorized),
+        ("clock_skew", cr.ClockSkew),
         ("invalid_request", cr.InvalidRequest),
         ("not_found", cr.NotFound),
         ("timeout", cr.Timeout),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use cr_core::{CancellationToken, CapacityPlan, Cloud, Params, Result};
+use cr_core::{CancellationToken, CapacityPlan, Cloud, Error, Params, Result};
 
 use crate::args::Output;
 use crate::commands::{Context, backend_name, cloud_of, load_params, open_backend};
@@ -10,6 +10,10 @@ use crate::output;
 
 pub async fn reserve(context: &Context<'_>, explicit: Option<&str>) -> Result<ExitCode> {
     let global = context.global;
+    // Listening from the start: a SIGINT or SIGTERM while the configuration is read or the
+    // backend is built (credentials, clients; nothing reserved yet) stops cleanly with 130
+    // instead of killing the process.
+    let mut signals = Signals::install();
     // Switched off is not a failure: pipelines call `cr reserve` unconditionally, as SCT calls
     // its own reservation code, and carry on without reservations. Decided offline, before
     // any credential is read.
@@ -30,14 +34,26 @@ pub async fn reserve(context: &Context<'_>, explicit: Option<&str>) -> Result<Ex
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (params, backend) = open_backend(context, explicit).await?;
+    let (params, backend) = tokio::select! {
+        // A signal already received wins over a backend that is ready.
+        biased;
+        name = signals.next() => {
+            context.settle();
+            eprintln!("cr: {name} received before anything was reserved: stopping");
+            return Err(Error::Interrupted {
+                operation: "reserve".into(),
+                reason: name.into(),
+            });
+        }
+        opened = open_backend(context, explicit) => opened?,
+    };
     let cancel = CancellationToken::new();
     let cleanup_hint = format!(
         "cr cleanup --backend {} --test-id {}",
         backend.cloud(),
         params.test_id.as_deref().unwrap_or("<test id>")
     );
-    let signals = tokio::spawn(stop_on_signals(cancel.clone(), cleanup_hint));
+    let signals = tokio::spawn(stop_on_signals(signals, cancel.clone(), cleanup_hint));
     let result = backend.reserve_until(&params, cancel).await;
     signals.abort();
     context.settle();
@@ -103,14 +119,14 @@ pub(crate) fn cleanup_scope_note(cloud: Cloud, params: &Params, what: &str) -> O
 /// The first SIGINT or SIGTERM cancels the reserve (creates in flight finish, everything is
 /// released, exit 130); a second one exits at once, saying what may be left and how to
 /// remove it.
-async fn stop_on_signals(cancel: CancellationToken, cleanup_hint: String) {
-    let first = next_signal().await;
+async fn stop_on_signals(mut signals: Signals, cancel: CancellationToken, cleanup_hint: String) {
+    let first = signals.next().await;
     eprintln!(
         "cr: {first} received: stopping; letting the creates in flight finish and releasing \
          everything reserved (send it again to exit at once)"
     );
     cancel.cancel();
-    let second = next_signal().await;
+    let second = signals.next().await;
     eprintln!(
         "cr: {second} received again: exiting now; reservations of this test may be left \
          behind (each ends by itself at its end time); remove them with: {cleanup_hint}"
@@ -118,25 +134,56 @@ async fn stop_on_signals(cancel: CancellationToken, cleanup_hint: String) {
     std::process::exit(130);
 }
 
-/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM; names the one that came.
-async fn next_signal() -> &'static str {
+/// SIGINT (Ctrl-C) and, on Unix, SIGTERM, listened for from [`Signals::install`] on: one
+/// that arrives before [`Signals::next`] is first awaited is not lost (and does not kill the
+/// process).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers now.
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Signals {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+
+    /// Waits for the next SIGINT or SIGTERM; names the one that came.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                let came = match s {
+                    Some(s) => s.recv().await.is_some(),
+                    None => false,
+                };
+                // `false`: no handler, or the runtime is shutting down; no signal came.
+                if !came {
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::select! {
+                () = recv(&mut self.int) => "SIGINT",
+                () = recv(&mut self.term) => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

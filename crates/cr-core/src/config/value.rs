@@ -1,6 +1,7 @@
 //! Typed reading of merged configuration values: the value shapes SCT accepts for each key,
 //! and the configuration errors that name source, key, value and expectation.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -29,19 +30,35 @@ pub(super) fn display_value(v: &Value) -> String {
     }
 }
 
-/// Reads typed values out of the merged keys.
+/// Reads typed values out of the merged keys, and remembers which keys it was asked for
+/// (what [`super::known_keys`] lists).
 pub(super) struct Reader<'a> {
     raw: &'a BTreeMap<String, SourcedValue>,
+    asked: RefCell<Vec<String>>,
 }
 
 impl<'a> Reader<'a> {
     pub(super) fn new(raw: &'a BTreeMap<String, SourcedValue>) -> Self {
-        Reader { raw }
+        Reader {
+            raw,
+            asked: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Every key read so far, in the order first read.
+    pub(super) fn asked(&self) -> Vec<String> {
+        self.asked.borrow().clone()
     }
 
     /// The value of `key`, or `None` when it is missing, null or an empty string (SCT's
     /// "not set").
     fn get(&self, key: &str) -> Option<&'a Value> {
+        {
+            let mut asked = self.asked.borrow_mut();
+            if !asked.iter().any(|k| k == key) {
+                asked.push(key.to_string());
+            }
+        }
         match self.raw.get(key).map(|v| &v.value) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,

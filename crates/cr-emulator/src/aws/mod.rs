@@ -211,7 +211,15 @@ async fn handle(
     };
 
     let opts = Options::from(&app.world.scenario_arc().clouds.aws);
-    let verified = match sigv4::verify(&method, &uri, &headers, &body, &app.creds.aws, &opts.auth) {
+    let verified = match sigv4::verify(
+        &method,
+        &uri,
+        &headers,
+        &body,
+        &app.creds.aws,
+        &opts.auth,
+        app.world.auth_now(),
+    ) {
         Ok(v) => v,
         Err(e) => return fail(e, None),
     };

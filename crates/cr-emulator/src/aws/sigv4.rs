@@ -163,7 +163,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Verifies the `Authorization` header of a request.
+/// Verifies the `Authorization` header of a request; `now` is the cloud's clock, which
+/// `X-Amz-Date` may be at most 15 minutes from (`RequestExpired`, 400).
 pub fn verify(
     method: &Method,
     uri: &Uri,
@@ -171,6 +172,7 @@ pub fn verify(
     body: &[u8],
     creds: &AwsCredentials,
     style: &AuthStyle,
+    now: Timestamp,
 ) -> Result<Verified, Ec2Error> {
     let Some(auth) = headers
         .get(header::AUTHORIZATION)
@@ -258,11 +260,9 @@ pub fn verify(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.",
         ));
     }
-    // Signatures are checked against real time, not the world clock (which tests advance).
-    let skew = Timestamp::now()
-        .duration_since(request_time)
-        .as_secs()
-        .abs();
+    // Signatures are checked against the cloud's clock (real time plus the scenario's
+    // `clock_skew_s`), not the world clock (which tests advance).
+    let skew = now.duration_since(request_time).as_secs().abs();
     if skew > MAX_SKEW_SECS {
         return Err(Ec2Error::bad(
             "RequestExpired",

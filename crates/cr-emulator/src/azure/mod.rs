@@ -162,10 +162,33 @@ impl Options {
     }
 }
 
+/// Issued access tokens → expiry. Debug shows how many, never a token.
+#[derive(Default)]
+struct IssuedTokens(HashMap<String, Timestamp>);
+
+impl std::ops::Deref for IssuedTokens {
+    type Target = HashMap<String, Timestamp>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for IssuedTokens {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} issued", self.0.len())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Issued access tokens → expiry.
-    tokens: HashMap<String, Timestamp>,
+    tokens: IssuedTokens,
     /// Resource groups by lower-cased name.
     rgs: BTreeMap<String, ResourceGroup>,
     /// Groups by (rg, name), lower-cased.

@@ -3,7 +3,9 @@
 //! issued; `iss`, `aud` = token URI, `iat`/`exp` checked) and the bearer check every compute
 //! call goes through. Self-signed JWTs (the service account signing its own access token, as
 //! Google's client libraries may do) are accepted too. Token lifetimes use real time, not the
-//! world clock, so advancing the clock never logs clients out.
+//! world clock, so advancing the clock never logs clients out; JWT times are checked against
+//! the cloud's clock (real time plus the scenario's `clock_skew_s`): an assertion whose `iat`
+//! is more than `max_clock_skew_s` (default 300) from it is refused with `invalid_grant`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,10 +33,18 @@ const COMPUTE_SCOPES: &[&str] = &[
 ];
 const READONLY_SCOPE: &str = "https://www.googleapis.com/auth/compute.readonly";
 
-/// Issued access tokens (kept across `reset`, like the credentials themselves).
-#[derive(Debug, Default)]
+/// Issued access tokens (kept across `reset`, like the credentials themselves). Debug shows
+/// how many, never a token.
+#[derive(Default)]
 pub struct Tokens {
     issued: Mutex<HashMap<String, Issued>>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.issued.lock().map_or(0, |m| m.len());
+        f.debug_struct("Tokens").field("issued", &n).finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -103,10 +113,24 @@ fn verify_jwt(jwt: &str, creds: &GceCredentials) -> Result<Claims, &'static str>
     })
 }
 
-fn times_ok(c: &Claims) -> bool {
-    let now = Timestamp::now().as_second();
+/// How far a JWT's `iat` may be from the token endpoint's clock unless the scenario says
+/// otherwise (`clouds.gce.options.max_clock_skew_s`). Google documents no figure; clients
+/// whose clock is more than a few minutes off are refused.
+const DEFAULT_MAX_SKEW_S: i64 = 300;
+
+/// A JWT used as it is (a self-signed access token): valid from `iat` (a little early is
+/// fine) until `exp`, at most an hour, on the cloud's clock `now`.
+fn times_ok(c: &Claims, now: Timestamp) -> bool {
+    let now = now.as_second();
     // Google allows a little clock skew and at most an hour of validity.
     c.exp > now - 30 && c.iat <= now + 300 && c.exp > c.iat && c.exp - c.iat <= 3600 + 300
+}
+
+/// A JWT-bearer assertion at the token endpoint: made just now (its `iat` within
+/// `max_skew_s` of the cloud's clock `now`, either way), not expired, at most an hour long.
+fn assertion_times_ok(c: &Claims, now: Timestamp, max_skew_s: i64) -> bool {
+    let now = now.as_second();
+    (c.iat - now).abs() <= max_skew_s && c.exp > now && c.exp > c.iat && c.exp - c.iat <= 3600 + 300
 }
 
 /// Token URIs a client may put in `aud`: ours on either listener, by IP or name, and
@@ -195,7 +219,15 @@ pub(super) async fn token(State(app): State<AppState>, base: BaseUrl, body: Byte
             ),
         );
     }
-    if !times_ok(&claims) {
+    let max_skew_s = app
+        .world
+        .scenario_arc()
+        .clouds
+        .gce
+        .option_u64("max_clock_skew_s")
+        .and_then(|s| i64::try_from(s).ok())
+        .unwrap_or(DEFAULT_MAX_SKEW_S);
+    if !assertion_times_ok(&claims, app.world.auth_now(), max_skew_s) {
         return fail(
             "invalid_grant",
             "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.",
@@ -278,7 +310,9 @@ pub(super) fn check_bearer(
                 // A self-signed JWT used directly as the access token.
                 let claims =
                     verify_jwt(token, &app.creds.gce).map_err(|_| unauthenticated(false))?;
-                if claims.iss != app.creds.gce.client_email || !times_ok(&claims) {
+                if claims.iss != app.creds.gce.client_email
+                    || !times_ok(&claims, app.world.auth_now())
+                {
                     return Err(unauthenticated(false));
                 }
                 match claims.scope {

@@ -543,7 +543,7 @@ fn handle(
             fingerprint: creds.fingerprint.clone(),
         },
         &creds.public_key_der,
-        Timestamp::now(),
+        app.world.auth_now(),
         opts.max_clock_skew_s,
     )
     .map_err(|e| {

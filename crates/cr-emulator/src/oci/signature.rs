@@ -56,14 +56,27 @@ fn reject(msg: impl Into<String>) -> Rejected {
     Rejected(msg.into())
 }
 
-/// The parameters of an `Authorization: Signature ...` header.
-#[derive(Debug, Default)]
+/// The parameters of an `Authorization: Signature ...` header (Debug leaves the signature
+/// out).
+#[derive(Default)]
 struct Params {
     version: Option<String>,
     headers: Option<String>,
     key_id: Option<String>,
     algorithm: Option<String>,
     signature: Option<String>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Params")
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .field("key_id", &self.key_id)
+            .field("algorithm", &self.algorithm)
+            .field("signature", &self.signature.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 fn parse_params(value: &str) -> Result<Params, Rejected> {
@@ -261,6 +274,17 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_the_parsed_header_hides_the_signature() {
+        let p = parse_params(
+            r#"Signature version="1",keyId="t/u/f",algorithm="rsa-sha256",headers="date",signature="c2lnbmF0dXJlLXNlbnRpbmVs""#,
+        )
+        .unwrap();
+        let text = format!("{p:?}");
+        assert!(!text.contains("c2lnbmF0dXJlLXNlbnRpbmVs"), "{text}");
+        assert!(text.contains("t/u/f"), "{text}");
+    }
 
     #[test]
     fn params_parse_quoted_values_in_any_order() {

@@ -48,6 +48,7 @@ __all__ = [
     "QuotaExceeded",
     "Throttled",
     "Unauthorized",
+    "ClockSkew",
     "InvalidRequest",
     "NotFound",
     "Timeout",
@@ -129,6 +130,15 @@ class Unauthorized(CrError):
     kind = "unauthorized"
 
 
+class ClockSkew(Unauthorized):
+    """The cloud refused a request signed with this machine's clock, which is too far from its
+    own (EC2 ``RequestExpired``, OCI 401 ``NotAuthenticated``, a GCE JWT's ``iat``/``exp``):
+    sync the clock with NTP (``chronyc makestep``, ``timedatectl set-ntp true``) and retry. A
+    subclass of ``Unauthorized``: handlers of refused credentials catch it too."""
+
+    kind = "clock_skew"
+
+
 class InvalidRequest(CrError):
     """The cloud refused the request as invalid."""
 
@@ -185,6 +195,7 @@ _BY_KIND = {
         QuotaExceeded,
         Throttled,
         Unauthorized,
+        ClockSkew,
         InvalidRequest,
         NotFound,
         Timeout,
