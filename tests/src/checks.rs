@@ -13,7 +13,7 @@ use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind, Scenario};
 
 use crate::{
     ContractTarget, Credentials, Fixture, Placement, TestConfig, base_scenario, cloud_kind,
-    retry_policy, set_capacity,
+    limit_to_db_nodes, retry_policy, set_capacity,
 };
 
 /// One minute: the tolerance of an end time (clouds may round it).
@@ -219,13 +219,7 @@ pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
 pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
     let layout = t.layout();
     let mut scenario = base_scenario();
-    scenario
-        .clouds
-        .get_mut(cloud_kind(t.cloud()))
-        .regions
-        .entry(layout.regions[0].region.clone())
-        .or_default()
-        .quota = Some(2);
+    limit_to_db_nodes(t, &mut scenario, &layout.regions[0].region, 2);
     let fx = Fixture::start(t, scenario, TestConfig::single("9a07a000-quota")).await;
     let backend = expect_ok(
         "building the backend",
@@ -241,24 +235,36 @@ pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
         "the error must name {}: {text}",
         t.quota_code()
     );
-    // A regional quota: trying the region's other zones is futile, and the message says
-    // which quota to raise, for which scope.
-    let Error::QuotaExhausted {
-        error, attempts, ..
-    } = &err
-    else {
-        panic!("expected QuotaExhausted, got {err}");
-    };
-    assert_eq!(error.kind, ErrorKind::QuotaExceeded, "{error:?}");
-    assert!(attempts.is_empty(), "no other zone was tried: {attempts:?}");
-    assert!(text.contains("raise that quota"), "{text}");
-    assert!(text.contains("region"), "{text}");
-    let zones_tried: BTreeSet<String> =
-        fx.audit(t.cloud()).iter().map(|r| r.zone.clone()).collect();
-    assert!(
-        zones_tried.len() <= 1,
-        "creates reached at most the first zone: {zones_tried:?}"
-    );
+    if cr_emulator::quota::per_zone(cloud_kind(t.cloud())) {
+        // A quota per availability domain (OCI's core limits): each zone is tried and
+        // refuses with the quota error.
+        let Error::NoZoneAvailable { attempts, .. } = &err else {
+            panic!("expected NoZoneAvailable for a per-zone quota, got {err}");
+        };
+        assert_eq!(attempts.len(), layout.regions[0].zones.len(), "{err}");
+        for a in attempts {
+            assert_eq!(a.error.kind, ErrorKind::QuotaExceeded, "{a:?}");
+        }
+    } else {
+        // A regional quota: trying the region's other zones is futile, and the message says
+        // which quota to raise, for which scope.
+        let Error::QuotaExhausted {
+            error, attempts, ..
+        } = &err
+        else {
+            panic!("expected QuotaExhausted, got {err}");
+        };
+        assert_eq!(error.kind, ErrorKind::QuotaExceeded, "{error:?}");
+        assert!(attempts.is_empty(), "no other zone was tried: {attempts:?}");
+        assert!(text.contains("raise that quota"), "{text}");
+        assert!(text.contains("region"), "{text}");
+        let zones_tried: BTreeSet<String> =
+            fx.audit(t.cloud()).iter().map(|r| r.zone.clone()).collect();
+        assert!(
+            zones_tried.len() <= 1,
+            "creates reached at most the first zone: {zones_tried:?}"
+        );
+    }
     let live = fx.live(t.cloud());
     assert!(
         live.is_empty(),

@@ -137,6 +137,13 @@ pub trait ContractTarget: Send + Sync {
     /// The cloud's own code for an exhausted quota, as the error must name it.
     fn quota_code(&self) -> &'static str;
 
+    /// The vCPUs (OCI: OCPUs) one database node of this suite's configuration counts against
+    /// its quota. By default the emulator catalogue's number for [`Layout::db_type`]; a
+    /// target whose configuration sizes the instance (OCI Flex shapes) says its own.
+    fn db_vcpus(&self) -> u32 {
+        cr_emulator::quota::quota_shape(cloud_kind(self.cloud()), &self.layout().db_type).vcpus
+    }
+
     /// This cloud's adjustment of every check's scenario (Azure and OCI turn long-running
     /// operations on, as the real clouds answer; Azure with a given polling-header variant).
     /// Unchanged by default.
@@ -736,4 +743,25 @@ macro_rules! contract_suite {
         }
     )*
     };
+}
+
+/// Limits the quota of the database type's family in `region` to what `nodes` database nodes
+/// take, in the cloud's unit (vCPUs; OCI OCPUs per availability domain).
+pub fn limit_to_db_nodes(
+    t: &dyn ContractTarget,
+    scenario: &mut Scenario,
+    region: &str,
+    nodes: u64,
+) {
+    let cloud = cloud_kind(t.cloud());
+    let layout = t.layout();
+    let metric = cr_emulator::quota::quota_shape(cloud, &layout.db_type).metrics[0].clone();
+    scenario
+        .clouds
+        .get_mut(cloud)
+        .regions
+        .entry(region.to_string())
+        .or_default()
+        .quotas
+        .insert(metric, nodes * u64::from(t.db_vcpus()));
 }

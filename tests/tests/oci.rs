@@ -131,6 +131,11 @@ impl ContractTarget for OciTarget {
         "LimitExceeded"
     }
 
+    fn db_vcpus(&self) -> u32 {
+        // The configuration's db shape config is `:8:64`.
+        8
+    }
+
     fn scenario(&self, mut scenario: Scenario) -> Scenario {
         if scenario.lro_ms == 0 {
             scenario.lro_ms = LRO_MS;

@@ -47,11 +47,12 @@ fn json(run: &Run) -> serde_json::Value {
 /// Runs reserve → status → cancel for `config` and checks the emulator's audit after each.
 async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str) {
     let dir = tempfile::tempdir().unwrap();
-    // A regional quota of 50 instances: the set (4) fits, the failing reserve below does not.
+    // A vCPU quota of the db type's family worth 50 db nodes: the set (4) fits, the failing
+    // reserve below does not.
     let mut scenario = cr_emulator::demo_scenario();
-    let region = match cloud {
-        CloudKind::Aws => "us-east-1",
-        _ => "us-east1",
+    let (region, db_type) = match cloud {
+        CloudKind::Aws => ("us-east-1", "i4i.large"),
+        _ => ("us-east1", "n2-highmem-16"),
     };
     scenario
         .clouds
@@ -59,7 +60,7 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
         .regions
         .entry(region.to_string())
         .or_default()
-        .quota = Some(50);
+        .limit_to_instances(cloud, db_type, 50);
     let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
     let cfg = dir.path().join("test.yaml");
     std::fs::write(&cfg, config).unwrap();

@@ -35,10 +35,12 @@ SCENARIO = {
         # PATCH 202 Location-only); group deletes are asynchronous, and westus2 has a small vCPU quota
         # for the Dsv5 family.
         "azure": {
-            "regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}},
+            "regions": {
+                "eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}},
+                "westus2": {"quotas": {"standardDSv5Family": 4}},
+            },
             "options": {
                 "group_delete": "async",
-                "vcpu_quotas": {"westus2": {"standardDSv5Family": 4}},
             },
         },
         "oci": {

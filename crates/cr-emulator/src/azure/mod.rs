@@ -15,7 +15,7 @@ mod groups;
 mod locations;
 mod model;
 mod reservations;
-mod skus;
+pub(crate) mod skus;
 mod versions;
 mod vms;
 
@@ -698,6 +698,21 @@ fn handle(
     fault: Option<FaultKind>,
 ) -> Result<Response, ArmError> {
     auth::check_bearer(app, headers)?;
+    if let Some(action) = app
+        .world
+        .denied_permission(CLOUD, operation_name(&route, method))
+    {
+        let principal = &app.creds.azure.client_id;
+        return Err(ArmError::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{principal}' with object id '{principal}' does not have authorization to perform action \
+                 '{action}' over scope '{path}' or the scope is invalid. If access was recently granted, please \
+                 refresh your credentials."
+            ),
+        ));
+    }
     let sub = segments.first().copied().unwrap_or_default().to_owned();
     if route == Route::Unknown && segments.is_empty() {
         return Err(ArmError::new(

@@ -212,3 +212,12 @@ mod tests {
         assert_eq!(filter_location("name eq 'x'"), None);
     }
 }
+
+/// The vCPUs of a size and the quota metrics it draws on: its family
+/// (`standardDSv5Family`) and the regional total `cores`.
+pub(crate) fn quota_shape(name: &str) -> crate::quota::QuotaShape {
+    crate::quota::QuotaShape {
+        vcpus: vcpus(name),
+        metrics: vec![family(name), "cores".to_owned()],
+    }
+}

@@ -20,7 +20,7 @@
 
 mod identity;
 mod instances;
-mod model;
+pub(crate) mod model;
 mod reservations;
 pub mod signature;
 
@@ -556,6 +556,18 @@ fn handle(
             ),
         )
     })?;
+    if app
+        .world
+        .denied_permission(CLOUD, operation_name(&route, &parts.method))
+        .is_some()
+    {
+        // OCI does not say which permission is missing, nor whether the resource exists.
+        return Err(OciError::new(
+            StatusCode::NOT_FOUND,
+            "NotAuthorizedOrNotFound",
+            "Authorization failed or requested resource not found.",
+        ));
+    }
     let region = resolve_region(app, prefix, &parts.headers, &parts.uri)?;
     app.oci.sweep(&app.world);
     let base = match prefix {

@@ -314,3 +314,26 @@ mod tests {
         assert_eq!(oci_time(t), "2016-08-25T21:10:29.000Z");
     }
 }
+
+/// The OCPUs of one instance of a shape (a fixed shape's trailing number, `VM.Standard2.4` 4;
+/// a Flex shape 1 unless the reservation's `instanceShapeConfig.ocpus` says more) and the
+/// per-availability-domain core limit it draws on (`VM.Standard.E4.Flex` →
+/// `standard-e4-core-count`).
+pub(crate) fn quota_shape(shape: &str) -> crate::quota::QuotaShape {
+    let lower = shape.to_ascii_lowercase();
+    let body = lower
+        .strip_prefix("vm.")
+        .or_else(|| lower.strip_prefix("bm."))
+        .unwrap_or(&lower);
+    let (family, ocpus) = match body.strip_suffix(".flex") {
+        Some(f) => (f.to_owned(), 1),
+        None => match body.rsplit_once('.') {
+            Some((f, n)) if n.parse::<u32>().is_ok() => (f.to_owned(), n.parse().unwrap_or(1)),
+            _ => (body.to_owned(), 1),
+        },
+    };
+    crate::quota::QuotaShape {
+        vcpus: ocpus,
+        metrics: vec![format!("{}-core-count", family.replace('.', "-"))],
+    }
+}
