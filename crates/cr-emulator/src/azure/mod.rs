@@ -14,6 +14,7 @@ mod error;
 mod groups;
 mod locations;
 mod model;
+mod preflight;
 mod reservations;
 pub(crate) mod skus;
 mod versions;
@@ -483,6 +484,9 @@ enum Route {
     Vm(String, String),
     OperationStatus(String, String),
     Skus,
+    PermissionsOfSubscription,
+    PermissionsOfResourceGroup(String),
+    Usages(String),
     Unknown,
 }
 
@@ -550,6 +554,25 @@ fn parse_route(segments: &[&str]) -> Route {
             _,
         ] => Route::Vm(s(2), s(6)),
         [_, "providers", "microsoft.compute", "skus"] => Route::Skus,
+        [_, "providers", "microsoft.authorization", "permissions"] => {
+            Route::PermissionsOfSubscription
+        }
+        [
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.authorization",
+            "permissions",
+        ] => Route::PermissionsOfResourceGroup(s(2)),
+        [
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "usages",
+        ] => Route::Usages(s(4)),
         [
             _,
             "providers",
@@ -591,6 +614,9 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::Vm(..), _) => "VirtualMachines_Get",
         (Route::OperationStatus(..), _) => "OperationStatus_Get",
         (Route::Skus, _) => "ResourceSkus_List",
+        (Route::PermissionsOfSubscription, _) => "Permissions_ListForSubscription",
+        (Route::PermissionsOfResourceGroup(_), _) => "Permissions_ListForResourceGroup",
+        (Route::Usages(_), _) => "Usage_List",
         (Route::Unknown, _) => "Unknown",
     }
 }
@@ -602,6 +628,9 @@ fn family(route: &Route) -> versions::Family {
             versions::Family::Resources
         }
         Route::Skus => versions::Family::Skus,
+        Route::PermissionsOfSubscription | Route::PermissionsOfResourceGroup(_) => {
+            versions::Family::Authorization
+        }
         _ => versions::Family::Compute,
     }
 }
@@ -822,6 +851,18 @@ fn handle(
         },
         Route::Skus => match m {
             "GET" => skus::list(&ctx),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::PermissionsOfSubscription => match m {
+            "GET" => preflight::permissions(&ctx, None),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::PermissionsOfResourceGroup(rg) => match m {
+            "GET" => preflight::permissions(&ctx, Some(&rg)),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Usages(location) => match m {
+            "GET" => preflight::usages(&ctx, &location),
             _ => Err(method_not_allowed(method)),
         },
         Route::OperationStatus(loc, id) => match m {

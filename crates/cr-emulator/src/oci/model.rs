@@ -284,6 +284,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn core_limits_are_named_as_oci_names_them() {
+        let metric = |s: &str| quota_shape(s).metrics[0].clone();
+        assert_eq!(metric("VM.Standard.E4.Flex"), "standard-e4-core-count");
+        assert_eq!(metric("VM.DenseIO.E5.Flex"), "dense-io-e5-core-count");
+        assert_eq!(metric("VM.Standard.E3.Flex"), "standard-e3-core-ad-count");
+        assert_eq!(metric("VM.Standard2.4"), "standard2-core-count");
+        assert_eq!(quota_shape("BM.Standard.E4.128").vcpus, 128);
+    }
+
+    #[test]
     fn lifecycle_parses_any_case() {
         assert_eq!(Lifecycle::parse("active"), Some(Lifecycle::Active));
         assert_eq!(Lifecycle::parse("FAILED"), None);
@@ -334,6 +344,20 @@ pub(crate) fn quota_shape(shape: &str) -> crate::quota::QuotaShape {
     };
     crate::quota::QuotaShape {
         vcpus: ocpus,
-        metrics: vec![format!("{}-core-count", family.replace('.', "-"))],
+        metrics: vec![core_limit_name(&family.replace('.', "-"))],
+    }
+}
+
+/// The service limit name of a family's cores as OCI spells it: dense-IO families are
+/// `dense-io…` (`dense-io-e5-core-count`), and the E2 and E3 limits carry `-ad-`
+/// (`standard-e3-core-ad-count`).
+fn core_limit_name(family: &str) -> String {
+    let family = match family.strip_prefix("denseio") {
+        Some(rest) => format!("dense-io{rest}"),
+        None => family.to_owned(),
+    };
+    match family.as_str() {
+        "standard-e2" | "standard-e3" => format!("{family}-core-ad-count"),
+        _ => format!("{family}-core-count"),
     }
 }
