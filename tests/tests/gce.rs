@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
+    ContractTarget, Credentials, Fixture, Layout, PreflightSupport, RegionLayout, TestConfig,
+    base_scenario,
 };
 use cr_core::adapter::CloudAdapter;
 use cr_core::error::ErrorKind;
@@ -127,6 +128,14 @@ impl ContractTarget for GceTarget {
 
     fn quota_code(&self) -> &'static str {
         "QUOTA_EXCEEDED"
+    }
+
+    fn preflight(&self) -> PreflightSupport {
+        // zones.list does not filter by machine type.
+        PreflightSupport {
+            offerings: false,
+            ..PreflightSupport::default()
+        }
     }
 
     async fn adapter(
