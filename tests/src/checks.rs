@@ -1995,8 +1995,14 @@ pub async fn preflight_says_whether_reserving_can_work(t: &dyn ContractTarget) {
         let of_area: Vec<&Finding> = report.findings.iter().filter(|f| f.area == area).collect();
         assert!(!of_area.is_empty(), "no {area:?} finding:\n{text}");
         if checked {
+            // A cloud without a permission-test API (OCI) reports the actions only a call
+            // with side effects would exercise as not checkable, one finding each.
+            let passes = |f: &&Finding| {
+                f.status == Status::Pass
+                    || (area == Area::Permissions && f.status == Status::NotCheckable)
+            };
             assert!(
-                of_area.iter().all(|f| f.status == Status::Pass),
+                of_area.iter().all(passes) && of_area.iter().any(|f| f.status == Status::Pass),
                 "every {area:?} finding passes on a healthy account:\n{text}"
             );
         } else {

@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cr_azure::AzureBuilder;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
-    set_capacity,
+    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport,
+    RegionLayout, TestConfig, base_scenario, set_capacity,
 };
 use cr_core::adapter::{CloudAdapter, RegionRequest};
 use cr_core::error::ErrorKind;
@@ -134,6 +134,19 @@ impl ContractTarget for AzureTarget {
 
     fn expires_natively(&self) -> bool {
         false
+    }
+
+    fn preflight(&self) -> PreflightSupport {
+        const DELETE: &str = "Microsoft.Compute/capacityReservationGroups/capacityReservations/delete";
+        PreflightSupport {
+            credentials: true,
+            offerings: true,
+            permission: Some(DeniedPermission {
+                deny: DELETE,
+                action: DELETE,
+            }),
+            quota: true,
+        }
     }
 
     fn permissions_off_the_suite_path(&self) -> &'static [(&'static str, &'static str)] {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
+    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport,
+    RegionLayout, TestConfig, base_scenario,
 };
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
@@ -129,6 +130,19 @@ impl ContractTarget for OciTarget {
 
     fn quota_code(&self) -> &'static str {
         "LimitExceeded"
+    }
+
+    fn preflight(&self) -> PreflightSupport {
+        PreflightSupport {
+            credentials: true,
+            offerings: true,
+            // Checked by ListRegionSubscriptions, a read no other check needs.
+            permission: Some(DeniedPermission {
+                deny: "TENANCY_INSPECT",
+                action: "TENANCY_INSPECT",
+            }),
+            quota: true,
+        }
     }
 
     fn db_vcpus(&self) -> u32 {
