@@ -732,14 +732,19 @@ impl CloudAdapter for AzureAdapter {
                     )
                     .into());
             };
-            let unit = if metric == CORES {
-                "vCPUs in the region (cores)".to_string()
-            } else {
-                format!(
-                    "vCPUs of family {}",
-                    u.name.localized_value.clone().unwrap_or_else(|| metric.clone())
-                )
-            };
+            // ARM's own words ("Standard LSv3 Family vCPUs", "Total Regional vCPUs").
+            let unit = u
+                .name
+                .localized_value
+                .clone()
+                .filter(|l| !l.trim().is_empty())
+                .unwrap_or_else(|| {
+                    if metric == CORES {
+                        "vCPUs in the region".to_string()
+                    } else {
+                        format!("vCPUs of family {metric}")
+                    }
+                });
             lines.push(QuotaLine {
                 metric: u.name.value.clone(),
                 unit,
