@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cr_azure::AzureBuilder;
 use cr_contract_tests::{
-    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport,
-    RegionLayout, TestConfig, base_scenario, set_capacity,
+    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport, RegionLayout,
+    TestConfig, base_scenario, set_capacity,
 };
 use cr_core::adapter::{CloudAdapter, RegionRequest};
 use cr_core::error::ErrorKind;
@@ -137,7 +137,8 @@ impl ContractTarget for AzureTarget {
     }
 
     fn preflight(&self) -> PreflightSupport {
-        const DELETE: &str = "Microsoft.Compute/capacityReservationGroups/capacityReservations/delete";
+        const DELETE: &str =
+            "Microsoft.Compute/capacityReservationGroups/capacityReservations/delete";
         PreflightSupport {
             credentials: true,
             offerings: true,
@@ -867,7 +868,10 @@ async fn the_preflight_reads_rbac_and_vcpu_usages_without_creating_anything() {
     let client_id = &fx.emulator.credentials().azure.client_id;
     let creds = &report.findings[0];
     assert_eq!(creds.status, cr_core::preflight::Status::Pass, "{creds:?}");
-    assert!(creds.subject.contains("ClientSecretCredential"), "{creds:?}");
+    assert!(
+        creds.subject.contains("ClientSecretCredential"),
+        "{creds:?}"
+    );
     assert!(creds.detail.contains(client_id.as_str()), "{creds:?}");
     let secret = &fx.emulator.credentials().azure.client_secret;
     assert!(
@@ -877,7 +881,9 @@ async fn the_preflight_reads_rbac_and_vcpu_usages_without_creating_anything() {
     let failed: Vec<_> = report.failures().collect();
     assert!(
         failed.iter().any(|f| f.subject == denied
-            && f.fix.as_deref().is_some_and(|g| g.contains("cr permissions --backend azure"))),
+            && f.fix
+                .as_deref()
+                .is_some_and(|g| g.contains("cr permissions --backend azure"))),
         "{failed:#?}"
     );
     let quota = failed
@@ -885,10 +891,16 @@ async fn the_preflight_reads_rbac_and_vcpu_usages_without_creating_anything() {
         .find(|f| f.subject == "standardLSv3Family")
         .unwrap_or_else(|| panic!("the family is short: {failed:#?}"));
     assert!(
-        quota.detail.contains("limit 16, used 0, the plan needs 24 (8 short)"),
+        quota
+            .detail
+            .contains("limit 16, used 0, the plan needs 24 (8 short)"),
         "{quota:?}"
     );
-    assert_eq!(failed.len(), 2, "only the denied action and the family: {failed:#?}");
+    assert_eq!(
+        failed.len(),
+        2,
+        "only the denied action and the family: {failed:#?}"
+    );
     let granted = report
         .findings
         .iter()
@@ -915,8 +927,7 @@ async fn the_preflight_reads_rbac_and_vcpu_usages_without_creating_anything() {
     assert!(writes.is_empty(), "read-only: {writes:?}");
 
     // A reservation held by another test counts against the family in the usages.
-    let fx2 = Fixture::start(&AZURE, base_scenario(), TestConfig::single("9f1e0001-pfaz"))
-        .await;
+    let fx2 = Fixture::start(&AZURE, base_scenario(), TestConfig::single("9f1e0001-pfaz")).await;
     AZURE
         .create_outside(
             &fx2.emulator,
@@ -944,7 +955,11 @@ async fn the_preflight_reads_rbac_and_vcpu_usages_without_creating_anything() {
         .await
         .expect("backend");
     let report = bad.preflight(&fx2.params).await.expect("a report");
-    assert_eq!(report.findings.len(), 1, "nothing else is checked: {report:#?}");
+    assert_eq!(
+        report.findings.len(),
+        1,
+        "nothing else is checked: {report:#?}"
+    );
     assert_eq!(report.findings[0].status, cr_core::preflight::Status::Fail);
     assert!(!report.findings[0].detail.contains("not-the-secret"));
 }

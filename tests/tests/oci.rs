@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_contract_tests::{
-    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport,
-    RegionLayout, TestConfig, base_scenario,
+    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport, RegionLayout,
+    TestConfig, base_scenario,
 };
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
@@ -806,7 +806,10 @@ async fn the_preflight_checks_reads_says_what_it_cannot_and_reads_core_limits() 
         .quotas
         .insert("dense-io-e5-core-count".into(), 16);
     let fx = Fixture::start(&OciTarget, scenario, TestConfig::single("9f1e0000-pfoci")).await;
-    let backend = fx.backend(&OciTarget, Credentials::Valid).await.expect("backend");
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("backend");
     let report = backend.preflight(&fx.params).await.expect("a report");
     assert!(!report.can_reserve(), "{report:#?}");
     let creds = &report.findings[0];
@@ -821,7 +824,10 @@ async fn the_preflight_checks_reads_says_what_it_cannot_and_reads_core_limits() 
             .find(|f| f.area == Area::Permissions && f.subject == name)
             .unwrap_or_else(|| panic!("{name}: {report:#?}"))
     };
-    assert_eq!(permission("COMPUTE_CAPACITY_RESERVATION_INSPECT").status, Status::Pass);
+    assert_eq!(
+        permission("COMPUTE_CAPACITY_RESERVATION_INSPECT").status,
+        Status::Pass
+    );
     assert_eq!(permission("COMPARTMENT_INSPECT").status, Status::Pass);
     let tenancy = permission("TENANCY_INSPECT");
     assert_eq!(tenancy.status, Status::Fail, "{tenancy:?}");
@@ -854,10 +860,16 @@ async fn the_preflight_checks_reads_says_what_it_cannot_and_reads_core_limits() 
         .unwrap_or_else(|| panic!("the dense-IO cores are short: {failed:#?}"));
     assert_eq!(quota.subject, "dense-io-e5-core-count", "{quota:?}");
     assert!(
-        quota.detail.contains("IAD-AD-1: limit 16, used 0, the plan needs 24 (8 short)"),
+        quota
+            .detail
+            .contains("IAD-AD-1: limit 16, used 0, the plan needs 24 (8 short)"),
         "{quota:?}"
     );
-    assert_eq!(failed.len(), 2, "the tenancy statement and the cores: {failed:#?}");
+    assert_eq!(
+        failed.len(),
+        2,
+        "the tenancy statement and the cores: {failed:#?}"
+    );
     assert!(fx.audit(Cloud::Oci).is_empty(), "nothing was reserved");
     let writes: Vec<String> = fx
         .emulator
@@ -868,9 +880,16 @@ async fn the_preflight_checks_reads_says_what_it_cannot_and_reads_core_limits() 
         .collect();
     assert!(writes.is_empty(), "read-only: {writes:?}");
 
-    let bad = fx.backend(&OciTarget, Credentials::Invalid).await.expect("backend");
+    let bad = fx
+        .backend(&OciTarget, Credentials::Invalid)
+        .await
+        .expect("backend");
     let report = bad.preflight(&fx.params).await.expect("a report");
-    assert_eq!(report.findings.len(), 1, "nothing else is checked: {report:#?}");
+    assert_eq!(
+        report.findings.len(),
+        1,
+        "nothing else is checked: {report:#?}"
+    );
     assert_eq!(report.findings[0].status, Status::Fail);
     assert_eq!(report.findings[0].code.as_deref(), Some("NotAuthenticated"));
 }

@@ -17,8 +17,8 @@ use futures::future::join_all;
 use jiff::Timestamp;
 
 use crate::client::{
-    AUTHORIZATION_API_VERSION, ArmClient, COMPUTE_API_VERSION,
-    RESOURCES_API_VERSION, SKUS_API_VERSION, SUBSCRIPTIONS_API_VERSION, segment,
+    AUTHORIZATION_API_VERSION, ArmClient, COMPUTE_API_VERSION, RESOURCES_API_VERSION,
+    SKUS_API_VERSION, SUBSCRIPTIONS_API_VERSION, segment,
 };
 use crate::error::{CallSite, is_nested_resources_conflict, is_operation_in_progress};
 use crate::lro::{self, Lro, Step, failed_without_reason, provisioning_outcome};
@@ -445,8 +445,7 @@ fn vcpu_needs(skus: &[ResourceSku], demands: &[Demand]) -> Vec<(String, u64)> {
             s.resource_type.eq_ignore_ascii_case("virtualMachines")
                 && s.name.eq_ignore_ascii_case(&d.instance_type)
         });
-        let Some((family, vcpus)) = sku.and_then(|s| Some((s.family.clone()?, s.vcpus()?)))
-        else {
+        let Some((family, vcpus)) = sku.and_then(|s| Some((s.family.clone()?, s.vcpus()?))) else {
             continue;
         };
         let n = vcpus.saturating_mul(u64::from(d.count));
@@ -696,7 +695,8 @@ impl CloudAdapter for AzureAdapter {
             ),
             COMPUTE_API_VERSION,
         );
-        let (skus, usages) = tokio::join!(self.skus(region), self.client.list::<Usage>(&site, &url));
+        let (skus, usages) =
+            tokio::join!(self.skus(region), self.client.list::<Usage>(&site, &url));
         let usages = match usages {
             Ok(u) => u,
             Err(e)

@@ -403,9 +403,17 @@ pub(crate) fn principal_of_token(token: &str) -> Option<String> {
         .decode(claims.trim_end_matches('='))
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
     let oid = text("oid");
-    let who = match (text("appid").or(text("azp")), text("upn").or(text("unique_name"))) {
+    let who = match (
+        text("appid").or(text("azp")),
+        text("upn").or(text("unique_name")),
+    ) {
         (_, Some(user)) => format!("user {user}"),
         (Some(app), None) => format!("application (client id) {app}"),
         (None, None) => "a principal".to_string(),
@@ -546,7 +554,10 @@ mod tests {
             "h.{}.s",
             b64(serde_json::json!({"upn": "a@b.example", "oid": "o"}))
         );
-        assert_eq!(principal_of_token(&user).unwrap(), "user a@b.example, object id o");
+        assert_eq!(
+            principal_of_token(&user).unwrap(),
+            "user a@b.example, object id o"
+        );
         assert_eq!(principal_of_token("opaque-token"), None);
     }
 

@@ -116,9 +116,7 @@ pub fn action_of_operation(operation: &str) -> Option<&'static str> {
         "OperationStatus_Get" => OPERATIONS_READ,
         "Usage_List" => USAGES_READ,
         "Subscriptions_Get" => SUBSCRIPTION_READ,
-        "Permissions_ListForResourceGroup" | "Permissions_ListForSubscription" => {
-            PERMISSIONS_READ
-        }
+        "Permissions_ListForResourceGroup" | "Permissions_ListForSubscription" => PERMISSIONS_READ,
         _ => return None,
     })
 }

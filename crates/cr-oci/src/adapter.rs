@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
-use cr_core::plan::Demand;
-use cr_core::preflight::{Checkable, CredentialReport, PermissionCheck, QuotaLine};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
+use cr_core::plan::Demand;
+use cr_core::preflight::{Checkable, CredentialReport, PermissionCheck, QuotaLine};
 use cr_core::tags::{self, TEST_ID};
 use cr_core::wait::{Poll, WaitPolicy, Waited, poll_until};
 use cr_core::{Cloud, ReservationId, Result};
@@ -265,13 +265,8 @@ impl OciAdapter {
         let (values, availability) = tokio::join!(
             self.client
                 .limit_values(&site, region, &self.tenancy, limit, ad),
-            self.client.resource_availability(
-                &availability_site,
-                region,
-                &self.tenancy,
-                limit,
-                ad
-            )
+            self.client
+                .resource_availability(&availability_site, region, &self.tenancy, limit, ad)
         );
         let value = values?
             .into_iter()
@@ -565,7 +560,9 @@ impl CloudAdapter for OciAdapter {
             }
             per_ad.push(lines);
         }
-        Ok(Checkable::Checked(per_ad.into_iter().next().unwrap_or_default()))
+        Ok(Checkable::Checked(
+            per_ad.into_iter().next().unwrap_or_default(),
+        ))
     }
 
     /// `AD-N` (and the letters the planner turned into it) is the region's N-th availability
@@ -906,10 +903,19 @@ mod tests {
                 ..Default::default()
             },
         };
-        assert_eq!(core_limit("VM.Standard.E4.Flex"), Some("standard-e4-core-count"));
-        assert_eq!(core_limit("BM.Standard.E4.128"), Some("standard-e4-core-count"));
+        assert_eq!(
+            core_limit("VM.Standard.E4.Flex"),
+            Some("standard-e4-core-count")
+        );
+        assert_eq!(
+            core_limit("BM.Standard.E4.128"),
+            Some("standard-e4-core-count")
+        );
         assert_eq!(core_limit("VM.Standard2.8"), Some("standard2-core-count"));
-        assert_eq!(core_limit("VM.DenseIO.E5.Flex"), Some("dense-io-e5-core-count"));
+        assert_eq!(
+            core_limit("VM.DenseIO.E5.Flex"),
+            Some("dense-io-e5-core-count")
+        );
         assert_eq!(core_limit("VM.GPU.A10.1"), None);
         assert_eq!(ocpus(&demand("VM.DenseIO.E5.Flex", Some(8.0))), Some(8));
         assert_eq!(ocpus(&demand("VM.Standard.E4.Flex", None)), Some(1));

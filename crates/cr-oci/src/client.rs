@@ -424,7 +424,9 @@ impl OciClient {
             "computeCapacityReservations",
             &[("compartmentId", compartment), ("limit", "1")],
         )?;
-        self.send(site, Method::GET, url, None, &[]).await.map(|_| ())
+        self.send(site, Method::GET, url, None, &[])
+            .await
+            .map(|_| ())
     }
 
     /// The user OCID the requests are signed as.

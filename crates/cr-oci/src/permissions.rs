@@ -69,8 +69,7 @@ pub const USE_TAG_NAMESPACE: &str = "Allow group <group> to use tag-namespaces i
 /// Read by the preflight only (`cr doctor`): the service limits and their use (Limits
 /// `ListLimitValues`, `GetResourceAvailability`). Without it the quota is reported as not
 /// checkable, never as a failure.
-pub const INSPECT_LIMITS: &str =
-    "Allow group <group> to inspect resource-availability in tenancy";
+pub const INSPECT_LIMITS: &str = "Allow group <group> to inspect resource-availability in tenancy";
 
 /// The statement granting `permission`.
 pub(crate) fn statement_of(permission: &str) -> &'static str {

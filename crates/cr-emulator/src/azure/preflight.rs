@@ -46,7 +46,10 @@ pub(super) fn permissions(ctx: &Ctx<'_>, rg: Option<&str>) -> Result<Response, A
 /// ARM's localized name of a family usage (`standardDSv5Family` → `Standard DSv5 Family
 /// vCPUs`).
 fn localized(metric: &str) -> String {
-    match metric.strip_prefix("standard").and_then(|m| m.strip_suffix("Family")) {
+    match metric
+        .strip_prefix("standard")
+        .and_then(|m| m.strip_suffix("Family"))
+    {
         Some(series) => format!("Standard {series} Family vCPUs"),
         None => metric.to_owned(),
     }
