@@ -198,6 +198,15 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, ArmError> {
     Ok(json_response(StatusCode::OK, &ctx.page(items)))
 }
 
+/// The vCPUs of a size and the quota metrics it draws on: its family
+/// (`standardDSv5Family`) and the regional total `cores`.
+pub(crate) fn quota_shape(name: &str) -> crate::quota::QuotaShape {
+    crate::quota::QuotaShape {
+        vcpus: vcpus(name),
+        metrics: vec![family(name), "cores".to_owned()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,14 +225,5 @@ mod tests {
             Some("eastus")
         );
         assert_eq!(filter_location("name eq 'x'"), None);
-    }
-}
-
-/// The vCPUs of a size and the quota metrics it draws on: its family
-/// (`standardDSv5Family`) and the regional total `cores`.
-pub(crate) fn quota_shape(name: &str) -> crate::quota::QuotaShape {
-    crate::quota::QuotaShape {
-        vcpus: vcpus(name),
-        metrics: vec![family(name), "cores".to_owned()],
     }
 }

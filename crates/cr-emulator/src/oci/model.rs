@@ -279,6 +279,43 @@ impl WorkRequest {
     }
 }
 
+/// The OCPUs of one instance of a shape (a fixed shape's trailing number, `VM.Standard2.4` 4;
+/// a Flex shape 1 unless the reservation's `instanceShapeConfig.ocpus` says more) and the
+/// per-availability-domain core limit it draws on (`VM.Standard.E4.Flex` →
+/// `standard-e4-core-count`).
+pub(crate) fn quota_shape(shape: &str) -> crate::quota::QuotaShape {
+    let lower = shape.to_ascii_lowercase();
+    let body = lower
+        .strip_prefix("vm.")
+        .or_else(|| lower.strip_prefix("bm."))
+        .unwrap_or(&lower);
+    let (family, ocpus) = match body.strip_suffix(".flex") {
+        Some(f) => (f.to_owned(), 1),
+        None => match body.rsplit_once('.') {
+            Some((f, n)) if n.parse::<u32>().is_ok() => (f.to_owned(), n.parse().unwrap_or(1)),
+            _ => (body.to_owned(), 1),
+        },
+    };
+    crate::quota::QuotaShape {
+        vcpus: ocpus,
+        metrics: vec![core_limit_name(&family.replace('.', "-"))],
+    }
+}
+
+/// The service limit name of a family's cores as OCI spells it: dense-IO families are
+/// `dense-io…` (`dense-io-e5-core-count`), and the E2 and E3 limits carry `-ad-`
+/// (`standard-e3-core-ad-count`).
+fn core_limit_name(family: &str) -> String {
+    let family = match family.strip_prefix("denseio") {
+        Some(rest) => format!("dense-io{rest}"),
+        None => family.to_owned(),
+    };
+    match family.as_str() {
+        "standard-e2" | "standard-e3" => format!("{family}-core-ad-count"),
+        _ => format!("{family}-core-count"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,42 +359,5 @@ mod tests {
     fn times_have_milliseconds() {
         let t = Timestamp::from_second(1_472_159_429).unwrap();
         assert_eq!(oci_time(t), "2016-08-25T21:10:29.000Z");
-    }
-}
-
-/// The OCPUs of one instance of a shape (a fixed shape's trailing number, `VM.Standard2.4` 4;
-/// a Flex shape 1 unless the reservation's `instanceShapeConfig.ocpus` says more) and the
-/// per-availability-domain core limit it draws on (`VM.Standard.E4.Flex` →
-/// `standard-e4-core-count`).
-pub(crate) fn quota_shape(shape: &str) -> crate::quota::QuotaShape {
-    let lower = shape.to_ascii_lowercase();
-    let body = lower
-        .strip_prefix("vm.")
-        .or_else(|| lower.strip_prefix("bm."))
-        .unwrap_or(&lower);
-    let (family, ocpus) = match body.strip_suffix(".flex") {
-        Some(f) => (f.to_owned(), 1),
-        None => match body.rsplit_once('.') {
-            Some((f, n)) if n.parse::<u32>().is_ok() => (f.to_owned(), n.parse().unwrap_or(1)),
-            _ => (body.to_owned(), 1),
-        },
-    };
-    crate::quota::QuotaShape {
-        vcpus: ocpus,
-        metrics: vec![core_limit_name(&family.replace('.', "-"))],
-    }
-}
-
-/// The service limit name of a family's cores as OCI spells it: dense-IO families are
-/// `dense-io…` (`dense-io-e5-core-count`), and the E2 and E3 limits carry `-ad-`
-/// (`standard-e3-core-ad-count`).
-fn core_limit_name(family: &str) -> String {
-    let family = match family.strip_prefix("denseio") {
-        Some(rest) => format!("dense-io{rest}"),
-        None => family.to_owned(),
-    };
-    match family.as_str() {
-        "standard-e2" | "standard-e3" => format!("{family}-core-ad-count"),
-        _ => format!("{family}-core-count"),
     }
 }
