@@ -8,12 +8,13 @@ use cr_core::adapter::{CreateRequest, RegionRequest};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
 use cr_core::orphans::{self, OrphanRules};
+use cr_core::preflight::{Area, Finding, PreflightReport, Status};
 use cr_core::{CapacityReservation, Error, ReservationSet};
 use cr_emulator::{AuditRecord, AuditState, Fault, FaultKind, Scenario};
 
 use crate::{
     ContractTarget, Credentials, Fixture, Placement, TestConfig, base_scenario, cloud_kind,
-    retry_policy, set_capacity,
+    limit_to_db_nodes, retry_policy, set_capacity,
 };
 
 /// One minute: the tolerance of an end time (clouds may round it).
@@ -219,13 +220,7 @@ pub async fn stockout_falls_back_to_the_next_zone(t: &dyn ContractTarget) {
 pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
     let layout = t.layout();
     let mut scenario = base_scenario();
-    scenario
-        .clouds
-        .get_mut(cloud_kind(t.cloud()))
-        .regions
-        .entry(layout.regions[0].region.clone())
-        .or_default()
-        .quota = Some(2);
+    limit_to_db_nodes(t, &mut scenario, &layout.regions[0].region, 2);
     let fx = Fixture::start(t, scenario, TestConfig::single("9a07a000-quota")).await;
     let backend = expect_ok(
         "building the backend",
@@ -241,24 +236,36 @@ pub async fn quota_exceeded_fails_and_names_the_code(t: &dyn ContractTarget) {
         "the error must name {}: {text}",
         t.quota_code()
     );
-    // A regional quota: trying the region's other zones is futile, and the message says
-    // which quota to raise, for which scope.
-    let Error::QuotaExhausted {
-        error, attempts, ..
-    } = &err
-    else {
-        panic!("expected QuotaExhausted, got {err}");
-    };
-    assert_eq!(error.kind, ErrorKind::QuotaExceeded, "{error:?}");
-    assert!(attempts.is_empty(), "no other zone was tried: {attempts:?}");
-    assert!(text.contains("raise that quota"), "{text}");
-    assert!(text.contains("region"), "{text}");
-    let zones_tried: BTreeSet<String> =
-        fx.audit(t.cloud()).iter().map(|r| r.zone.clone()).collect();
-    assert!(
-        zones_tried.len() <= 1,
-        "creates reached at most the first zone: {zones_tried:?}"
-    );
+    if cr_emulator::quota::per_zone(cloud_kind(t.cloud())) {
+        // A quota per availability domain (OCI's core limits): each zone is tried and
+        // refuses with the quota error.
+        let Error::NoZoneAvailable { attempts, .. } = &err else {
+            panic!("expected NoZoneAvailable for a per-zone quota, got {err}");
+        };
+        assert_eq!(attempts.len(), layout.regions[0].zones.len(), "{err}");
+        for a in attempts {
+            assert_eq!(a.error.kind, ErrorKind::QuotaExceeded, "{a:?}");
+        }
+    } else {
+        // A regional quota: trying the region's other zones is futile, and the message says
+        // which quota to raise, for which scope.
+        let Error::QuotaExhausted {
+            error, attempts, ..
+        } = &err
+        else {
+            panic!("expected QuotaExhausted, got {err}");
+        };
+        assert_eq!(error.kind, ErrorKind::QuotaExceeded, "{error:?}");
+        assert!(attempts.is_empty(), "no other zone was tried: {attempts:?}");
+        assert!(text.contains("raise that quota"), "{text}");
+        assert!(text.contains("region"), "{text}");
+        let zones_tried: BTreeSet<String> =
+            fx.audit(t.cloud()).iter().map(|r| r.zone.clone()).collect();
+        assert!(
+            zones_tried.len() <= 1,
+            "creates reached at most the first zone: {zones_tried:?}"
+        );
+    }
     let live = fx.live(t.cloud());
     assert!(
         live.is_empty(),
@@ -1993,4 +2000,238 @@ async fn clock_skew_refused(t: &dyn ContractTarget, fx: &Fixture, skew_s: i64, c
         .filter(|r| r.error_code.as_deref() == Some(code))
         .count();
     assert!(refused > 0, "the emulator refused no request with {code}");
+}
+
+/// What a preflight found, printed when an assertion fails.
+fn findings_text(report: &PreflightReport) -> String {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{:?} {:?} {} {}: {}{}",
+                f.status,
+                f.area,
+                f.region.as_deref().unwrap_or("-"),
+                f.subject,
+                f.detail,
+                f.fix
+                    .as_deref()
+                    .map(|x| format!(" (fix: {x})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs the preflight of a fresh fixture on `scenario` with `credentials`, checks that it
+/// created nothing, and returns the report.
+async fn preflight_of(
+    t: &dyn ContractTarget,
+    scenario: Scenario,
+    credentials: Credentials,
+    test_id: &str,
+) -> PreflightReport {
+    let fx = Fixture::start(t, scenario, TestConfig::single(test_id)).await;
+    let backend = expect_ok("building the backend", fx.backend(t, credentials).await);
+    let report = expect_ok("the preflight", backend.preflight(&fx.params).await);
+    let audit = fx.audit(t.cloud());
+    assert!(
+        audit.is_empty(),
+        "a preflight creates nothing, but the emulator saw: {audit:?}\n{}",
+        findings_text(&report)
+    );
+    report
+}
+
+/// The failed findings of `area`.
+fn failed_in(report: &PreflightReport, area: Area) -> Vec<&Finding> {
+    report.failures().filter(|f| f.area == area).collect()
+}
+
+/// The preflight (`cr doctor`, `reserve --preflight`): a healthy account passes every area
+/// the backend checks (and says plainly which it cannot); then one failure at a time — a
+/// missing permission, a type not offered in the zones, a quota too short, bad credentials —
+/// makes `can_reserve()` false with the right finding, and nothing is ever created. Parts the
+/// target declares not checkable ([`ContractTarget::preflight`]) are skipped loudly.
+pub async fn preflight_says_whether_reserving_can_work(t: &dyn ContractTarget) {
+    let support = t.preflight();
+    let layout = t.layout();
+    let cloud = t.cloud();
+    let kind = cloud_kind(cloud);
+    let region = layout.regions[0].region.clone();
+    let skip = |what: &str| {
+        eprintln!(
+            "SKIPPED preflight check for {cloud}: {what} (the target declares it not checkable)"
+        );
+    };
+
+    // Healthy: every checked area passes; the others are reported as not checkable.
+    let report = preflight_of(t, base_scenario(), Credentials::Valid, "9a07a000-pf-ok").await;
+    let text = findings_text(&report);
+    assert!(
+        report.can_reserve(),
+        "a healthy account can reserve:\n{text}"
+    );
+    for (area, checked) in [
+        (Area::Credentials, support.credentials),
+        (Area::Permissions, support.permission.is_some()),
+        (Area::Offerings, support.offerings),
+        (Area::Quota, support.quota),
+    ] {
+        let of_area: Vec<&Finding> = report.findings.iter().filter(|f| f.area == area).collect();
+        assert!(!of_area.is_empty(), "no {area:?} finding:\n{text}");
+        if checked {
+            // A cloud without a permission-test API (OCI) reports the actions only a call
+            // with side effects would exercise as not checkable, one finding each.
+            let passes = |f: &&Finding| {
+                f.status == Status::Pass
+                    || (area == Area::Permissions && f.status == Status::NotCheckable)
+            };
+            assert!(
+                of_area.iter().all(passes) && of_area.iter().any(|f| f.status == Status::Pass),
+                "every {area:?} finding passes on a healthy account:\n{text}"
+            );
+        } else {
+            assert!(
+                of_area.iter().all(|f| f.status != Status::Fail),
+                "{area:?} is not checked, so it cannot fail:\n{text}"
+            );
+            skip(&format!("{area:?} on a healthy account"));
+        }
+    }
+    let offered: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.area == Area::Offerings)
+        .collect();
+    assert!(
+        offered.iter().any(|f| f.subject == layout.db_type),
+        "the db type has its offerings finding:\n{text}"
+    );
+
+    // A missing permission: named, with the line that grants it.
+    match &support.permission {
+        Some(p) => {
+            let mut scenario = base_scenario();
+            scenario
+                .clouds
+                .get_mut(kind)
+                .denied_permissions
+                .push(p.deny.to_string());
+            let report = preflight_of(t, scenario, Credentials::Valid, "9a07a000-pf-perm").await;
+            let text = findings_text(&report);
+            assert!(!report.can_reserve(), "a denied {} fails:\n{text}", p.deny);
+            let failed = failed_in(&report, Area::Permissions);
+            let f = failed
+                .iter()
+                .find(|f| f.subject == p.action)
+                .unwrap_or_else(|| panic!("a failed finding names {}:\n{text}", p.action));
+            let grant = f.fix.as_deref().unwrap_or_default();
+            assert!(
+                !grant.trim().is_empty(),
+                "the finding says how to grant it:\n{text}"
+            );
+            assert!(
+                f.detail.contains(grant),
+                "the detail carries the grant line:\n{text}"
+            );
+            assert!(
+                report.failures().all(|f| f.area == Area::Permissions),
+                "only permissions fail:\n{text}"
+            );
+        }
+        None => skip("a missing permission"),
+    }
+
+    // A type not offered in any zone of the region: the zones are named.
+    if support.offerings {
+        let mut scenario = base_scenario();
+        let def = cr_emulator::defaults::region(kind, &region)
+            .unwrap_or_else(|| panic!("the emulator knows {region}"));
+        let zones = cr_emulator::defaults::zones(kind, def);
+        for z in &zones {
+            set_capacity(&mut scenario, cloud, &region, z, &layout.db_type, -1);
+        }
+        let report = preflight_of(t, scenario, Credentials::Valid, "9a07a000-pf-offer").await;
+        let text = findings_text(&report);
+        assert!(!report.can_reserve(), "an unoffered type fails:\n{text}");
+        let failed = failed_in(&report, Area::Offerings);
+        let f = failed
+            .iter()
+            .find(|f| f.subject == layout.db_type)
+            .unwrap_or_else(|| {
+                panic!(
+                    "a failed offerings finding names {}:\n{text}",
+                    layout.db_type
+                )
+            });
+        assert_eq!(f.region.as_deref(), Some(region.as_str()), "{text}");
+        assert!(
+            f.detail.contains(&region) || zones.iter().any(|z| f.detail.contains(z.as_str())),
+            "the finding names the region or its zones:\n{text}"
+        );
+        assert!(
+            f.fix.as_deref().is_some_and(|x| !x.trim().is_empty()),
+            "{text}"
+        );
+        assert!(
+            report.failures().all(|f| f.area == Area::Offerings),
+            "only the offerings fail:\n{text}"
+        );
+    } else {
+        skip("a type not offered");
+    }
+
+    // A quota too short for the plan: the metric, its limit, the use and the need.
+    if support.quota {
+        let mut scenario = base_scenario();
+        limit_to_db_nodes(t, &mut scenario, &region, 2);
+        let metric = cr_emulator::quota::quota_shape(kind, &layout.db_type).metrics[0].clone();
+        let limit = 2 * u64::from(t.db_vcpus());
+        let report = preflight_of(t, scenario, Credentials::Valid, "9a07a000-pf-quota").await;
+        let text = findings_text(&report);
+        assert!(!report.can_reserve(), "a short quota fails:\n{text}");
+        let failed = failed_in(&report, Area::Quota);
+        let f = failed
+            .iter()
+            .find(|f| f.subject == metric)
+            .unwrap_or_else(|| panic!("a failed quota finding names {metric}:\n{text}"));
+        assert_eq!(f.region.as_deref(), Some(region.as_str()), "{text}");
+        assert!(
+            f.detail
+                .contains(&format!("limit {limit}, used 0, the plan needs ")),
+            "the finding says limit, use and need:\n{text}"
+        );
+        assert!(
+            report.failures().all(|f| f.area == Area::Quota),
+            "only the quota fails:\n{text}"
+        );
+    } else {
+        skip("a short quota");
+    }
+
+    // Bad credentials: unauthorized, and nothing else is checked.
+    if support.credentials {
+        let report = preflight_of(
+            t,
+            base_scenario(),
+            Credentials::Invalid,
+            "9a07a000-pf-creds",
+        )
+        .await;
+        let text = findings_text(&report);
+        assert!(!report.can_reserve(), "bad credentials fail:\n{text}");
+        assert_eq!(report.findings.len(), 1, "nothing else is checked:\n{text}");
+        let f = &report.findings[0];
+        assert_eq!(
+            (f.area, f.status),
+            (Area::Credentials, Status::Fail),
+            "{text}"
+        );
+        assert!(f.code.is_some(), "the cloud's code is kept:\n{text}");
+    } else {
+        skip("bad credentials");
+    }
 }

@@ -53,6 +53,44 @@ pub enum Credentials {
     Invalid,
 }
 
+/// Which preflight areas a backend checks against the emulator
+/// ([`checks::preflight_says_whether_reserving_can_work`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreflightSupport {
+    /// Credentials: bad ones are a failed finding and nothing else is checked.
+    pub credentials: bool,
+    /// Offerings: a type the emulator does not offer in any zone of the region is a failed
+    /// finding (true by default: the default hook asks the adapter's zone listing, which
+    /// filters by type on most clouds).
+    pub offerings: bool,
+    /// Permissions: the permission to deny in the scenario (the cloud's name, as
+    /// `denied_permissions` takes it) and the action the finding names for it.
+    pub permission: Option<DeniedPermission>,
+    /// Quota: a short quota of the db type's family is a failed finding naming its metric.
+    pub quota: bool,
+}
+
+impl Default for PreflightSupport {
+    /// Only the offerings.
+    fn default() -> Self {
+        PreflightSupport {
+            credentials: false,
+            offerings: true,
+            permission: None,
+            quota: false,
+        }
+    }
+}
+
+/// A permission the preflight check denies, and how the report names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedPermission {
+    /// The permission, as the emulator's `denied_permissions` takes it.
+    pub deny: &'static str,
+    /// The finding's subject for it (the action as the backend's manifest names it).
+    pub action: &'static str,
+}
+
 /// One region of the cloud as the emulator knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionLayout {
@@ -136,6 +174,20 @@ pub trait ContractTarget: Send + Sync {
 
     /// The cloud's own code for an exhausted quota, as the error must name it.
     fn quota_code(&self) -> &'static str;
+
+    /// The vCPUs (OCI: OCPUs) one database node of this suite's configuration counts against
+    /// its quota. By default the emulator catalogue's number for [`Layout::db_type`]; a
+    /// target whose configuration sizes the instance (OCI Flex shapes) says its own.
+    fn db_vcpus(&self) -> u32 {
+        cr_emulator::quota::quota_shape(cloud_kind(self.cloud()), &self.layout().db_type).vcpus
+    }
+
+    /// What the backend's preflight checks (the others it must report as not checkable,
+    /// and the preflight check skips them loudly). By default nothing but the offerings,
+    /// which the default hook answers through the adapter's zone listing.
+    fn preflight(&self) -> PreflightSupport {
+        PreflightSupport::default()
+    }
 
     /// This cloud's adjustment of every check's scenario (Azure and OCI turn long-running
     /// operations on, as the real clouds answer; Azure with a given polling-header variant).
@@ -736,6 +788,7 @@ macro_rules! contract_suite {
             the_permissions_are_exactly_what_is_called,
             garbage_answers_are_classified_and_leave_nothing,
             clock_skew_is_reported,
+            preflight_says_whether_reserving_can_work,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {
@@ -746,4 +799,25 @@ macro_rules! contract_suite {
         }
     )*
     };
+}
+
+/// Limits the quota of the database type's family in `region` to what `nodes` database nodes
+/// take, in the cloud's unit (vCPUs; OCI OCPUs per availability domain).
+pub fn limit_to_db_nodes(
+    t: &dyn ContractTarget,
+    scenario: &mut Scenario,
+    region: &str,
+    nodes: u64,
+) {
+    let cloud = cloud_kind(t.cloud());
+    let layout = t.layout();
+    let metric = cr_emulator::quota::quota_shape(cloud, &layout.db_type).metrics[0].clone();
+    scenario
+        .clouds
+        .get_mut(cloud)
+        .regions
+        .entry(region.to_string())
+        .or_default()
+        .quotas
+        .insert(metric, nodes * u64::from(t.db_vcpus()));
 }

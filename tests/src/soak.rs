@@ -213,13 +213,7 @@ async fn one_cycle(t: &dyn ContractTarget, cycle: u32, seed: u64, tally: &mut So
         );
     }
     if draw.chance(0.1) {
-        scenario
-            .clouds
-            .get_mut(cloud_kind(t.cloud()))
-            .regions
-            .entry(first.region.clone())
-            .or_default()
-            .quota = Some(2);
+        crate::limit_to_db_nodes(t, &mut scenario, &first.region, 2);
     }
     let fx = Fixture::start_sharing_keys(t, scenario, config).await;
     let problem = |tally: &mut SoakTally, what: String| {

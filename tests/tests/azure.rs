@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cr_azure::AzureBuilder;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
-    set_capacity,
+    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport, RegionLayout,
+    TestConfig, base_scenario, set_capacity,
 };
 use cr_core::adapter::{CloudAdapter, RegionRequest};
 use cr_core::error::ErrorKind;
@@ -139,6 +139,37 @@ impl ContractTarget for AzureTarget {
 
     fn expires_natively(&self) -> bool {
         false
+    }
+
+    fn preflight(&self) -> PreflightSupport {
+        const DELETE: &str =
+            "Microsoft.Compute/capacityReservationGroups/capacityReservations/delete";
+        PreflightSupport {
+            credentials: true,
+            offerings: true,
+            permission: Some(DeniedPermission {
+                deny: DELETE,
+                action: DELETE,
+            }),
+            quota: true,
+        }
+    }
+
+    fn permissions_off_the_suite_path(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            (
+                "Microsoft.Resources/subscriptions/read",
+                "the preflight's credential check (cr doctor) reads the subscription; \
+                 preflight_says_whether_reserving_can_work calls it, and its fixtures check the \
+                 call is granted",
+            ),
+            (
+                "Microsoft.Compute/locations/usages/read",
+                "the preflight's quota check (cr doctor) reads the region's usages; \
+                 preflight_says_whether_reserving_can_work calls it, and its fixtures check the \
+                 call is granted",
+            ),
+        ]
     }
 
     fn recreates_in_place(&self) -> bool {
@@ -907,4 +938,131 @@ async fn reservations_in_a_group_cr_did_not_make_are_found_and_released_and_the_
         Some(format!("users-group-{region}").as_str()),
         "the user's group is never deleted: {still}"
     );
+}
+
+/// The Azure preflight against the emulator, read-only: the credential is the client secret
+/// of the emulator's principal (named by its client id, never the secret); each RBAC action of
+/// the role is evaluated against `Microsoft.Authorization/permissions` with ARM's `notActions`
+/// rule, a denied one named with its grant; the db size's family and `cores` come from the
+/// region's usages with what a live reservation already holds; and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_reads_rbac_and_vcpu_usages_without_creating_anything() {
+    let layout = AZURE.layout();
+    let region = layout.regions[0].region.clone();
+    let mut scenario = base_scenario();
+    let denied = "Microsoft.Compute/capacityReservationGroups/capacityReservations/write";
+    scenario.clouds.azure.denied_permissions = vec![denied.to_string()];
+    // Room for two db VMs of the family: the plan's three do not fit.
+    scenario
+        .clouds
+        .azure
+        .regions
+        .entry(region.clone())
+        .or_default()
+        .quotas
+        .insert("standardLSv3Family".into(), 16);
+    let fx = Fixture::start(&AZURE, scenario, TestConfig::single("9f1e0000-pfaz")).await;
+    let backend = fx
+        .backend(&AZURE, Credentials::Valid)
+        .await
+        .expect("backend");
+    let report = backend.preflight(&fx.params).await.expect("a report");
+    assert!(!report.can_reserve(), "{report:#?}");
+    let client_id = &fx.emulator.credentials().azure.client_id;
+    let creds = &report.findings[0];
+    assert_eq!(creds.status, cr_core::preflight::Status::Pass, "{creds:?}");
+    assert!(
+        creds.subject.contains("ClientSecretCredential"),
+        "{creds:?}"
+    );
+    assert!(creds.detail.contains(client_id.as_str()), "{creds:?}");
+    let secret = &fx.emulator.credentials().azure.client_secret;
+    assert!(
+        !format!("{report:?}").contains(secret.as_str()),
+        "the secret never shows"
+    );
+    let failed: Vec<_> = report.failures().collect();
+    assert!(
+        failed.iter().any(|f| f.subject == denied
+            && f.fix
+                .as_deref()
+                .is_some_and(|g| g.contains("cr permissions --backend azure"))),
+        "{failed:#?}"
+    );
+    let quota = failed
+        .iter()
+        .find(|f| f.subject == "standardLSv3Family")
+        .unwrap_or_else(|| panic!("the family is short: {failed:#?}"));
+    assert!(
+        quota
+            .detail
+            .contains("limit 16, used 0, the plan needs 24 (8 short)"),
+        "{quota:?}"
+    );
+    assert_eq!(
+        failed.len(),
+        2,
+        "only the denied action and the family: {failed:#?}"
+    );
+    let granted = report
+        .findings
+        .iter()
+        .filter(|f| f.area == cr_core::preflight::Area::Permissions)
+        .filter(|f| f.status == cr_core::preflight::Status::Pass)
+        .count();
+    assert_eq!(granted, cr_azure::PERMISSIONS.len() - 1, "{report:#?}");
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.subject == "cores" && f.status == cr_core::preflight::Status::Pass),
+        "{report:#?}"
+    );
+    assert!(fx.audit(Cloud::Azure).is_empty(), "nothing was reserved");
+    let writes: Vec<String> = fx
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && r.cloud == Some(cr_emulator::CloudKind::Azure))
+        .filter(|r| r.operation != "oauth2.token")
+        .map(|r| r.operation.clone())
+        .collect();
+    assert!(writes.is_empty(), "read-only: {writes:?}");
+
+    // A reservation held by another test counts against the family in the usages.
+    let fx2 = Fixture::start(&AZURE, base_scenario(), TestConfig::single("9f1e0001-pfaz")).await;
+    AZURE
+        .create_outside(
+            &fx2.emulator,
+            "someone-else",
+            &region,
+            &layout.regions[0].zones[1],
+            &layout.db_type,
+        )
+        .await;
+    let backend = fx2
+        .backend(&AZURE, Credentials::Valid)
+        .await
+        .expect("backend");
+    let report = backend.preflight(&fx2.params).await.expect("a report");
+    assert!(report.can_reserve(), "{report:#?}");
+    let family = report
+        .findings
+        .iter()
+        .find(|f| f.subject == "standardLSv3Family")
+        .expect("the family's line");
+    assert!(!family.detail.contains("used 0,"), "{family:?}");
+
+    let bad = fx2
+        .backend(&AZURE, Credentials::Invalid)
+        .await
+        .expect("backend");
+    let report = bad.preflight(&fx2.params).await.expect("a report");
+    assert_eq!(
+        report.findings.len(),
+        1,
+        "nothing else is checked: {report:#?}"
+    );
+    assert_eq!(report.findings[0].status, cr_core::preflight::Status::Fail);
+    assert!(!report.findings[0].detail.contains("not-the-secret"));
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
+    ContractTarget, Credentials, Fixture, Layout, PreflightSupport, RegionLayout, TestConfig,
+    base_scenario,
 };
 use cr_core::adapter::CloudAdapter;
 use cr_core::error::ErrorKind;
@@ -132,6 +133,14 @@ impl ContractTarget for GceTarget {
     /// Google's token endpoint refuses a JWT assertion whose `iat`/`exp` are minutes off its clock with `invalid_grant` (the emulator: 5 minutes).
     fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)> {
         Some((Duration::from_secs(5 * 60), "invalid_grant"))
+    }
+
+    fn preflight(&self) -> PreflightSupport {
+        // zones.list does not filter by machine type.
+        PreflightSupport {
+            offerings: false,
+            ..PreflightSupport::default()
+        }
     }
 
     async fn adapter(

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cr_contract_tests::{
-    ContractTarget, Credentials, Fixture, Layout, RegionLayout, TestConfig, base_scenario,
+    ContractTarget, Credentials, DeniedPermission, Fixture, Layout, PreflightSupport, RegionLayout,
+    TestConfig, base_scenario,
 };
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
@@ -134,6 +135,24 @@ impl ContractTarget for OciTarget {
     /// OCI refuses a signed `date` more than 5 minutes from its clock with 401 `NotAuthenticated`.
     fn clock_skew_refusal(&self) -> Option<(Duration, &'static str)> {
         Some((Duration::from_secs(5 * 60), "NotAuthenticated"))
+    }
+
+    fn preflight(&self) -> PreflightSupport {
+        PreflightSupport {
+            credentials: true,
+            offerings: true,
+            // Checked by ListRegionSubscriptions, a read no other check needs.
+            permission: Some(DeniedPermission {
+                deny: "TENANCY_INSPECT",
+                action: "TENANCY_INSPECT",
+            }),
+            quota: true,
+        }
+    }
+
+    fn db_vcpus(&self) -> u32 {
+        // The configuration's db shape config is `:8:64`.
+        8
     }
 
     fn scenario(&self, mut scenario: Scenario) -> Scenario {
@@ -768,4 +787,114 @@ async fn a_rerun_after_cancel_gets_a_fresh_retry_token() {
     assert_eq!(fx.live(Cloud::Oci).len(), b.len());
     backend.cancel(&fx.params).await.expect("cancel");
     assert!(fx.live(Cloud::Oci).is_empty());
+}
+
+/// The OCI preflight against the emulator, read-only: a signed `GetCompartment` proves the
+/// API key (the identity is the key id's user OCID); the permissions a read can show are
+/// checked (a denied one named with its statement) and each one only a create or delete
+/// would exercise is its own not-checkable line; the Limits service gives each shape
+/// family's core count per AD against OCPUs × count; nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_checks_reads_says_what_it_cannot_and_reads_core_limits() {
+    use cr_core::preflight::{Area, Status};
+    let layout = OciTarget.layout();
+    let region = layout.regions[0].region.clone();
+    let mut scenario = base_scenario();
+    scenario.clouds.oci.denied_permissions = vec!["TENANCY_INSPECT".to_string()];
+    // 16 OCPUs of dense-IO E5 per AD: the plan's three 8-OCPU db nodes need 24.
+    scenario
+        .clouds
+        .oci
+        .regions
+        .entry(region.clone())
+        .or_default()
+        .quotas
+        .insert("dense-io-e5-core-count".into(), 16);
+    let fx = Fixture::start(&OciTarget, scenario, TestConfig::single("9f1e0000-pfoci")).await;
+    let backend = fx
+        .backend(&OciTarget, Credentials::Valid)
+        .await
+        .expect("backend");
+    let report = backend.preflight(&fx.params).await.expect("a report");
+    assert!(!report.can_reserve(), "{report:#?}");
+    let creds = &report.findings[0];
+    assert_eq!(creds.status, Status::Pass, "{creds:?}");
+    let user = &fx.emulator.credentials().oci.user_ocid;
+    assert!(creds.detail.contains(user.as_str()), "{creds:?}");
+    assert!(creds.subject.contains("API key of profile"), "{creds:?}");
+    let permission = |name: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.area == Area::Permissions && f.subject == name)
+            .unwrap_or_else(|| panic!("{name}: {report:#?}"))
+    };
+    assert_eq!(
+        permission("COMPUTE_CAPACITY_RESERVATION_INSPECT").status,
+        Status::Pass
+    );
+    assert_eq!(permission("COMPARTMENT_INSPECT").status, Status::Pass);
+    let tenancy = permission("TENANCY_INSPECT");
+    assert_eq!(tenancy.status, Status::Fail, "{tenancy:?}");
+    assert!(
+        tenancy
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("inspect tenancies in tenancy")),
+        "{tenancy:?}"
+    );
+    for unchecked in [
+        "COMPUTE_CAPACITY_RESERVATION_READ",
+        "COMPUTE_CAPACITY_RESERVATION_CREATE",
+        "COMPUTE_CAPACITY_RESERVATION_DELETE",
+    ] {
+        let f = permission(unchecked);
+        assert_eq!(f.status, Status::NotCheckable, "{f:?}");
+        assert!(f.detail.contains("no permission-test API"), "{f:?}");
+        assert!(
+            f.fix
+                .as_deref()
+                .is_some_and(|x| x.contains("manage compute-capacity-reservations")),
+            "{f:?}"
+        );
+    }
+    let failed: Vec<_> = report.failures().collect();
+    let quota = failed
+        .iter()
+        .find(|f| f.area == Area::Quota)
+        .unwrap_or_else(|| panic!("the dense-IO cores are short: {failed:#?}"));
+    assert_eq!(quota.subject, "dense-io-e5-core-count", "{quota:?}");
+    assert!(
+        quota
+            .detail
+            .contains("IAD-AD-1: limit 16, used 0, the plan needs 24 (8 short)"),
+        "{quota:?}"
+    );
+    assert_eq!(
+        failed.len(),
+        2,
+        "the tenancy statement and the cores: {failed:#?}"
+    );
+    assert!(fx.audit(Cloud::Oci).is_empty(), "nothing was reserved");
+    let writes: Vec<String> = fx
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.operation.clone())
+        .collect();
+    assert!(writes.is_empty(), "read-only: {writes:?}");
+
+    let bad = fx
+        .backend(&OciTarget, Credentials::Invalid)
+        .await
+        .expect("backend");
+    let report = bad.preflight(&fx.params).await.expect("a report");
+    assert_eq!(
+        report.findings.len(),
+        1,
+        "nothing else is checked: {report:#?}"
+    );
+    assert_eq!(report.findings[0].status, Status::Fail);
+    assert_eq!(report.findings[0].code.as_deref(), Some("NotAuthenticated"));
 }

@@ -9,22 +9,25 @@ use cr_core::adapter::{
 };
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
+use cr_core::plan::Demand;
+use cr_core::preflight::{Checkable, CredentialReport, PermissionCheck, QuotaLine};
 use cr_core::tags::{self, TEST_ID};
 use cr_core::{Cloud, ReservationId, Result};
 use futures::future::join_all;
 use jiff::Timestamp;
 
 use crate::client::{
-    ArmClient, COMPUTE_API_VERSION, RESOURCES_API_VERSION, SKUS_API_VERSION,
-    SUBSCRIPTIONS_API_VERSION, segment,
+    AUTHORIZATION_API_VERSION, ArmClient, COMPUTE_API_VERSION, RESOURCES_API_VERSION,
+    SKUS_API_VERSION, SUBSCRIPTIONS_API_VERSION, segment,
 };
 use crate::error::{CallSite, is_nested_resources_conflict, is_operation_in_progress};
 use crate::lro::{self, Lro, Step, failed_without_reason, provisioning_outcome};
 use crate::naming;
 use crate::permissions as act;
 use crate::wire::{
-    CapacityReservation, CapacityReservationPut, Group, GroupProperties, Location, ResourceGroup,
-    ResourceSku, Sku, canonical_tags, group_of, id_segment, same_location, tag,
+    CapacityReservation, CapacityReservationPut, Group, GroupProperties, Location, Permission,
+    ResourceGroup, ResourceSku, Sku, Subscription, Usage, canonical_tags, group_of, id_segment,
+    same_location, tag,
 };
 
 /// `Reservation.extra` key: the id of the reservation's capacity reservation group.
@@ -248,6 +251,29 @@ impl AzureAdapter {
         })
     }
 
+    /// The Resource SKUs of `region` (every page).
+    async fn skus(&self, region: &str) -> Result<Vec<ResourceSku>> {
+        let site = CallSite::new("ResourceSkus_List", act::SKUS_READ).region(region);
+        let filter = format!("location eq '{region}'");
+        let url = format!(
+            "{}&$filter={}",
+            self.client
+                .url("/providers/Microsoft.Compute/skus", SKUS_API_VERSION),
+            segment(&filter)
+        );
+        self.client.list(&site, &url).await
+    }
+
+    /// The scope whose permissions the preflight reads: the configured resource group, else
+    /// the subscription (cr's own resource group does not exist before the first reserve,
+    /// and the SKU list and cleanup's listing are subscription calls anyway).
+    fn permission_scope(&self) -> String {
+        match &self.placement.resource_group {
+            Some(rg) => Self::rg_path(rg),
+            None => String::new(),
+        }
+    }
+
     fn check_group(&self, request: &RegionRequest, existing: Group) -> Result<Group> {
         match tag(&existing.tags, TEST_ID) {
             Some(owner) if owner != request.test_id => Err(CallSite::new(
@@ -429,6 +455,33 @@ impl AzureAdapter {
     }
 }
 
+/// The regional total of Azure's compute quotas.
+const CORES: &str = "cores";
+
+/// The vCPUs the demands need per quota family, then in total (`cores`), from the SKUs'
+/// `family` and `vCPUs`; a size the list lacks (or without both) counts nowhere.
+fn vcpu_needs(skus: &[ResourceSku], demands: &[Demand]) -> Vec<(String, u64)> {
+    let mut per_family: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    for d in demands {
+        let sku = skus.iter().find(|s| {
+            s.resource_type.eq_ignore_ascii_case("virtualMachines")
+                && s.name.eq_ignore_ascii_case(&d.instance_type)
+        });
+        let Some((family, vcpus)) = sku.and_then(|s| Some((s.family.clone()?, s.vcpus()?))) else {
+            continue;
+        };
+        let n = vcpus.saturating_mul(u64::from(d.count));
+        *per_family.entry(family).or_default() += n;
+        total += n;
+    }
+    let mut out: Vec<(String, u64)> = per_family.into_iter().collect();
+    if !out.is_empty() {
+        out.push((CORES.to_string(), total));
+    }
+    out
+}
+
 fn state_of(provisioning_state: Option<&str>) -> ReservationState {
     match provisioning_state.map(str::to_ascii_lowercase).as_deref() {
         None | Some("succeeded") => ReservationState::Active,
@@ -525,15 +578,7 @@ impl CloudAdapter for AzureAdapter {
     /// (`locationInfo[].zones` less `restrictions` of type `Zone`/`Location`, and none for a
     /// size without `CapacityReservationSupported`), in numeric order.
     async fn zones(&self, region: &str, instance_types: &[String]) -> Result<Vec<String>> {
-        let site = CallSite::new("ResourceSkus_List", act::SKUS_READ).region(region);
-        let filter = format!("location eq '{region}'");
-        let url = format!(
-            "{}&$filter={}",
-            self.client
-                .url("/providers/Microsoft.Compute/skus", SKUS_API_VERSION),
-            segment(&filter)
-        );
-        let skus: Vec<ResourceSku> = self.client.list(&site, &url).await?;
+        let skus = self.skus(region).await?;
         let mut zones: Option<Vec<String>> = None;
         for t in instance_types {
             let offered: Vec<String> = skus
@@ -572,6 +617,166 @@ impl CloudAdapter for AzureAdapter {
     /// One subscription-wide list of groups finds the test everywhere.
     fn lists_all_regions(&self) -> bool {
         true
+    }
+
+    /// The chain's credential gets a token and reads the subscription
+    /// (`GET /subscriptions/{id}`); the identity is the principal the token names.
+    async fn check_credentials(&self) -> Result<Checkable<CredentialReport>> {
+        let site = CallSite::new("Subscriptions_Get", act::SUBSCRIPTION_READ);
+        let url = self.client.url("", SUBSCRIPTIONS_API_VERSION);
+        let sub: Subscription = self.client.get(&site, &url).await?;
+        if sub
+            .state
+            .as_deref()
+            .is_some_and(|s| matches!(s.to_ascii_lowercase().as_str(), "disabled" | "deleted"))
+        {
+            return Err(site
+                .error(
+                    ErrorKind::Unauthorized,
+                    "SubscriptionNotEnabled",
+                    format!(
+                        "subscription {} is {}: nothing can be created in it; enable it or set \
+                         AZURE_SUBSCRIPTION_ID (or {}) to another",
+                        self.client.subscription(),
+                        sub.state.unwrap_or_default(),
+                        crate::builder::SUBSCRIPTION_KEY
+                    ),
+                )
+                .into());
+        }
+        let (source, identity) = self.client.principal().await;
+        let name = sub
+            .display_name
+            .filter(|n| !n.is_empty())
+            .map(|n| format!(" \"{n}\""))
+            .unwrap_or_default();
+        Ok(Checkable::Checked(CredentialReport {
+            source: format!(
+                "{} (subscription {}{name})",
+                source.unwrap_or("the Azure credential chain"),
+                self.client.subscription()
+            ),
+            identity,
+        }))
+    }
+
+    /// `Microsoft.Authorization/permissions` of the scope (the configured resource group,
+    /// else the subscription), every action of [`act::PERMISSIONS`] evaluated as ARM does:
+    /// wildcards, and each role's `notActions` subtracted from that role's `actions`.
+    async fn check_permissions(&self, region: &str) -> Result<Checkable<Vec<PermissionCheck>>> {
+        let op = if self.placement.resource_group.is_some() {
+            "Permissions_ListForResourceGroup"
+        } else {
+            "Permissions_ListForSubscription"
+        };
+        let site = CallSite::new(op, act::PERMISSIONS_READ).region(region);
+        let scope = self.permission_scope();
+        let url = self.client.url(
+            &format!("{scope}/providers/Microsoft.Authorization/permissions"),
+            AUTHORIZATION_API_VERSION,
+        );
+        let listed: Vec<Permission> = self.client.list(&site, &url).await?;
+        let entries: Vec<(Vec<String>, Vec<String>)> = listed
+            .into_iter()
+            .map(|p| (p.actions, p.not_actions))
+            .collect();
+        let at = format!(
+            "/subscriptions/{}{scope}",
+            segment(self.client.subscription())
+        );
+        Ok(Checkable::Checked(
+            act::PERMISSIONS
+                .iter()
+                .map(|a| {
+                    PermissionCheck::checked(
+                        *a,
+                        act::allowed(&entries, a),
+                        format!(
+                            "a role with {a} assigned to this principal at {at}, e.g. the \
+                             custom role of `cr permissions --backend azure`"
+                        ),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// The region's compute usages (`locations/{region}/usages`) against what the demands
+    /// need: each VM size's `vCPUs` × count in its family (Resource SKUs' `family`), and
+    /// their sum in the regional `cores` total. Sizes the SKU list lacks are left to the
+    /// offerings check.
+    async fn quota_headroom(
+        &self,
+        region: &str,
+        demands: &[Demand],
+    ) -> Result<Checkable<Vec<QuotaLine>>> {
+        let site = CallSite::new("Usage_List", act::USAGES_READ).region(region);
+        let url = self.client.url(
+            &format!(
+                "/providers/Microsoft.Compute/locations/{}/usages",
+                segment(region)
+            ),
+            COMPUTE_API_VERSION,
+        );
+        let (skus, usages) =
+            tokio::join!(self.skus(region), self.client.list::<Usage>(&site, &url));
+        let usages = match usages {
+            Ok(u) => u,
+            Err(e)
+                if e.cloud_error()
+                    .is_some_and(|c| c.code.eq_ignore_ascii_case("AuthorizationFailed")) =>
+            {
+                return Ok(Checkable::not_checkable(format!(
+                    "reading the vCPU quotas of {region} needs {}; add it to the principal's role \
+                     (it is in the role of `cr permissions --backend azure`)",
+                    act::USAGES_READ
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let needs = vcpu_needs(&skus?, demands);
+        if needs.is_empty() {
+            return Ok(Checkable::Checked(Vec::new()));
+        }
+        let mut lines = Vec::new();
+        for (metric, needed) in needs {
+            let Some(u) = usages
+                .iter()
+                .find(|u| u.name.value.eq_ignore_ascii_case(&metric))
+            else {
+                return Err(site
+                    .error(
+                        ErrorKind::InvalidRequest,
+                        "UsageNotListed",
+                        format!(
+                            "the compute usages of {region} list no quota {metric}, which the \
+                             plan's VM sizes count against"
+                        ),
+                    )
+                    .into());
+            };
+            // ARM's own words ("Standard LSv3 Family vCPUs", "Total Regional vCPUs").
+            let unit = u
+                .name
+                .localized_value
+                .clone()
+                .filter(|l| !l.trim().is_empty())
+                .unwrap_or_else(|| {
+                    if metric == CORES {
+                        "vCPUs in the region".to_string()
+                    } else {
+                        format!("vCPUs of family {metric}")
+                    }
+                });
+            lines.push(QuotaLine {
+                metric: u.name.value.clone(),
+                unit,
+                limit: u64::try_from(u.limit).unwrap_or(0),
+                used: u64::try_from(u.current_value).unwrap_or(0),
+                needed,
+            });
+        }
+        Ok(Checkable::Checked(lines))
     }
 
     /// Creates the owned resource group (unless one is configured) and the region's group
@@ -849,6 +1054,42 @@ impl CloudAdapter for AzureAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vcpus_are_summed_per_family_and_in_cores() {
+        let skus: Vec<ResourceSku> = serde_json::from_value(serde_json::json!([
+            {"resourceType": "virtualMachines", "name": "Standard_D8s_v5", "family": "standardDSv5Family",
+             "capabilities": [{"name": "vCPUs", "value": "8"}]},
+            {"resourceType": "virtualMachines", "name": "Standard_L16s_v3", "family": "standardLSv3Family",
+             "capabilities": [{"name": "vCPUs", "value": "16"}]},
+            {"resourceType": "disks", "name": "Standard_D8s_v5", "family": "x",
+             "capabilities": [{"name": "vCPUs", "value": "99"}]},
+        ]))
+        .unwrap();
+        let demand = |t: &str, count: u32| Demand {
+            instance_type: t.into(),
+            count,
+            roles: vec![],
+            details: Default::default(),
+        };
+        let needs = vcpu_needs(
+            &skus,
+            &[
+                demand("standard_d8s_v5", 2),
+                demand("Standard_L16s_v3", 3),
+                demand("Standard_Unknown", 1),
+            ],
+        );
+        assert_eq!(
+            needs,
+            vec![
+                ("standardDSv5Family".to_string(), 16),
+                ("standardLSv3Family".to_string(), 48),
+                ("cores".to_string(), 64),
+            ]
+        );
+        assert!(vcpu_needs(&skus, &[demand("Standard_Unknown", 1)]).is_empty());
+    }
 
     #[test]
     fn reservations_map_state_zone_tags_and_end_time() {

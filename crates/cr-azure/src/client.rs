@@ -31,6 +31,9 @@ pub const RESOURCES_API_VERSION: &str = "2024-11-01";
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 /// `Microsoft.Compute/skus` api-version (its latest stable).
 pub const SKUS_API_VERSION: &str = "2021-07-01";
+/// `Microsoft.Authorization/permissions` api-version (the caller's effective permissions at
+/// a scope, for the preflight).
+pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
 
 /// Bounds of calls and waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,8 @@ pub(crate) struct ArmClient {
     /// `https://management.azure.com` or the override, without a trailing slash.
     base: String,
     subscription: String,
+    /// The token scope (`https://management.azure.com/.default`).
+    scope: String,
     pub(crate) timeouts: Timeouts,
 }
 
@@ -198,7 +203,7 @@ impl ArmClient {
         };
         let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
             credential.clone() as Arc<dyn TokenCredential>,
-            [scope],
+            [scope.clone()],
         ));
         let pipeline = Pipeline::new(
             Some("cr-azure"),
@@ -213,8 +218,21 @@ impl ArmClient {
             credential,
             base: base.trim_end_matches('/').to_string(),
             subscription: subscription.to_string(),
+            scope,
             timeouts,
         }
+    }
+
+    /// Which credential of the chain gave the token (once a call was made) and who the token
+    /// says the caller is (its claims only; the token is dropped here).
+    pub(crate) async fn principal(&self) -> (Option<&'static str>, Option<String>) {
+        let who = self
+            .credential
+            .get_token(&[self.scope.as_str()], None)
+            .await
+            .ok()
+            .and_then(|t| crate::credential::principal_of_token(t.token.secret()));
+        (self.credential.source(), who)
     }
 
     /// The subscription.

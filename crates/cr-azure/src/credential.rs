@@ -384,6 +384,44 @@ impl ChainCredential {
     fn winner(&self) -> Option<usize> {
         *self.winner.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The name of the link that gave the last token (`ClientSecretCredential`, …), once one
+    /// did: what the preflight reports as the credential source.
+    pub(crate) fn source(&self) -> Option<&'static str> {
+        let i = self.winner()?;
+        self.links().get(i).map(|l| l.name)
+    }
+}
+
+/// Who an Entra ID access token says the caller is, from its (unverified) claims: the object
+/// id and, for an application, its app id, or a user's name. Only these claims are read; the
+/// token itself is never kept nor shown.
+pub(crate) fn principal_of_token(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let claims = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let oid = text("oid");
+    let who = match (
+        text("appid").or(text("azp")),
+        text("upn").or(text("unique_name")),
+    ) {
+        (_, Some(user)) => format!("user {user}"),
+        (Some(app), None) => format!("application (client id) {app}"),
+        (None, None) => "a principal".to_string(),
+    };
+    Some(match oid {
+        Some(oid) => format!("{who}, object id {oid}"),
+        None => who,
+    })
 }
 
 #[async_trait]
@@ -496,6 +534,31 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("az login"), "{text}");
+    }
+
+    #[test]
+    fn the_principal_comes_from_the_claims_only() {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let app = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            b64(serde_json::json!({"alg": "RS256"})),
+            b64(serde_json::json!({"appid": "app-1", "oid": "obj-1", "tid": "t"}))
+        );
+        let who = principal_of_token(&app).unwrap();
+        assert_eq!(who, "application (client id) app-1, object id obj-1");
+        assert!(!who.contains("c2lnbmF0dXJl"));
+        let user = format!(
+            "h.{}.s",
+            b64(serde_json::json!({"upn": "a@b.example", "oid": "o"}))
+        );
+        assert_eq!(
+            principal_of_token(&user).unwrap(),
+            "user a@b.example, object id o"
+        );
+        assert_eq!(principal_of_token("opaque-token"), None);
     }
 
     #[test]

@@ -67,12 +67,15 @@ use cr_core::{CapacityReservation, Cloud, EngineBackend, Params, Result};
 pub use adapter::{AzureAdapter, END_TIME_TAG, EXTRA_GROUP, HANDLE_ZONES};
 pub use builder::{AzureBuilder, REGIONAL_FALLBACK_KEY, RESOURCE_GROUP_KEY, SUBSCRIPTION_KEY};
 pub use client::{
-    COMPUTE_API_VERSION, RESOURCES_API_VERSION, SKUS_API_VERSION, SUBSCRIPTIONS_API_VERSION,
+    AUTHORIZATION_API_VERSION, COMPUTE_API_VERSION, RESOURCES_API_VERSION, SKUS_API_VERSION,
+    SUBSCRIPTIONS_API_VERSION,
 };
 pub use credential::PUBLIC_AUTHORITY_HOST;
 pub use lro::{EXTRA_LRO_KIND, EXTRA_LRO_URL};
 pub use naming::{group_name, owned_resource_group, regional_group_name, reservation_name};
-pub use permissions::{PERMISSIONS, action_of_operation, permissions, role_definition};
+pub use permissions::{
+    PERMISSIONS, action_matches, action_of_operation, allowed, permissions, role_definition,
+};
 
 /// `cluster_backend` values besides `azure` that select this backend.
 pub const ALIASES: &[&str] = &[];

@@ -48,7 +48,46 @@ pub const PERMISSIONS: &[&str] = &[
     RESERVATION_WRITE,
     RESERVATION_DELETE,
     OPERATIONS_READ,
+    SUBSCRIPTION_READ,
+    USAGES_READ,
 ];
+
+/// `Microsoft.Compute/locations/usages/read`: the region's vCPU quotas (preflight only).
+pub const USAGES_READ: &str = "Microsoft.Compute/locations/usages/read";
+/// `Microsoft.Resources/subscriptions/read`: the subscription (the preflight's credential
+/// check, a cheap authenticated read).
+pub const SUBSCRIPTION_READ: &str = "Microsoft.Resources/subscriptions/read";
+/// `Microsoft.Authorization/permissions/read`: the caller's own permissions (preflight).
+/// Every principal may read its own, so no role needs to list it.
+pub const PERMISSIONS_READ: &str = "Microsoft.Authorization/permissions/read";
+
+/// Whether ARM's action pattern `pattern` (`*`, `Microsoft.Compute/*`,
+/// `Microsoft.Compute/*/read`) covers `action`: case-insensitive, `*` matching any run of
+/// characters, slashes included.
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    fn matches(p: &[u8], a: &[u8]) -> bool {
+        match p.split_first() {
+            None => a.is_empty(),
+            Some((b'*', rest)) => (0..=a.len()).any(|i| matches(rest, &a[i..])),
+            Some((c, rest)) => a
+                .split_first()
+                .is_some_and(|(x, tail)| x.eq_ignore_ascii_case(c) && matches(rest, tail)),
+        }
+    }
+    matches(pattern.trim().as_bytes(), action.as_bytes())
+}
+
+/// Whether the caller may perform `action`, given the entries of
+/// `Microsoft.Authorization/permissions` (one per role assignment that applies at the scope,
+/// each a list of `actions` less its `notActions`): allowed when one entry's actions cover it
+/// and that same entry's notActions do not (a `notAction` subtracts only within its own role;
+/// it is no deny).
+pub fn allowed(entries: &[(Vec<String>, Vec<String>)], action: &str) -> bool {
+    entries.iter().any(|(actions, not_actions)| {
+        actions.iter().any(|p| action_matches(p, action))
+            && !not_actions.iter().any(|p| action_matches(p, action))
+    })
+}
 
 /// The action the emulator's (and ARM's) operation name needs, for checking the role
 /// against a request log. `None` for operations this backend never calls.
@@ -75,6 +114,9 @@ pub fn action_of_operation(operation: &str) -> Option<&'static str> {
         "CapacityReservations_CreateOrUpdate" | "CapacityReservations_Update" => RESERVATION_WRITE,
         "CapacityReservations_Delete" => RESERVATION_DELETE,
         "OperationStatus_Get" => OPERATIONS_READ,
+        "Usage_List" => USAGES_READ,
+        "Subscriptions_Get" => SUBSCRIPTION_READ,
+        "Permissions_ListForResourceGroup" | "Permissions_ListForSubscription" => PERMISSIONS_READ,
         _ => return None,
     })
 }
@@ -106,6 +148,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn wildcards_and_not_actions_follow_arm() {
+        assert!(action_matches("*", GROUP_WRITE));
+        assert!(action_matches("Microsoft.Compute/*", RESERVATION_DELETE));
+        assert!(action_matches("microsoft.compute/*/read", GROUP_READ));
+        assert!(action_matches("Microsoft.Compute/*/read", RESERVATION_READ));
+        assert!(!action_matches("Microsoft.Compute/*/read", GROUP_WRITE));
+        assert!(!action_matches("Microsoft.Resources/*", GROUP_WRITE));
+        assert!(action_matches(GROUP_WRITE, &GROUP_WRITE.to_uppercase()));
+        let contributor_without_deletes = vec![(
+            vec!["*".to_string()],
+            vec!["Microsoft.Compute/*/delete".to_string()],
+        )];
+        assert!(allowed(&contributor_without_deletes, GROUP_WRITE));
+        assert!(!allowed(&contributor_without_deletes, GROUP_DELETE));
+        assert!(!allowed(&contributor_without_deletes, RESERVATION_DELETE));
+        // Another role granting the delete wins: notActions subtract within their own role.
+        let mut with_other = contributor_without_deletes.clone();
+        with_other.push((vec![GROUP_DELETE.to_string()], vec![]));
+        assert!(allowed(&with_other, GROUP_DELETE));
+        assert!(!allowed(&[], SKUS_READ));
+    }
+
+    #[test]
     fn the_role_lists_exactly_the_actions_once() {
         let role = role_definition();
         let listed: Vec<&str> = role["Actions"]
@@ -135,6 +200,8 @@ mod tests {
                     "OperationResults_Get",
                     "OperationStatus_Get",
                     "ResourceSkus_List",
+                    "Usage_List",
+                    "Subscriptions_Get",
                 ]
                 .iter()
                 .any(|op| action_of_operation(op) == Some(action)),

@@ -128,6 +128,17 @@ pub(crate) struct CapacityReservationPut {
     pub(crate) tags: BTreeMap<String, String>,
 }
 
+/// The subscription (`GET /subscriptions/{id}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Subscription {
+    #[serde(default)]
+    pub(crate) display_name: Option<String>,
+    /// `Enabled`, `Warned`, `PastDue`, `Disabled`, `Deleted`.
+    #[serde(default)]
+    pub(crate) state: Option<String>,
+}
+
 /// A location of the subscription.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct Location {
@@ -159,6 +170,9 @@ pub(crate) struct ResourceSku {
     pub(crate) restrictions: Vec<SkuRestriction>,
     #[serde(default)]
     pub(crate) capabilities: Vec<SkuCapability>,
+    /// The quota family (`standardDSv5Family`), as `locations/{region}/usages` names it.
+    #[serde(default)]
+    pub(crate) family: Option<String>,
 }
 
 /// `locationInfo[]` of a SKU.
@@ -202,6 +216,14 @@ pub(crate) struct SkuCapability {
 }
 
 impl ResourceSku {
+    /// The `vCPUs` capability (what one VM of the size counts against its family's quota).
+    pub(crate) fn vcpus(&self) -> Option<u64> {
+        self.capabilities
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case("vCPUs"))
+            .and_then(|c| c.value.trim().parse().ok())
+    }
+
     /// The zones of `region` where this SKU can be reserved: its `locationInfo` zones, less
     /// those a `Zone` restriction names; none when a `Location` restriction covers the region
     /// or the SKU says it does not support capacity reservations.
@@ -236,6 +258,39 @@ impl ResourceSku {
             .cloned()
             .collect()
     }
+}
+
+/// One entry of `Microsoft.Authorization/permissions`: what one role assignment lets the
+/// caller do at the scope.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Permission {
+    #[serde(default)]
+    pub(crate) actions: Vec<String>,
+    #[serde(default)]
+    pub(crate) not_actions: Vec<String>,
+}
+
+/// `name` of a compute usage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UsageName {
+    #[serde(default)]
+    pub(crate) value: String,
+    #[serde(default)]
+    pub(crate) localized_value: Option<String>,
+}
+
+/// One compute usage of a location (`locations/{region}/usages`): a quota in vCPUs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Usage {
+    #[serde(default)]
+    pub(crate) name: UsageName,
+    #[serde(default)]
+    pub(crate) current_value: i64,
+    #[serde(default)]
+    pub(crate) limit: i64,
 }
 
 /// The body of an `Azure-AsyncOperation` status.

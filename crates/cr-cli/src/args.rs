@@ -11,6 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 invalid configuration or usage, 3 no capacity or quota anywhere, \
 4 unauthorized, 5 a rollback or cancel failed (reservations still held: the message lists them), \
+6 the preflight found that reserving cannot work (cr doctor, cr reserve --preflight), \
 130 interrupted (everything released), 1 anything else.";
 
 /// Reserve cloud compute capacity before a test cluster is provisioned, and release it after.
@@ -141,6 +142,12 @@ pub enum Command {
         "cr reserve --config test_default.yaml --config aws_config.yaml --config my-test.yaml\n  cr reserve --emulator --config examples/gce-demo.yaml\n  cr reserve --output json --config ... > reservations.json\n\nProgress is drawn on stderr when it is a terminal; Ctrl-C or SIGTERM stops and releases everything (exit 130).",
     ))]
     Reserve(ReserveArgs),
+    /// Check, without creating anything, whether reserving can work: credentials,
+    /// permissions, the types' offerings in the zones, and quota headroom.
+    #[command(after_help = after(
+        "cr doctor --config test_default.yaml --config gce_config.yaml --config my-test.yaml\n  cr doctor --emulator --config examples/aws-demo.yaml\n  cr doctor --output json --config ... | jq '.findings[] | select(.status == \"fail\")'\n\nOne line per finding: ✓ passed, ✗ failed, ? not checkable (ok / FAIL / ?? off a terminal or with NO_COLOR).\nExit 0 only if reserving can work; 6 when a check failed.",
+    ))]
+    Doctor(CloudCommandArgs),
     /// Show the test's reservations as the cloud reports them.
     #[command(after_help = after("cr status --config ...\n  cr status --output json --config ..."))]
     Status(CloudCommandArgs),
@@ -212,6 +219,10 @@ pub struct ReserveArgs {
     pub cloud: CloudArgs,
     #[command(flatten)]
     pub timeout: TimeoutArg,
+    /// Run `cr doctor`'s checks first and stop with their findings (exit 6) unless reserving
+    /// can work.
+    #[arg(long)]
+    pub preflight: bool,
 }
 
 #[derive(Debug, Args)]
@@ -349,6 +360,7 @@ impl Cli {
         match &self.command {
             Command::Plan(_) => "plan",
             Command::Reserve(_) => "reserve",
+            Command::Doctor(_) => "doctor",
             Command::Status(_) => "status",
             Command::Cancel(_) => "cancel",
             Command::Cleanup(_) => "cleanup",
@@ -380,7 +392,7 @@ impl Cli {
                 cloud: Some(&a.cloud),
                 timeout: Some(&a.timeout),
             },
-            Command::Status(a) | Command::Cancel(a) => Takes {
+            Command::Status(a) | Command::Cancel(a) | Command::Doctor(a) => Takes {
                 config: Some(&a.config),
                 output: Some(a.output.output),
                 cloud: Some(&a.cloud),

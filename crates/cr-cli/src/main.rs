@@ -3,7 +3,9 @@
 //!
 //! Exit codes: 0 ok, 2 invalid configuration or usage, 3 no capacity or quota anywhere,
 //! 4 unauthorized, 5 a rollback or cancel failed (reservations are still held: the message
-//! lists them), 130 interrupted by a signal (everything released), 1 anything else.
+//! lists them), 6 the preflight found that reserving cannot work (`cr doctor`,
+//! `cr reserve --preflight`), 130 interrupted by a signal (everything released), 1 anything
+//! else.
 
 mod args;
 mod commands;

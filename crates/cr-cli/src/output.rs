@@ -13,6 +13,7 @@ use comfy_table::{
 };
 use cr_core::error::{CloudError, Error, Leftover};
 use cr_core::orphans::{self, Assessed, OrphanReason, OrphanRules};
+use cr_core::preflight::{PreflightReport, Status};
 use cr_core::{
     CancelReport, CapacityPlan, CapacityReservation, CleanupPreview, Cloud, Reservation,
     ReservationSet, Result,
@@ -767,6 +768,95 @@ pub fn document<T: Serialize>(value: &T, ok: bool) -> Value {
         obj.insert("ok".into(), json!(ok));
     }
     v
+}
+
+/// The preflight as JSON for programs (docs/json.md, `preflight`): `ok` is whether reserving
+/// can work, every finding with its area, status, region, subject, detail, fix and the
+/// cloud's code, and the counts per status.
+pub fn preflight_json(report: &PreflightReport) -> Value {
+    let count = |s: Status| report.findings.iter().filter(|f| f.status == s).count();
+    document(
+        &json!({
+            "cloud": report.cloud,
+            "can_reserve": report.can_reserve(),
+            "findings": report.findings,
+            "counts": {
+                "pass": count(Status::Pass),
+                "fail": count(Status::Fail),
+                "not_checkable": count(Status::NotCheckable),
+            },
+        }),
+        report.can_reserve(),
+    )
+}
+
+/// The preflight checklist for people: one line per finding (✓ passed, ✗ failed, ? not
+/// checkable; `ok`, `FAIL`, `??` off a terminal or with `NO_COLOR`), with what to do under
+/// a failure when the detail does not already say it, and a verdict.
+pub fn preflight_text(report: &PreflightReport) -> String {
+    let fancy = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    preflight_lines(report, fancy)
+}
+
+fn preflight_lines(report: &PreflightReport, fancy: bool) -> String {
+    let mark = |s: Status| match (s, fancy) {
+        (Status::Pass, true) => "✓",
+        (Status::Fail, true) => "✗",
+        (Status::NotCheckable, true) => "?",
+        (Status::Pass, false) => "ok  ",
+        (Status::Fail, false) => "FAIL",
+        (Status::NotCheckable, false) => "??  ",
+    };
+    let mut s = format!(
+        "preflight of {} (nothing is created):
+",
+        report.cloud
+    );
+    for f in &report.findings {
+        let region = f
+            .region
+            .as_deref()
+            .map(|r| format!(" {r}"))
+            .unwrap_or_default();
+        let code = f
+            .code
+            .as_deref()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{} {}{region}: {}: {}{code}",
+            mark(f.status),
+            f.area.as_str(),
+            f.subject,
+            f.detail
+        );
+        if let Some(fix) = f.fix.as_deref().filter(|x| !f.detail.contains(x)) {
+            let _ = writeln!(s, "     fix: {fix}");
+        }
+    }
+    let failed = report.failures().count();
+    let unknown = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::NotCheckable)
+        .count();
+    let unknown = if unknown > 0 {
+        format!(" ({unknown} not checkable, see ?)")
+    } else {
+        String::new()
+    };
+    if failed == 0 {
+        let _ = writeln!(s, "reserving can work{unknown}");
+    } else {
+        let _ = writeln!(
+            s,
+            "reserving cannot work: {failed} check{} failed{unknown}",
+            if failed == 1 { "" } else { "s" }
+        );
+    }
+    s
 }
 
 /// A reservation's zone for people: regional ones have none.

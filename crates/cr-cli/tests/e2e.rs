@@ -47,11 +47,12 @@ fn json(run: &Run) -> serde_json::Value {
 /// Runs reserve → status → cancel for `config` and checks the emulator's audit after each.
 async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str) {
     let dir = tempfile::tempdir().unwrap();
-    // A regional quota of 50 instances: the set (4) fits, the failing reserve below does not.
+    // A vCPU quota of the db type's family worth 50 db nodes: the set (4) fits, the failing
+    // reserve below does not.
     let mut scenario = cr_emulator::demo_scenario();
-    let region = match cloud {
-        CloudKind::Aws => "us-east-1",
-        _ => "us-east1",
+    let (region, db_type) = match cloud {
+        CloudKind::Aws => ("us-east-1", "i4i.large"),
+        _ => ("us-east1", "n2-highmem-16"),
     };
     scenario
         .clouds
@@ -59,7 +60,7 @@ async fn reserve_status_cancel(cloud: CloudKind, config: &str, expect_zone: &str
         .regions
         .entry(region.to_string())
         .or_default()
-        .quota = Some(50);
+        .limit_to_instances(cloud, db_type, 50);
     let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
     let cfg = dir.path().join("test.yaml");
     std::fs::write(&cfg, config).unwrap();
@@ -1256,4 +1257,119 @@ async fn oci_cleanup_without_a_compartment_says_what_it_searched() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(!run.stderr.contains("root compartment"), "{}", run.stderr);
     emu.shutdown().await;
+}
+
+/// `cr doctor` and `cr reserve --preflight` as a user runs them against an emulator: a
+/// healthy account passes (exit 0, the `preflight` document valid against the schema), a
+/// type offered in no zone of the region fails the checklist (exit 6, the type named), and
+/// `reserve --preflight` then stops before creating anything; on the healthy account it goes
+/// on and reserves.
+#[cfg(feature = "aws")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_doctor_and_reserve_preflight() {
+    let config = "cluster_backend: aws
+test_id: 0f8e5a2c-e2e0-4e2e-8e2e-00000000d0c7
+use_capacity_reservation: true
+instance_provision: on_demand
+region_name: us-east-1
+availability_zone: a
+n_db_nodes: 3
+n_loaders: 1
+nemesis_add_node_cnt: 0
+instance_type_db: i4i.large
+instance_type_loader: c7i.2xlarge
+";
+    for healthy in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut scenario = Scenario::default();
+        if !healthy {
+            let region = scenario
+                .clouds
+                .get_mut(CloudKind::Aws)
+                .regions
+                .entry("us-east-1".into())
+                .or_default();
+            for z in ["a", "b", "c", "d", "e", "f"] {
+                region
+                    .zones
+                    .entry(format!("us-east-1{z}"))
+                    .or_default()
+                    .insert("i4i.large".into(), -1);
+            }
+        }
+        let (emu, env) = emulator(scenario, &dir.path().join("creds")).await;
+        let cfg = dir.path().join("doctor.yaml");
+        std::fs::write(&cfg, config).unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let endpoint = env["CR_ENDPOINT"].clone();
+        let ca = env["CR_CA_BUNDLE"].clone();
+        let cloud = ["--config", cfg, "--endpoint", &endpoint, "--ca-bundle", &ca];
+
+        let mut args = vec!["doctor", "--output", "json"];
+        args.extend(cloud);
+        let run = cr(&env, &args).await;
+        let doc = json(&run);
+        schema::check("preflight", &doc);
+        assert_eq!(doc["can_reserve"], healthy, "{}", run.stdout);
+        assert_eq!(doc["ok"], healthy, "{}", run.stdout);
+        assert_eq!(
+            run.code,
+            Some(if healthy { 0 } else { 6 }),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+
+        let mut args = vec!["doctor"];
+        args.extend(cloud);
+        let run = cr(&env, &args).await;
+        if healthy {
+            assert!(run.stdout.contains("reserving can work"), "{}", run.stdout);
+            assert!(
+                run.stdout.contains("ok   offerings us-east-1: i4i.large"),
+                "{}",
+                run.stdout
+            );
+        } else {
+            // Off a terminal the marks are ASCII.
+            assert!(
+                run.stdout.contains(
+                    "FAIL offerings us-east-1: i4i.large: not offered in any zone of us-east-1"
+                ),
+                "{}",
+                run.stdout
+            );
+            assert!(
+                run.stdout.contains("reserving cannot work: 1 check failed"),
+                "{}",
+                run.stdout
+            );
+        }
+        assert!(
+            emu.state().reservations.is_empty(),
+            "cr doctor creates nothing"
+        );
+
+        let mut args = vec!["reserve", "--preflight", "--output", "json"];
+        args.extend(cloud);
+        let run = cr(&env, &args).await;
+        if healthy {
+            assert_eq!(run.code, Some(0), "{}", run.stderr);
+            schema::check("reservation_set", &json(&run));
+            assert_eq!(emu.state().live(CloudKind::Aws).count(), 2);
+            let mut args = vec!["cancel"];
+            args.extend(cloud);
+            assert_eq!(cr(&env, &args).await.code, Some(0));
+        } else {
+            assert_eq!(run.code, Some(6), "{}\n{}", run.stdout, run.stderr);
+            schema::check("preflight", &json(&run));
+            assert!(run.stderr.contains("FAIL offerings"), "{}", run.stderr);
+            assert!(
+                emu.state().reservations.is_empty(),
+                "reserve --preflight stopped before creating anything"
+            );
+        }
+        assert_eq!(emu.state().live(CloudKind::Aws).count(), 0);
+        emu.shutdown().await;
+    }
 }

@@ -154,6 +154,37 @@ pub struct PermissionCheck {
     pub granted: bool,
     /// The policy line that grants it (from the adapter's `permissions()` manifest).
     pub grant: String,
+    /// Set when the cloud cannot tell without side effects whether this action is allowed
+    /// (OCI has no permission-test API: a create or delete is only known by doing it): why,
+    /// and `granted` means nothing. The finding is then [`Status::NotCheckable`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
+}
+
+impl PermissionCheck {
+    /// An action the cloud said is allowed (`granted`) or not.
+    pub fn checked(action: impl Into<String>, granted: bool, grant: impl Into<String>) -> Self {
+        PermissionCheck {
+            action: action.into(),
+            granted,
+            grant: grant.into(),
+            unchecked: None,
+        }
+    }
+
+    /// An action the cloud does not let cr check without side effects, with the reason.
+    pub fn unchecked(
+        action: impl Into<String>,
+        grant: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        PermissionCheck {
+            action: action.into(),
+            granted: false,
+            grant: grant.into(),
+            unchecked: Some(reason.into()),
+        }
+    }
 }
 
 /// One quota the plan draws on in a region.
@@ -273,6 +304,18 @@ impl crate::engine::Engine {
         match permissions {
             Ok(Checkable::Checked(checks)) => {
                 for c in checks {
+                    if let Some(reason) = c.unchecked {
+                        findings.push(Finding {
+                            area: Area::Permissions,
+                            status: Status::NotCheckable,
+                            region: Some(rp.region.clone()),
+                            subject: c.action,
+                            detail: reason,
+                            fix: Some(format!("make sure the policy has {}", c.grant)),
+                            code: None,
+                        });
+                        continue;
+                    }
                     findings.push(Finding {
                         area: Area::Permissions,
                         status: if c.granted {

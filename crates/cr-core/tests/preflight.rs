@@ -68,10 +68,12 @@ fn permissions(m: &mut MockCloudAdapter, denied: &'static [&'static str]) {
         Ok(Checkable::Checked(
             ["compute.reservations.create", "compute.reservations.delete"]
                 .iter()
-                .map(|a| PermissionCheck {
-                    action: a.to_string(),
-                    granted: !denied.contains(a),
-                    grant: format!("roles/compute.admin (or a custom role with {a})"),
+                .map(|a| {
+                    PermissionCheck::checked(
+                        *a,
+                        !denied.contains(a),
+                        format!("roles/compute.admin (or a custom role with {a})"),
+                    )
                 })
                 .collect(),
         ))
@@ -258,6 +260,39 @@ async fn what_the_cloud_cannot_check_is_said_and_does_not_fail() {
             .iter()
             .any(|f| f.detail.contains("GetServiceQuota"))
     );
+}
+
+#[tokio::test]
+async fn an_action_checkable_only_by_doing_it_is_its_own_not_checkable_finding() {
+    let mut m = healthy();
+    m.expect_check_permissions().returning(|_| {
+        Ok(Checkable::Checked(vec![
+            PermissionCheck::checked("LIST", true, "Allow group g to inspect x"),
+            PermissionCheck::unchecked(
+                "CREATE",
+                "Allow group g to manage x",
+                "no permission-test API: known only by creating",
+            ),
+            PermissionCheck::unchecked(
+                "DELETE",
+                "Allow group g to manage x",
+                "no permission-test API: known only by deleting",
+            ),
+        ]))
+    });
+    offered_in_b_and_c(&mut m);
+    quota(&mut m, 100);
+    let report = run(m, &plan(&["us-east1-b"], true)).await;
+    assert!(report.can_reserve(), "{report:#?}");
+    let perms = of(&report, Area::Permissions);
+    assert_eq!(perms.len(), 3, "{report:#?}");
+    assert_eq!(perms[0].status, Status::Pass);
+    for (f, action) in perms[1..].iter().zip(["CREATE", "DELETE"]) {
+        assert_eq!(f.status, Status::NotCheckable, "{f:?}");
+        assert_eq!(f.subject, action);
+        assert!(f.detail.contains("known only by"), "{f:?}");
+        assert!(f.fix.as_deref().unwrap().contains("manage x"), "{f:?}");
+    }
 }
 
 #[tokio::test]

@@ -35,14 +35,21 @@ SCENARIO = {
         # PATCH 202 Location-only); group deletes are asynchronous, and westus2 has a small vCPU quota
         # for the Dsv5 family.
         "azure": {
-            "regions": {"eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}}},
+            "regions": {
+                "eastus": {"zones": {"1": {"Standard_L8s_v3": 0}}},
+                "westus2": {"quotas": {"standardDSv5Family": 4}},
+            },
             "options": {
                 "group_delete": "async",
-                "vcpu_quotas": {"westus2": {"standardDSv5Family": 4}},
             },
+            # Answered as the role's notActions by Microsoft.Authorization/permissions (and
+            # refused, though no check lists locations).
+            "denied_permissions": ["Microsoft.Resources/subscriptions/locations/read"],
         },
         "oci": {
-            "regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}}}},
+            "regions": {"us-ashburn-1": {"zones": {"AD-1": {"VM.DenseIO.E5.Flex": 0}},
+                                         # Read by oci_preflight through the Limits service.
+                                         "quotas": {"standard3-core-count": 12}}},
             # Only oci_limits_and_summaries uses VM.Standard.E4.Flex.
             "options": {"limits": {"standard-e4-core-count": 16}, "summary_fields": "minimal"},
         },
@@ -883,6 +890,63 @@ def oci_usage(env):
     return "usedInstanceCount 0 -> 1 -> 0, delete refused (409) while in use"
 
 
+@check("azure: compute usages list vCPU quotas per family and cores; the caller's permissions")
+def azure_preflight(env):
+    from azure.core.rest import HttpRequest
+
+    compute, resources = azure_clients(env)
+    usages = {u.name.value: u for u in compute.usage.list("westus2")}
+    expect("cores" in usages and usages["cores"].name.localized_value == "Total Regional vCPUs",
+           f"usages {sorted(usages)}")
+    dsv5 = usages.get("standardDSv5Family")
+    expect(dsv5 is not None and dsv5.limit == 4 and dsv5.current_value == 0 and dsv5.unit == "Count",
+           f"standardDSv5Family {dsv5}")
+    sub = env["AZURE_SUBSCRIPTION_ID"]
+    path = "providers/Microsoft.Authorization/permissions?api-version=2022-04-01"
+    # azure-mgmt-authorization is not installed: azure-core's pipeline (the same bearer policy).
+    got = resources.send_request(HttpRequest("GET", f"/subscriptions/{sub}/{path}"))
+    got.raise_for_status()
+    entries = got.json()["value"]
+    expect(len(entries) == 1 and entries[0]["actions"] == ["*"], f"permissions {entries}")
+    denied = entries[0]["notActions"]
+    expect(denied == ["Microsoft.Resources/subscriptions/locations/read"], f"notActions {denied}")
+    missing = resources.send_request(HttpRequest("GET", f"/subscriptions/{sub}/resourceGroups/cr-no-such-rg/{path}"))
+    expect(missing.status_code == 404 and missing.json()["error"]["code"] == "ResourceGroupNotFound",
+           f"missing resource group: {missing.status_code} {missing.text}")
+    return f"standardDSv5Family limit {dsv5.limit}, notActions {denied}"
+
+
+@check("oci: GetCompartment, ListLimitValues and GetResourceAvailability of a core-count limit")
+def oci_preflight(env):
+    import oci
+
+    cfg = oci_config(env)
+    identity = oci_client(env, oci.identity.IdentityClient, cfg)
+    root = identity.get_compartment(cfg["tenancy"]).data
+    expect(root.id == cfg["tenancy"] and root.lifecycle_state == "ACTIVE", f"compartment {root}")
+    try:
+        identity.get_compartment("ocid1.user.oc1..not-a-compartment")
+        raise AssertionError("a user OCID was read as a compartment")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 404 and e.code == "NotAuthorizedOrNotFound", f"{e.status} {e.code}")
+    ads = oci_ads(env, cfg)
+    limits = oci_client(env, oci.limits.LimitsClient, cfg)
+    values = oci.pagination.list_call_get_all_results(
+        limits.list_limit_values, cfg["tenancy"], "compute", name="standard3-core-count",
+        scope_type="AD", availability_domain=ads[1].name).data
+    expect([(v.name, v.scope_type, v.availability_domain, v.value) for v in values]
+           == [("standard3-core-count", "AD", ads[1].name, 12)], f"limit values {values}")
+    avail = limits.get_resource_availability("compute", "standard3-core-count", cfg["tenancy"],
+                                             availability_domain=ads[1].name).data
+    expect(avail.used == 0 and avail.available == 12, f"availability {avail}")
+    try:
+        limits.get_resource_availability("compute", "standard3-core-count", cfg["tenancy"])
+        raise AssertionError("an AD-scoped limit was answered without availabilityDomain")
+    except oci.exceptions.ServiceError as e:
+        expect(e.status == 400, f"{e.status} {e.code}")
+    return f"{root.name} ACTIVE; standard3-core-count 12 in {ads[1].name}, 0 used"
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -903,8 +967,10 @@ def nothing_left(env):
 CLOUD_CHECKS = {
     "aws": [aws_lifecycle, aws_pagination, aws_errors, aws_clock_skew, aws_usage],
     "gce": [gce_lifecycle, gce_errors, gce_clock_skew, gce_usage],
-    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_clock_skew, azure_patch, azure_strictness, azure_usage],
-    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_clock_skew, oci_retry_tokens, oci_limits_and_summaries, oci_work_request, oci_usage],
+    "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_clock_skew, azure_patch, azure_strictness, azure_usage,
+              azure_preflight],
+    "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_clock_skew, oci_retry_tokens, oci_limits_and_summaries, oci_work_request,
+            oci_usage, oci_preflight],
 }
 
 

@@ -88,6 +88,9 @@ fn azure(operation: &str) -> Option<&'static [&'static str]> {
             &["Microsoft.Compute/capacityReservationGroups/capacityReservations/delete"]
         }
         "OperationStatus_Get" => &["Microsoft.Compute/locations/operations/read"],
+        "Usage_List" => &["Microsoft.Compute/locations/usages/read"],
+        // Every principal may read its own permissions.
+        "Permissions_ListForSubscription" | "Permissions_ListForResourceGroup" => &[],
         _ => return None,
     })
 }
@@ -105,7 +108,7 @@ fn oci(operation: &str) -> Option<&'static [&'static str]> {
         }
         // A work request is authorized by the permissions of the resource it is about.
         "GetWorkRequest" | "ListWorkRequestErrors" => &[READ],
-        "ListAvailabilityDomains" => &["COMPARTMENT_INSPECT"],
+        "ListAvailabilityDomains" | "GetCompartment" => &["COMPARTMENT_INSPECT"],
         "ListRegionSubscriptions" => &["TENANCY_INSPECT"],
         // ListRegions is public: no authorization.
         "ListRegions" => &[],

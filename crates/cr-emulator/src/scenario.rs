@@ -2,7 +2,7 @@
 //!
 //! A scenario is read from YAML or JSON (a file, `PUT /_emulator/scenario`, or built in code)
 //! and describes, per cloud, regions → zones → instance type → instances available, a
-//! per-region quota, latency, how long long-running operations take and which faults to
+//! per-region vCPU quotas, latency, how long long-running operations take and which faults to
 //! inject. Everything not named keeps the defaults of [`crate::defaults`]: a region or zone
 //! absent from the scenario exists with `default_capacity` instances of every type, and a zone
 //! named with a map overrides only the types it lists.
@@ -14,7 +14,7 @@
 //! lro_ms: 0
 //! clock_skew_s: -600        # the clouds' clock 10 minutes behind the client's
 //! clouds:
-//!   aws:   {regions: {us-east-1: {quota: 64, zones: {us-east-1a: {i4i.large: 0}}}}}
+//!   aws:   {regions: {us-east-1: {quotas: {standard: 64}, zones: {us-east-1a: {i4i.large: 0}}}}}
 //!   oci:   {regions: {us-phoenix-1: {zones: {AD-1: {VM.DenseIO.E5.Flex: 0}}}}}
 //! faults:
 //!   - {cloud: aws, operation: CreateCapacityReservation, kind: throttle, rate: 0.1}
@@ -172,6 +172,13 @@ pub struct CloudScenario {
     /// Regions whose capacity differs from the default (or that the defaults lack).
     #[serde(default)]
     pub regions: BTreeMap<String, RegionScenario>,
+    /// Permissions the caller lacks, in the cloud's names (`ec2:CreateCapacityReservation`,
+    /// `compute.reservations.create`, `Microsoft.Compute/capacityReservationGroups/write`,
+    /// OCI's `COMPUTE_CAPACITY_RESERVATION_CREATE`): every operation needing one of them
+    /// ([`crate::iam::required_permissions`]) is refused with the cloud's authorization
+    /// error, and the permission-query endpoints answer from the same list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_permissions: Vec<String>,
     /// Overrides the top-level `lro_ms` for this cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lro_ms: Option<u64>,
@@ -211,13 +218,28 @@ pub struct RegionScenario {
     /// instance type → instances available (negative: type not offered in the zone).
     #[serde(default)]
     pub zones: BTreeMap<String, BTreeMap<String, i64>>,
-    /// Most instances reserved at once in this region across all types (active and pending
-    /// reservations count); unlimited when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota: Option<u64>,
+    /// Compute quota limits of the region in vCPUs (OCI: OCPUs, per availability domain),
+    /// keyed by the cloud's metric name: a family (`standard` / `G` / `P` … on EC2,
+    /// `N2_CPUS` on GCE, `standardDSv5Family` on Azure, `standard-e4-core-count` on OCI) or
+    /// the regional total (GCE `CPUS`, Azure `cores`). Every reservation holding capacity
+    /// counts; a metric not named has [`crate::quota::DEFAULT_VCPU_QUOTA`]. See
+    /// [`crate::quota`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quotas: BTreeMap<String, u64>,
     /// AWS only: placement groups that exist in the region from the start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement_groups: Vec<PlacementGroupSeed>,
+}
+
+impl RegionScenario {
+    /// Sets the quota of `instance_type`'s family (its first metric, see
+    /// [`crate::quota::quota_shape`]) to what `instances` of it take, so that a test can say
+    /// "room for n of these" in the cloud's own unit.
+    pub fn limit_to_instances(&mut self, cloud: CloudKind, instance_type: &str, instances: u64) {
+        let shape = crate::quota::quota_shape(cloud, instance_type);
+        self.quotas
+            .insert(shape.metrics[0].clone(), instances * u64::from(shape.vcpus));
+    }
 }
 
 /// An AWS placement group named by the scenario.
@@ -377,6 +399,19 @@ impl Scenario {
 
     /// Checks values serde cannot check.
     pub fn validate(&self) -> Result<(), ScenarioError> {
+        for cloud in CloudKind::ALL {
+            for (region, r) in &self.clouds.get(cloud).regions {
+                for metric in r.quotas.keys() {
+                    if !crate::quota::is_metric(cloud, metric) {
+                        return Err(ScenarioError::Invalid(format!(
+                            "clouds.{cloud}.regions.{region}.quotas: {metric} is not a {cloud} \
+                             quota metric ({})",
+                            crate::quota::metric_hint(cloud)
+                        )));
+                    }
+                }
+            }
+        }
         for f in &self.faults {
             if !(0.0..=1.0).contains(&f.rate) || f.rate.is_nan() {
                 return Err(ScenarioError::Invalid(format!(

@@ -76,19 +76,24 @@ impl FromStr for CloudKind {
 }
 
 /// Why [`World::try_consume`] refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CapacityDenied {
     /// The zone has fewer instances of the type left than asked for.
     Stockout {
         /// Instances still free in the zone.
         available: u64,
     },
-    /// The region's quota would be exceeded.
+    /// A vCPU quota of the region (OCI: of the availability domain) would be exceeded.
     Quota {
-        /// The region's quota in instances.
+        /// The cloud's name of the quota metric (`N2_CPUS`, `CPUS`, `standardDSv5Family`,
+        /// `standard`, `standard-e4-core-count`).
+        metric: String,
+        /// Its limit in vCPUs (OCI: OCPUs).
         limit: u64,
-        /// Instances already reserved in the region.
+        /// vCPUs already held against it.
         used: u64,
+        /// vCPUs the refused request needed.
+        needed: u64,
     },
     /// The scenario says the type does not exist in the zone (negative count).
     NotOffered,
@@ -206,6 +211,7 @@ pub struct RegionInfo {
 }
 
 type PoolKey = (CloudKind, String, String, String);
+type QuotaKey = (CloudKind, String, String, String);
 
 /// Merged regions and the scenario they were computed from.
 type CachedRegions = (Arc<Scenario>, Arc<Vec<RegionInfo>>);
@@ -213,7 +219,11 @@ type CachedRegions = (Arc<Scenario>, Arc<Vec<RegionInfo>>);
 #[derive(Default)]
 struct Inner {
     used: HashMap<PoolKey, u64>,
-    region_used: HashMap<(CloudKind, String), u64>,
+    /// vCPUs held per pool (so that a release frees what the take charged).
+    pool_vcpus: HashMap<PoolKey, u64>,
+    /// vCPUs held per quota: (cloud, region, scope, metric); scope is the zone for a cloud
+    /// whose quotas are per zone (OCI), empty otherwise.
+    quota_used: HashMap<QuotaKey, u64>,
     audit: Vec<AuditRecord>,
     audit_index: HashMap<(CloudKind, String), usize>,
     fault_rngs: HashMap<(CloudKind, String), StdRng>,
@@ -455,8 +465,9 @@ impl World {
             .collect()
     }
 
-    /// Takes `count` instances of the type from the zone, or says why not. The region's quota
-    /// is checked first, as the clouds do.
+    /// Takes `count` instances of the type from the zone, or says why not. The quotas are
+    /// checked first, as the clouds do: every metric the type draws on
+    /// ([`crate::quota::quota_shape`]) must hold `count` × its vCPUs more.
     pub fn try_consume(
         &self,
         cloud: CloudKind,
@@ -465,27 +476,59 @@ impl World {
         instance_type: &str,
         count: u32,
     ) -> Result<(), CapacityDenied> {
+        let each = crate::quota::quota_shape(cloud, instance_type).vcpus;
+        self.try_consume_vcpus(
+            cloud,
+            region,
+            zone,
+            instance_type,
+            count,
+            u64::from(each) * u64::from(count),
+        )
+    }
+
+    /// [`World::try_consume`] for instances whose size the request sets (OCI Flex shapes:
+    /// `vcpus` is the OCPUs of all `count` instances together).
+    pub fn try_consume_vcpus(
+        &self,
+        cloud: CloudKind,
+        region: &str,
+        zone: &str,
+        instance_type: &str,
+        count: u32,
+        vcpus: u64,
+    ) -> Result<(), CapacityDenied> {
         let scenario = self.scenario_arc();
         let total = self.capacity_total(cloud, region, zone, instance_type);
         if total < 0 {
             return Err(CapacityDenied::NotOffered);
         }
-        let quota = scenario
+        let metrics = crate::quota::quota_shape(cloud, instance_type).metrics;
+        let limits = scenario
             .clouds
             .get(cloud)
             .regions
             .get(region)
-            .and_then(|r| r.quota);
+            .map(|r| &r.quotas);
         let mut inner = lock(&self.inner);
-        let region_key = (cloud, region.to_owned());
-        let region_used = inner.region_used.get(&region_key).copied().unwrap_or(0);
-        if let Some(limit) = quota
-            && region_used + u64::from(count) > limit
-        {
-            return Err(CapacityDenied::Quota {
-                limit,
-                used: region_used,
-            });
+        for metric in &metrics {
+            let limit = limits
+                .and_then(|q| q.get(metric))
+                .copied()
+                .unwrap_or(crate::quota::DEFAULT_VCPU_QUOTA);
+            let used = inner
+                .quota_used
+                .get(&quota_key(cloud, region, zone, metric))
+                .copied()
+                .unwrap_or(0);
+            if used + vcpus > limit {
+                return Err(CapacityDenied::Quota {
+                    metric: metric.clone(),
+                    limit,
+                    used,
+                    needed: vcpus,
+                });
+            }
         }
         let key = pool_key(cloud, region, zone, instance_type);
         let used = inner.used.get(&key).copied().unwrap_or(0);
@@ -493,12 +536,19 @@ impl World {
         if u64::from(count) > available {
             return Err(CapacityDenied::Stockout { available });
         }
-        *inner.used.entry(key).or_default() += u64::from(count);
-        *inner.region_used.entry(region_key).or_default() += u64::from(count);
+        *inner.used.entry(key.clone()).or_default() += u64::from(count);
+        *inner.pool_vcpus.entry(key).or_default() += vcpus;
+        for metric in &metrics {
+            *inner
+                .quota_used
+                .entry(quota_key(cloud, region, zone, metric))
+                .or_default() += vcpus;
+        }
         Ok(())
     }
 
-    /// Gives back what [`World::try_consume`] took.
+    /// Gives back what [`World::try_consume`] took: `count` instances, and their share of the
+    /// vCPUs the pool holds.
     pub fn release(
         &self,
         cloud: CloudKind,
@@ -508,34 +558,103 @@ impl World {
         count: u32,
     ) {
         let mut inner = lock(&self.inner);
-        if let Some(u) = inner
-            .used
-            .get_mut(&pool_key(cloud, region, zone, instance_type))
-        {
-            *u = u.saturating_sub(u64::from(count));
+        let key = pool_key(cloud, region, zone, instance_type);
+        let held = inner.used.get(&key).copied().unwrap_or(0);
+        let n = u64::from(count).min(held);
+        if n == 0 {
+            return;
         }
-        if let Some(u) = inner.region_used.get_mut(&(cloud, region.to_owned())) {
-            *u = u.saturating_sub(u64::from(count));
+        let pool_vcpus = inner.pool_vcpus.get(&key).copied().unwrap_or(0);
+        let freed = if n == held {
+            pool_vcpus
+        } else {
+            pool_vcpus * n / held
+        };
+        inner.used.insert(key.clone(), held - n);
+        inner.pool_vcpus.insert(key, pool_vcpus - freed);
+        for metric in crate::quota::quota_shape(cloud, instance_type).metrics {
+            if let Some(u) = inner
+                .quota_used
+                .get_mut(&quota_key(cloud, region, zone, &metric))
+            {
+                *u = u.saturating_sub(freed);
+            }
         }
     }
 
-    /// Instances reserved in a region (what the quota is compared with).
-    pub fn region_used(&self, cloud: CloudKind, region: &str) -> u64 {
-        lock(&self.inner)
-            .region_used
-            .get(&(cloud, region.to_owned()))
+    /// The permissions the scenario denies the caller on `cloud`, as written.
+    pub fn denied_permissions(&self, cloud: CloudKind) -> Vec<String> {
+        self.scenario_arc()
+            .clouds
+            .get(cloud)
+            .denied_permissions
+            .clone()
+    }
+
+    /// Whether the scenario grants `permission` on `cloud` (names compared without regard to
+    /// case, as Azure's are; the others' are case-sensitive in practice but never differ).
+    pub fn permission_granted(&self, cloud: CloudKind, permission: &str) -> bool {
+        !self
+            .scenario_arc()
+            .clouds
+            .get(cloud)
+            .denied_permissions
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(permission))
+    }
+
+    /// The first permission `operation` needs ([`crate::iam::required_permissions`]) that
+    /// the scenario denies, if any: the operation is to be refused with the cloud's
+    /// authorization error naming it.
+    pub fn denied_permission(&self, cloud: CloudKind, operation: &str) -> Option<&'static str> {
+        crate::iam::required_permissions(cloud, operation)?
+            .iter()
             .copied()
-            .unwrap_or(0)
+            .find(|p| !self.permission_granted(cloud, p))
     }
 
-    /// The region's quota in instances, if the scenario sets one.
-    pub fn region_quota(&self, cloud: CloudKind, region: &str) -> Option<u64> {
+    /// The limit of a quota metric in a region (vCPUs; OCI OCPUs per availability domain):
+    /// what the scenario sets, else [`crate::quota::DEFAULT_VCPU_QUOTA`].
+    pub fn quota_limit(&self, cloud: CloudKind, region: &str, metric: &str) -> u64 {
         self.scenario_arc()
             .clouds
             .get(cloud)
             .regions
             .get(region)
-            .and_then(|r| r.quota)
+            .and_then(|r| r.quotas.get(metric))
+            .copied()
+            .unwrap_or(crate::quota::DEFAULT_VCPU_QUOTA)
+    }
+
+    /// vCPUs held against a quota metric in a region; `zone` names the availability domain
+    /// for a cloud whose quotas are per zone (OCI) and is ignored otherwise.
+    pub fn quota_used(&self, cloud: CloudKind, region: &str, zone: &str, metric: &str) -> u64 {
+        lock(&self.inner)
+            .quota_used
+            .get(&quota_key(cloud, region, zone, metric))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The metrics with a limit set by the scenario or vCPUs held in a region, sorted (for
+    /// the clouds' quota listings).
+    pub fn quota_metrics(&self, cloud: CloudKind, region: &str) -> Vec<String> {
+        let mut out: std::collections::BTreeSet<String> = self
+            .scenario_arc()
+            .clouds
+            .get(cloud)
+            .regions
+            .get(region)
+            .map(|r| r.quotas.keys().cloned().collect())
+            .unwrap_or_default();
+        out.extend(
+            lock(&self.inner)
+                .quota_used
+                .keys()
+                .filter(|(c, r, _, _)| *c == cloud && r == region)
+                .map(|(_, _, _, m)| m.clone()),
+        );
+        out.into_iter().collect()
     }
 
     // ----- audit ---------------------------------------------------------------------------
@@ -772,6 +891,20 @@ fn merge_regions(cloud: CloudKind, scenario: &Scenario) -> Vec<RegionInfo> {
         }
     }
     out
+}
+
+fn quota_key(cloud: CloudKind, region: &str, zone: &str, metric: &str) -> QuotaKey {
+    let scope = if crate::quota::per_zone(cloud) {
+        zone
+    } else {
+        ""
+    };
+    (
+        cloud,
+        region.to_owned(),
+        scope.to_owned(),
+        metric.to_owned(),
+    )
 }
 
 fn pool_key(cloud: CloudKind, region: &str, zone: &str, instance_type: &str) -> PoolKey {

@@ -75,9 +75,10 @@ faults:
 }
 
 #[test]
-fn consume_and_release_track_stock_and_quota() {
+fn consume_and_release_track_stock_and_vcpu_quota() {
+    // 10 vCPUs of EC2's standard bucket: five i4i.large (2 vCPUs each).
     let s = scenario(
-        "clouds: {aws: {regions: {us-east-1: {quota: 5, zones: {us-east-1b: {i4i.large: 3}}}}}}",
+        "clouds: {aws: {regions: {us-east-1: {quotas: {standard: 10}, zones: {us-east-1b: {i4i.large: 3}}}}}}",
     );
     let w = World::new(s);
     let c = CloudKind::Aws;
@@ -95,11 +96,91 @@ fn consume_and_release_track_stock_and_quota() {
     );
     assert_eq!(
         w.try_consume(c, "us-east-1", "us-east-1a", "i4i.large", 1),
-        Err(CapacityDenied::Quota { limit: 5, used: 5 })
+        Err(CapacityDenied::Quota {
+            metric: "standard".into(),
+            limit: 10,
+            used: 10,
+            needed: 2
+        })
     );
+    // Another bucket is not affected.
+    assert_eq!(
+        w.try_consume(c, "us-east-1", "us-east-1a", "g5.xlarge", 1),
+        Ok(())
+    );
+    assert_eq!(w.quota_used(c, "us-east-1", "", "G"), 4);
     w.release(c, "us-east-1", "us-east-1b", "i4i.large", 2);
     assert_eq!(w.available(c, "us-east-1", "us-east-1b", "i4i.large"), 3);
-    assert_eq!(w.region_used(c, "us-east-1"), 3);
+    assert_eq!(w.quota_used(c, "us-east-1", "", "standard"), 6);
+    assert_eq!(w.quota_limit(c, "us-east-1", "standard"), 10);
+    assert_eq!(
+        w.quota_limit(c, "us-east-1", "G"),
+        crate::quota::DEFAULT_VCPU_QUOTA
+    );
+}
+
+#[test]
+fn gce_counts_the_family_and_the_regional_total() {
+    let s = scenario("clouds: {gce: {regions: {us-east1: {quotas: {N2_CPUS: 40, CPUS: 48}}}}}");
+    let w = World::new(s);
+    let c = CloudKind::Gce;
+    assert_eq!(
+        w.try_consume(c, "us-east1", "us-east1-b", "n2-highmem-16", 2),
+        Ok(())
+    );
+    // 32 of N2_CPUS' 40 held: 16 more would pass CPUS (48) but not N2_CPUS.
+    assert!(matches!(
+        w.try_consume(c, "us-east1", "us-east1-c", "n2-standard-16", 1),
+        Err(CapacityDenied::Quota { ref metric, limit: 40, used: 32, needed: 16 }) if metric == "N2_CPUS"
+    ));
+    // N1 counts only against CPUS: 32 + 16 = 48 fits, one more vCPU does not.
+    assert_eq!(
+        w.try_consume(c, "us-east1", "us-east1-c", "n1-standard-16", 1),
+        Ok(())
+    );
+    assert!(matches!(
+        w.try_consume(c, "us-east1", "us-east1-c", "n1-standard-1", 1),
+        Err(CapacityDenied::Quota { ref metric, .. }) if metric == "CPUS"
+    ));
+    assert_eq!(w.quota_used(c, "us-east1", "", "CPUS"), 48);
+}
+
+#[test]
+fn oci_core_limits_are_per_availability_domain() {
+    let s =
+        scenario("clouds: {oci: {regions: {us-phoenix-1: {quotas: {standard-e4-core-count: 8}}}}}");
+    let w = World::new(s);
+    let c = CloudKind::Oci;
+    let ad = |n: u8| format!("kIdk:PHX-AD-{n}");
+    assert_eq!(
+        w.try_consume_vcpus(c, "us-phoenix-1", &ad(1), "VM.Standard.E4.Flex", 2, 8),
+        Ok(())
+    );
+    assert!(matches!(
+        w.try_consume_vcpus(c, "us-phoenix-1", &ad(1), "VM.Standard.E4.Flex", 1, 1),
+        Err(CapacityDenied::Quota { .. })
+    ));
+    assert_eq!(
+        w.try_consume_vcpus(c, "us-phoenix-1", &ad(2), "VM.Standard.E4.Flex", 2, 8),
+        Ok(())
+    );
+    w.release(c, "us-phoenix-1", &ad(1), "VM.Standard.E4.Flex", 1);
+    assert_eq!(
+        w.quota_used(c, "us-phoenix-1", &ad(1), "standard-e4-core-count"),
+        4
+    );
+}
+
+#[test]
+fn a_quota_metric_the_cloud_lacks_is_refused() {
+    let e =
+        Scenario::from_str_any("clouds: {gce: {regions: {us-east1: {quotas: {INSTANCES: 2}}}}}")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.contains("clouds.gce.regions.us-east1.quotas: INSTANCES"),
+        "{e}"
+    );
 }
 
 #[test]

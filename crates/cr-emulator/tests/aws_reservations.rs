@@ -228,7 +228,7 @@ clouds:
   aws:
     regions:
       us-east-1:
-        quota: 12
+        quotas: {standard: 24}
         zones:
           us-east-1a: {i4i.large: 0, p4d.24xlarge: -1}
           us-east-1b: {i4i.large: 10}
@@ -277,7 +277,12 @@ clouds:
         (quota.status, quota.code().as_str()),
         (400, "InstanceLimitExceeded")
     );
-    assert!(quota.one("Message").contains("limit of 12"));
+    // 20 vCPUs of the standard bucket held (10 × i4i.large): 3 × m5.large (6) do not fit.
+    assert!(
+        quota.one("Message").contains("vCPU limit of 24"),
+        "{}",
+        quota.body
+    );
 
     let unoffered = ec2(
         &emu,
@@ -722,4 +727,41 @@ faults:
     assert_eq!(log[0].status, 0);
     assert_eq!(log[0].fault, Some(cr_emulator::FaultKind::ConnectionReset));
     emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_denied_permission_is_unauthorized_operation() {
+    let emu = start("clouds: {aws: {denied_permissions: [ec2:CreateCapacityReservation]}}").await;
+    let r = ec2(
+        &emu,
+        "us-east-1",
+        &create_params("us-east-1a", "m5.large", "1"),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "UnauthorizedOperation")
+    );
+    assert!(
+        r.one("Message")
+            .starts_with("You are not authorized to perform this operation. Encoded authorization failure message: "),
+        "{}",
+        r.body
+    );
+    assert!(emu.state().reservations.is_empty(), "nothing was created");
+    // What is not denied still works.
+    let d = ec2(
+        &emu,
+        "us-east-1",
+        &[
+            ("Action", "DescribeCapacityReservations"),
+            ("Version", "2016-11-15"),
+        ],
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert!(
+        !emu.world()
+            .permission_granted(CloudKind::Aws, "ec2:CreateCapacityReservation")
+    );
 }

@@ -577,8 +577,7 @@ async fn stockout_fails_the_operation_or_the_put() {
 
 #[tokio::test]
 async fn quota_and_unoffered_sizes_are_refused_synchronously() {
-    let yaml =
-        "clouds: {azure: {regions: {eastus: {quota: 4, zones: {\"2\": {Standard_NV6: -1}}}}}}";
+    let yaml = "clouds: {azure: {regions: {eastus: {quotas: {standardDSv5Family: 8}, zones: {\"2\": {Standard_NV6: -1}}}}}}";
     let az = Az::start(yaml).await;
     az.rg("rg").await;
     az.group("rg", "g", &["1", "2"]).await;
@@ -598,7 +597,7 @@ async fn quota_and_unoffered_sizes_are_refused_synchronously() {
         q.body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("Current Limit: 4")
+            .contains("Current Limit: 8")
     );
     assert!(
         q.body["error"]["message"]
@@ -1156,7 +1155,7 @@ async fn reservation_type_open_needs_api_version_2026_04_01() {
 #[tokio::test]
 async fn quota_counts_vcpus_per_vm_family_per_region() {
     let az =
-        Az::start("clouds: {azure: {options: {lro_always: false, vcpu_quotas: {eastus: {standardDSv5Family: 10}}}}}")
+        Az::start("clouds: {azure: {options: {lro_always: false}, regions: {eastus: {quotas: {standardDSv5Family: 10}}}}}")
             .await;
     az.rg("rg").await;
     az.group("rg", "g", &[]).await;
@@ -1220,4 +1219,30 @@ async fn by_default_reservation_puts_and_deletes_answer_with_an_operation_to_pol
     assert_eq!(d.status, StatusCode::ACCEPTED);
     let loc = d.header("location").expect("Location").to_owned();
     assert_eq!(az.get_url(&loc).await.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_denied_permission_is_authorization_failed() {
+    let az = Az::start(
+        "clouds: {azure: {options: {lro_always: false}, denied_permissions: \
+         [Microsoft.Compute/capacityReservationGroups/capacityReservations/write]}}",
+    )
+    .await;
+    az.rg("rg").await;
+    az.group("rg", "g", &[]).await;
+    let r = az.reserve("rg", "g", "a", "Standard_D4s_v5", 1, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(r.code(), "AuthorizationFailed");
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "does not have authorization to perform action \
+             'Microsoft.Compute/capacityReservationGroups/capacityReservations/write' over scope '/subscriptions/"
+        ),
+        "{message}"
+    );
+    assert!(
+        az.emu.state().reservations.is_empty(),
+        "nothing was created"
+    );
 }

@@ -537,7 +537,7 @@ fn the_documented_scenario_example_parses_and_means_what_it_says() {
     let yaml = &section[start..start + section[start..].find("```").unwrap()];
     let s = cr_emulator::Scenario::from_str_any(yaml).expect("documented example parses");
     assert_eq!(s.seed, 7);
-    assert_eq!(s.clouds.aws.regions["us-east-1"].quota, Some(64));
+    assert_eq!(s.clouds.aws.regions["us-east-1"].quotas["standard"], 64);
     assert_eq!(
         s.clouds.aws.regions["us-east-1"].zones["us-east-1b"]["p4d.24xlarge"],
         -1

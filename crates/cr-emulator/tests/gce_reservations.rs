@@ -285,7 +285,7 @@ async fn stockout_and_quota_fail_the_operation() {
 clouds:
   gce:
     regions:
-      us-east1: {quota: 8, zones: {us-east1-b: {n2-highmem-16: 0, a3-highgpu-8g: -1}}}
+      us-east1: {quotas: {N2_CPUS: 100}, zones: {us-east1-b: {n2-highmem-16: 0, a3-highgpu-8g: -1}}}
 "#,
     )
     .await;
@@ -336,7 +336,19 @@ clouds:
     let (_, quota) = insert("r3", "us-east1-d", "n2-standard-2", 3).await;
     let err = &quota["error"]["errors"][0];
     assert_eq!(err["code"], "QUOTA_EXCEEDED");
-    assert_eq!(err["errorDetails"][0]["quotaInfo"]["limit"], 8.0);
+    // 96 vCPUs held of N2_CPUS' 100: three n2-standard-2 (6) do not fit.
+    assert_eq!(err["errorDetails"][0]["quotaInfo"]["limit"], 100.0);
+    assert_eq!(
+        err["errorDetails"][0]["quotaInfo"]["metricName"],
+        "compute.googleapis.com/n2_cpus"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("Quota 'N2_CPUS' exceeded"),
+        "{err}"
+    );
     assert_eq!(
         err["errorDetails"][0]["quotaInfo"]["dimensions"]["region"],
         "us-east1"
@@ -604,7 +616,7 @@ async fn list_and_aggregated_list_paginate() {
 
 #[tokio::test]
 async fn zones_and_regions() {
-    let emu = start("clouds: {gce: {regions: {us-east1: {quota: 24}}}}").await;
+    let emu = start("clouds: {gce: {regions: {us-east1: {quotas: {CPUS: 24}}}}}").await;
     let token = gce_token(&emu).await;
     let (_, regions) = gce(&emu, &token, Method::GET, "regions", None).await;
     assert_eq!(regions["kind"], "compute#regionList");
@@ -619,7 +631,7 @@ async fn zones_and_regions() {
     assert_eq!(zones, ["us-east1-b", "us-east1-c", "us-east1-d"]);
     assert_eq!(
         r["quotas"][0],
-        json!({"metric": "INSTANCES", "limit": 24.0, "usage": 0.0})
+        json!({"metric": "CPUS", "limit": 24.0, "usage": 0.0})
     );
     let (_, z) = gce(
         &emu,
@@ -701,4 +713,35 @@ async fn faults_are_reproducible_and_failed_lro_reports_an_error() {
     let a = gce_fault_run(3).await;
     assert_eq!(a, gce_fault_run(3).await);
     assert!(a.contains(&429) && a.contains(&200), "{a:?}");
+}
+
+#[tokio::test]
+async fn a_denied_permission_is_forbidden_naming_it() {
+    let emu = start("clouds: {gce: {denied_permissions: [compute.reservations.create]}}").await;
+    let token = gce_token(&emu).await;
+    let (status, body) = gce(
+        &emu,
+        &token,
+        Method::POST,
+        "zones/us-east1-b/reservations",
+        Some(reservation_body("d", "n2-standard-2", json!("1"))),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["errors"][0]["reason"], "forbidden");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Required 'compute.reservations.create' permission for 'projects/"),
+        "{message}"
+    );
+    assert!(emu.state().reservations.is_empty(), "nothing was created");
+    let (status, _) = gce(
+        &emu,
+        &token,
+        Method::GET,
+        "zones/us-east1-b/reservations",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
 }

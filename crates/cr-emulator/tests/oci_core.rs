@@ -584,7 +584,7 @@ clouds:
   oci:
     regions:
       us-phoenix-1:
-        quota: 5
+        quotas: {standard2-core-count: 5}
         zones: {AD-1: {VM.DenseIO.E5.Flex: 0, BM.GPU.H100.8: -1}}
 "#;
     let o = Oci::start(yaml).await;
@@ -957,4 +957,20 @@ async fn delete_may_answer_204() {
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let got = o.call(Method::GET, &format!("{RES}/{id}"), None, &[]).await;
     assert_eq!(got.body["lifecycleState"], "DELETED");
+}
+
+#[tokio::test]
+async fn a_denied_permission_is_not_authorized_or_not_found() {
+    let o =
+        Oci::start("clouds: {oci: {denied_permissions: [COMPUTE_CAPACITY_RESERVATION_CREATE]}}")
+            .await;
+    let r = o.create(&o.ad(1), "VM.Standard2.1", 1, "d").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.body,
+        json!({"code": "NotAuthorizedOrNotFound", "message": "Authorization failed or requested resource not found."})
+    );
+    assert!(o.emu.state().reservations.is_empty(), "nothing was created");
+    let list = o.call(Method::GET, &list_path(&o, ""), None, &[]).await;
+    assert_eq!(list.status, StatusCode::OK, "{:?}", list.body);
 }

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use cr_core::adapter::{CloudAdapter, CreateRequest, Readiness};
 use cr_core::error::ErrorKind;
 use cr_core::model::{CancelOutcome, Reservation, ReservationState};
+use cr_core::plan::Demand;
+use cr_core::preflight::{Checkable, CredentialReport, PermissionCheck, QuotaLine};
 use cr_core::tags::{self, TEST_ID};
 use cr_core::wait::{Poll, WaitPolicy, Waited, poll_until};
 use cr_core::{Cloud, ReservationId, Result};
@@ -47,6 +49,8 @@ pub struct OciAdapter {
     settings: ReservationSettings,
     /// How long a cancel waits for `DELETED`.
     delete_timeout: Duration,
+    /// Where the credential came from, in words (the preflight's credential source).
+    source: String,
 }
 
 impl fmt::Debug for OciAdapter {
@@ -78,6 +82,45 @@ pub fn display_name(test_id: &str, ad: &str, shape: &str) -> String {
 
 fn is_flex(shape: &str) -> bool {
     shape.ends_with(".Flex")
+}
+
+/// The compute service limit counting the cores (OCPUs) of `shape`, per availability domain
+/// (`VM.Standard.E4.Flex` → `standard-e4-core-count`); `None` for a family cr does not know.
+pub fn core_limit(shape: &str) -> Option<&'static str> {
+    let series = shape
+        .strip_prefix("VM.")
+        .or_else(|| shape.strip_prefix("BM."))?;
+    let family = series.trim_end_matches(".Flex");
+    let family = family
+        .rsplit_once('.')
+        .filter(|(_, n)| n.chars().all(|c| c.is_ascii_digit()))
+        .map_or(family, |(f, _)| f);
+    Some(match family {
+        "Standard2" => "standard2-core-count",
+        "Standard3" => "standard3-core-count",
+        "Standard.E2" => "standard-e2-core-ad-count",
+        "Standard.E3" => "standard-e3-core-ad-count",
+        "Standard.E4" => "standard-e4-core-count",
+        "Standard.E5" => "standard-e5-core-count",
+        "Standard.A1" => "standard-a1-core-count",
+        "Optimized3" => "optimized3-core-count",
+        "DenseIO2" => "dense-io2-core-count",
+        "DenseIO.E4" => "dense-io-e4-core-count",
+        "DenseIO.E5" => "dense-io-e5-core-count",
+        _ => return None,
+    })
+}
+
+/// The OCPUs one instance of the demand counts: a Flex shape's configured `ocpus` (1 when
+/// unset, as a reservation without a shape config gets), else the number the shape's name
+/// ends in (`VM.Standard2.4` → 4, `BM.Standard.E4.128` → 128).
+fn ocpus(demand: &cr_core::plan::Demand) -> Option<u64> {
+    let shape = &demand.instance_type;
+    if is_flex(shape) {
+        let n = demand.details.ocpus.unwrap_or(1.0);
+        return (n > 0.0).then(|| n.ceil() as u64);
+    }
+    shape.rsplit('.').next()?.parse().ok()
 }
 
 fn state_of(lifecycle: Option<&str>) -> ReservationState {
@@ -198,11 +241,55 @@ impl OciAdapter {
             home_region,
             settings,
             delete_timeout: Duration::from_secs(300),
+            source: "an OCI API key".to_string(),
         }
     }
 
     pub(crate) fn set_delete_timeout(&mut self, timeout: Duration) {
         self.delete_timeout = timeout;
+    }
+
+    pub(crate) fn set_source(&mut self, source: String) {
+        self.source = source;
+    }
+
+    /// The region the preflight's region-less reads go to: the profile's home region.
+    fn home(&self) -> Option<&str> {
+        self.home_region.as_deref()
+    }
+
+    /// One limit's value, use and what is left in one availability domain.
+    async fn core_headroom(&self, region: &str, limit: &str, ad: &str) -> Result<(u64, u64)> {
+        let site = CallSite::new("ListLimitValues").region(region).ad(ad);
+        let availability_site = site.op("GetResourceAvailability");
+        let (values, availability) = tokio::join!(
+            self.client
+                .limit_values(&site, region, &self.tenancy, limit, ad),
+            self.client
+                .resource_availability(&availability_site, region, &self.tenancy, limit, ad)
+        );
+        let value = values?
+            .into_iter()
+            .filter(|v| v.name == limit)
+            .find(|v| {
+                v.availability_domain
+                    .as_deref()
+                    .is_none_or(|a| a.eq_ignore_ascii_case(ad))
+            })
+            .and_then(|v| v.value)
+            .unwrap_or(0);
+        let availability = availability?;
+        let used = availability.used.unwrap_or(0).max(0);
+        // A compartment quota can leave less than the limit: the effective limit is what is
+        // used plus what is still available, never more than the limit.
+        let limit_value = match availability.available {
+            Some(a) => value.min(used + a.max(0)),
+            None => value,
+        };
+        Ok((
+            u64::try_from(limit_value.max(0)).unwrap_or(0),
+            u64::try_from(used).unwrap_or(0),
+        ))
     }
 
     /// The compartment reservations are made and listed in.
@@ -306,6 +393,176 @@ impl CloudAdapter for OciAdapter {
         _demand: &cr_core::plan::Demand,
     ) -> bool {
         true
+    }
+
+    /// A signed `GetCompartment` of the compartment cr reserves in (the tenancy when none is
+    /// configured), in the profile's home region; the identity is the user OCID of the key
+    /// id (never the key).
+    async fn check_credentials(&self) -> Result<Checkable<CredentialReport>> {
+        let Some(home) = self.home() else {
+            return Ok(Checkable::not_checkable(format!(
+                "{} names no region (`region` in the profile), where the compartment would be \
+                 read",
+                self.source
+            )));
+        };
+        let site = CallSite::new("GetCompartment").region(home);
+        let compartment = self
+            .client
+            .get_compartment(&site, home, self.compartment())
+            .await?;
+        let name = compartment
+            .name
+            .filter(|n| !n.is_empty())
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        Ok(Checkable::Checked(CredentialReport {
+            source: format!(
+                "{}; compartment {}{name} readable",
+                self.source,
+                self.compartment()
+            ),
+            identity: self.client.user().map(|u| format!("user {u}")),
+        }))
+    }
+
+    /// OCI has no permission-test API: what a read can show is checked (listing the
+    /// compartment's reservations, its availability domains, in the home region the tenancy's
+    /// region subscriptions: `404 NotAuthorizedOrNotFound` is a missing statement), and the
+    /// permissions only a create or delete would exercise are each said to be not checkable.
+    async fn check_permissions(&self, region: &str) -> Result<Checkable<Vec<PermissionCheck>>> {
+        let denied = |e: &cr_core::Error| {
+            e.cloud_error().is_some_and(|c| {
+                c.code.eq_ignore_ascii_case("NotAuthorizedOrNotFound")
+                    || c.code.eq_ignore_ascii_case("NotAuthorized")
+            })
+        };
+        let verdict = |outcome: Result<()>| -> Result<bool> {
+            match outcome {
+                Ok(()) => Ok(true),
+                Err(e) if denied(&e) => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        let list_site = CallSite::new("ListComputeCapacityReservations").region(region);
+        let ads_site = CallSite::new("ListAvailabilityDomains").region(region);
+        let (listed, ads) = tokio::join!(
+            self.client
+                .probe_reservations(&list_site, region, self.compartment()),
+            self.client
+                .availability_domains(&ads_site, region, &self.tenancy),
+        );
+        let mut checks = Vec::new();
+        let inspect = verdict(listed)?;
+        let compartments = verdict(ads.map(|_| ()))?;
+        let subscriptions = match self.home() {
+            Some(home) => {
+                let site = CallSite::new("ListRegionSubscriptions").region(home);
+                Some(verdict(
+                    self.client
+                        .region_subscriptions(&site, home, &self.tenancy)
+                        .await
+                        .map(|_| ()),
+                )?)
+            }
+            None => None,
+        };
+        for (permission, what) in crate::permissions::PERMISSIONS {
+            let grant = crate::permissions::statement_of(permission);
+            let read = match *permission {
+                "COMPUTE_CAPACITY_RESERVATION_INSPECT" => Some(inspect),
+                "COMPARTMENT_INSPECT" => Some(compartments),
+                "TENANCY_INSPECT" => subscriptions,
+                _ => None,
+            };
+            checks.push(match read {
+                Some(granted) => PermissionCheck::checked(*permission, granted, grant),
+                None if *permission == "TENANCY_INSPECT" => PermissionCheck::unchecked(
+                    *permission,
+                    grant,
+                    "checked by ListRegionSubscriptions in the home region, which the profile \
+                     does not name (`region`)",
+                ),
+                None => PermissionCheck::unchecked(
+                    *permission,
+                    grant,
+                    format!(
+                        "OCI has no permission-test API and this permission ({what}) is only \
+                         exercised by a call with side effects or on an existing reservation"
+                    ),
+                ),
+            });
+        }
+        Ok(Checkable::Checked(checks))
+    }
+
+    /// The Limits service: for each shape family's core-count limit the demands draw on, its
+    /// value and use per availability domain (`ListLimitValues`, `GetResourceAvailability`),
+    /// against OCPUs × count. OCI counts these per AD and the engine places a region's set in
+    /// one AD: the lines are those of the first AD with room for all, else of the first AD.
+    async fn quota_headroom(
+        &self,
+        region: &str,
+        demands: &[Demand],
+    ) -> Result<Checkable<Vec<QuotaLine>>> {
+        let mut needs: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for d in demands {
+            match (core_limit(&d.instance_type), ocpus(d)) {
+                (Some(limit), Some(n)) => {
+                    *needs.entry(limit).or_default() += n.saturating_mul(u64::from(d.count));
+                }
+                _ => unknown.push(d.instance_type.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Ok(Checkable::not_checkable(format!(
+                "cr does not know the core-count limit (or the OCPUs) of {}; check it with \
+                 `oci limits resource-availability get --service-name compute`",
+                unknown.join(", ")
+            )));
+        }
+        if needs.is_empty() {
+            return Ok(Checkable::Checked(Vec::new()));
+        }
+        let ads = self.availability_domains(region).await?;
+        let mut per_ad: Vec<Vec<QuotaLine>> = Vec::new();
+        for ad in &ads {
+            let mut lines = Vec::new();
+            for (limit, needed) in &needs {
+                let outcome = self.core_headroom(region, limit, ad).await;
+                let (value, used) = match outcome {
+                    Ok(v) => v,
+                    Err(e)
+                        if e.cloud_error().is_some_and(|c| {
+                            c.code.eq_ignore_ascii_case("NotAuthorizedOrNotFound")
+                                || c.code.eq_ignore_ascii_case("NotAuthorized")
+                        }) =>
+                    {
+                        return Ok(Checkable::not_checkable(format!(
+                            "reading the service limits needs the statement `{}`",
+                            crate::permissions::INSPECT_LIMITS
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let label = ad.rsplit(':').next().unwrap_or(ad);
+                lines.push(QuotaLine {
+                    metric: (*limit).to_string(),
+                    unit: format!("OCPUs of {limit} in {label}"),
+                    limit: value,
+                    used,
+                    needed: *needed,
+                });
+            }
+            if lines.iter().all(QuotaLine::fits) {
+                return Ok(Checkable::Checked(lines));
+            }
+            per_ad.push(lines);
+        }
+        Ok(Checkable::Checked(
+            per_ad.into_iter().next().unwrap_or_default(),
+        ))
     }
 
     /// `AD-N` (and the letters the planner turned into it) is the region's N-th availability
@@ -634,6 +891,37 @@ impl CloudAdapter for OciAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_map_to_their_core_count_limit_and_ocpus() {
+        let demand = |shape: &str, ocpus: Option<f64>| cr_core::plan::Demand {
+            instance_type: shape.into(),
+            count: 3,
+            roles: vec![],
+            details: cr_core::plan::DemandDetails {
+                ocpus,
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            core_limit("VM.Standard.E4.Flex"),
+            Some("standard-e4-core-count")
+        );
+        assert_eq!(
+            core_limit("BM.Standard.E4.128"),
+            Some("standard-e4-core-count")
+        );
+        assert_eq!(core_limit("VM.Standard2.8"), Some("standard2-core-count"));
+        assert_eq!(
+            core_limit("VM.DenseIO.E5.Flex"),
+            Some("dense-io-e5-core-count")
+        );
+        assert_eq!(core_limit("VM.GPU.A10.1"), None);
+        assert_eq!(ocpus(&demand("VM.DenseIO.E5.Flex", Some(8.0))), Some(8));
+        assert_eq!(ocpus(&demand("VM.Standard.E4.Flex", None)), Some(1));
+        assert_eq!(ocpus(&demand("BM.Standard.E4.128", None)), Some(128));
+        assert_eq!(ocpus(&demand("VM.Standard2.4", None)), Some(4));
+    }
 
     #[test]
     fn display_names_and_tokens() {

@@ -225,6 +225,11 @@ impl OciBuilder {
         if let Some(t) = self.delete_timeout {
             adapter.set_delete_timeout(t);
         }
+        adapter.set_source(format!(
+            "API key of profile {} in {}",
+            source.profile,
+            source.path.display()
+        ));
         Ok(adapter)
     }
 }

@@ -11,12 +11,14 @@ use serde::de::DeserializeOwned;
 use crate::error::{CallSite, classify_http, classify_transport, invalid_response};
 use crate::signer::{BodyHeaders, JSON, RequestParts, Signer, http_date};
 use crate::wire::{
-    AvailabilityDomain, CreateDetails, RegionSubscription, ReservableShape, ReservationBody,
-    WorkRequest, WorkRequestError,
+    AvailabilityDomain, Compartment, CreateDetails, LimitValue, RegionSubscription,
+    ReservableShape, ReservationBody, ResourceAvailability, WorkRequest, WorkRequestError,
 };
 
-/// The API version segment of every path.
+/// The API version segment of Core and Identity paths.
 const API: &str = "20160918";
+/// The API version segment of the Limits service.
+const LIMITS_API: &str = "20190729";
 
 /// Page size of list calls.
 const PAGE_LIMIT: &str = "100";
@@ -50,15 +52,19 @@ pub(crate) enum Endpoints {
 
 impl Endpoints {
     fn base(&self, service: Service, region: &str) -> String {
+        let api = service.api();
         match self {
             Endpoints::Public => match service {
-                Service::Core => format!("https://iaas.{region}.oraclecloud.com/{API}/"),
+                Service::Core => format!("https://iaas.{region}.oraclecloud.com/{api}/"),
                 Service::Identity => {
-                    format!("https://identity.{region}.oci.oraclecloud.com/{API}/")
+                    format!("https://identity.{region}.oci.oraclecloud.com/{api}/")
+                }
+                Service::Limits => {
+                    format!("https://limits.{region}.oci.oraclecloud.com/{api}/")
                 }
             },
             Endpoints::Override(base) => format!(
-                "{}/oci/{}/{API}/",
+                "{}/oci/{}/{api}/",
                 base.trim_end_matches('/'),
                 segment(region)
             ),
@@ -70,6 +76,17 @@ impl Endpoints {
 enum Service {
     Core,
     Identity,
+    /// The Limits service (service limits and their use), for the preflight.
+    Limits,
+}
+
+impl Service {
+    fn api(self) -> &'static str {
+        match self {
+            Service::Core | Service::Identity => API,
+            Service::Limits => LIMITS_API,
+        }
+    }
 }
 
 /// Percent-encodes one path segment.
@@ -391,6 +408,91 @@ impl OciClient {
     ) -> Result<Vec<ReservationBody>> {
         self.list_core(site, region, "computeCapacityReservations", compartment)
             .await
+    }
+
+    /// One page of one `ListComputeCapacityReservations` item: whether the caller may list
+    /// the compartment's reservations, at the smallest cost.
+    pub(crate) async fn probe_reservations(
+        &self,
+        site: &CallSite,
+        region: &str,
+        compartment: &str,
+    ) -> Result<()> {
+        let url = self.url(
+            site,
+            Service::Core,
+            region,
+            "computeCapacityReservations",
+            &[("compartmentId", compartment), ("limit", "1")],
+        )?;
+        self.send(site, Method::GET, url, None, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// The user OCID the requests are signed as.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.signer.user()
+    }
+
+    /// `GetCompartment` (Identity): the signed cheap read of the preflight.
+    pub(crate) async fn get_compartment(
+        &self,
+        site: &CallSite,
+        region: &str,
+        id: &str,
+    ) -> Result<Compartment> {
+        let path = format!("compartments/{}", segment(id));
+        self.get_json(site, Service::Identity, region, &path).await
+    }
+
+    /// `ListLimitValues` of the compute service: the value of limit `name` in `ad`.
+    pub(crate) async fn limit_values(
+        &self,
+        site: &CallSite,
+        region: &str,
+        tenancy: &str,
+        name: &str,
+        ad: &str,
+    ) -> Result<Vec<LimitValue>> {
+        self.list_all(
+            site,
+            Service::Limits,
+            region,
+            "limitValues",
+            &[
+                ("compartmentId", tenancy),
+                ("serviceName", "compute"),
+                ("scopeType", "AD"),
+                ("availabilityDomain", ad),
+                ("name", name),
+            ],
+        )
+        .await
+    }
+
+    /// `GetResourceAvailability` of compute limit `name` in `ad`: used and available.
+    pub(crate) async fn resource_availability(
+        &self,
+        site: &CallSite,
+        region: &str,
+        tenancy: &str,
+        name: &str,
+        ad: &str,
+    ) -> Result<ResourceAvailability> {
+        let path = format!(
+            "services/compute/limits/{}/resourceAvailability",
+            segment(name)
+        );
+        let url = self.url(
+            site,
+            Service::Limits,
+            region,
+            &path,
+            &[("compartmentId", tenancy), ("availabilityDomain", ad)],
+        )?;
+        let answer = self.send(site, Method::GET, url, None, &[]).await?;
+        Self::decode(site, &answer)
     }
 
     /// `DeleteComputeCapacityReservation`: its work request id (202), or none (204).

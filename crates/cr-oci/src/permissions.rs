@@ -66,8 +66,13 @@ const INSPECT_TENANCY: &str = "Allow group <group> to inspect tenancies in tenan
 /// Needed only with `oci_defined_tag_namespace` set.
 pub const USE_TAG_NAMESPACE: &str = "Allow group <group> to use tag-namespaces in tenancy where target.tag-namespace.name = '<namespace>'";
 
+/// Read by the preflight only (`cr doctor`): the service limits and their use (Limits
+/// `ListLimitValues`, `GetResourceAvailability`). Without it the quota is reported as not
+/// checkable, never as a failure.
+pub const INSPECT_LIMITS: &str = "Allow group <group> to inspect resource-availability in tenancy";
+
 /// The statement granting `permission`.
-fn statement_of(permission: &str) -> &'static str {
+pub(crate) fn statement_of(permission: &str) -> &'static str {
     match permission {
         "COMPARTMENT_INSPECT" => INSPECT_COMPARTMENTS,
         "TENANCY_INSPECT" => INSPECT_TENANCY,
@@ -102,7 +107,10 @@ pub fn permissions() -> serde_json::Value {
         "description": "OCI IAM policy statements for cr capacity reservations (oci iam policy create --statements ...). \
                         Replace <group> and <compartment>; with reservations in the root compartment write `in tenancy`.",
         "statements": statements(),
-        "optional_statements": {"oci_defined_tag_namespace": USE_TAG_NAMESPACE},
+        "optional_statements": {
+            "oci_defined_tag_namespace": USE_TAG_NAMESPACE,
+            "preflight_quota": INSPECT_LIMITS,
+        },
         "permissions": permissions,
         "operations": operations,
     })

@@ -162,6 +162,11 @@ impl Signer {
         &self.key_id
     }
 
+    /// The user OCID of the key id (`tenancy/user/fingerprint`): who signs, never the key.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.key_id.split('/').nth(1).filter(|u| !u.is_empty())
+    }
+
     /// The signing string of `parts` and the names of its headers, in order.
     pub(crate) fn signing_string(parts: &RequestParts<'_>) -> (String, String) {
         let method = parts.method.to_ascii_lowercase();

@@ -132,6 +132,38 @@ impl WorkRequest {
     }
 }
 
+/// `Compartment` (Identity), as far as the preflight reads it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Compartment {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) lifecycle_state: Option<String>,
+}
+
+/// `LimitValueSummary` (Limits).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LimitValue {
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) availability_domain: Option<String>,
+    #[serde(default)]
+    pub(crate) value: Option<i64>,
+}
+
+/// `ResourceAvailability` (Limits): what a limit's holders use and what is left.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResourceAvailability {
+    #[serde(default)]
+    pub(crate) used: Option<i64>,
+    #[serde(default)]
+    pub(crate) available: Option<i64>,
+}
+
 /// `WorkRequestError`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct WorkRequestError {

@@ -208,7 +208,7 @@ def test_no_capacity_anywhere_lists_every_zone_tried(emulator):
     assert emulator.live("gce") == []
 
 
-@pytest.mark.scenario({"clouds": {"gce": {"regions": {"us-east1": {"quota": 2}}}}})
+@pytest.mark.scenario({"clouds": {"gce": {"regions": {"us-east1": {"quotas": {"CPUS": 2}}}}}})
 def test_a_regional_quota_is_quota_exceeded_with_the_clouds_code(emulator):
     with pytest.raises(cr.QuotaExceeded) as err:
         cr.GceCapacityReservation.reserve(params_of("gce", "py-quota"), **emulator.options)

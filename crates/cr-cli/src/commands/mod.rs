@@ -14,6 +14,7 @@ mod emulator {
         Err(crate::embedded::not_built())
     }
 }
+mod doctor;
 mod inspect;
 mod orphans;
 mod plan;
@@ -78,7 +79,11 @@ pub async fn run(global: Global, command: &Command) -> Result<ExitCode> {
             };
             let result = match command {
                 Command::Reserve(args) => {
-                    reserve::reserve(&context, args.backend.backend.as_deref()).await
+                    reserve::reserve(&context, args.backend.backend.as_deref(), args.preflight)
+                        .await
+                }
+                Command::Doctor(args) => {
+                    doctor::run(&context, args.backend.backend.as_deref()).await
                 }
                 Command::Status(args) => {
                     inspect::status(&context, args.backend.backend.as_deref()).await

@@ -8,7 +8,11 @@ use crate::args::Output;
 use crate::commands::{Context, backend_name, cloud_of, load_params, open_backend};
 use crate::output;
 
-pub async fn reserve(context: &Context<'_>, explicit: Option<&str>) -> Result<ExitCode> {
+pub async fn reserve(
+    context: &Context<'_>,
+    explicit: Option<&str>,
+    preflight: bool,
+) -> Result<ExitCode> {
     let global = context.global;
     // Listening from the start: a SIGINT or SIGTERM while the configuration is read or the
     // backend is built (credentials, clients; nothing reserved yet) stops cleanly with 130
@@ -47,6 +51,22 @@ pub async fn reserve(context: &Context<'_>, explicit: Option<&str>) -> Result<Ex
         }
         opened = open_backend(context, explicit) => opened?,
     };
+    if preflight {
+        let report = backend.preflight(&params).await?;
+        if !report.can_reserve() {
+            context.settle();
+            eprint!("{}", output::preflight_text(&report));
+            eprintln!("error: cr reserve --preflight: nothing was reserved");
+            if global.output == Output::Json {
+                output::json(&output::preflight_json(&report));
+            }
+            return Ok(super::doctor::exit_code(&report));
+        }
+        tracing::info!(
+            findings = report.findings.len(),
+            "preflight: reserving can work"
+        );
+    }
     let cancel = CancellationToken::new();
     let cleanup_hint = format!(
         "cr cleanup --backend {} --test-id {}",

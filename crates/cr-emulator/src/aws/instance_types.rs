@@ -216,3 +216,69 @@ pub fn is_known(name: &str) -> bool {
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
     SET.get_or_init(|| all().collect()).contains(name)
 }
+
+/// The vCPUs of a type from its size (`large` 2, `xlarge` 4, `12xlarge` 48, `metal` the
+/// family's largest size, `metal-48xl` 192) and its On-Demand vCPU quota bucket.
+pub fn quota_shape(name: &str) -> crate::quota::QuotaShape {
+    let (family, size) = name.split_once('.').unwrap_or((name, "large"));
+    crate::quota::QuotaShape {
+        vcpus: size_vcpus(family, size),
+        metrics: vec![quota_bucket(family).to_owned()],
+    }
+}
+
+fn size_vcpus(family: &str, size: &str) -> u32 {
+    if let Some(n) = size
+        .strip_prefix("metal-")
+        .and_then(|s| s.strip_suffix("xl"))
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        return n * 4;
+    }
+    match size {
+        "nano" | "micro" | "small" => 2,
+        "medium" => {
+            if family.starts_with('t') {
+                2
+            } else {
+                1
+            }
+        }
+        "large" => 2,
+        "xlarge" => 4,
+        "metal" => all()
+            .filter_map(|t| t.split_once('.'))
+            .filter(|(f, s)| *f == family && !s.starts_with("metal"))
+            .map(|(f, s)| size_vcpus(f, s))
+            .max()
+            .unwrap_or(96),
+        s => s
+            .strip_suffix("xlarge")
+            .and_then(|n| n.parse::<u32>().ok())
+            .map_or(2, |n| n * 4),
+    }
+}
+
+/// The Service Quotas bucket of a family (`c5a` → `standard`, `g5` → `G`, `p4d` → `P`).
+fn quota_bucket(family: &str) -> &'static str {
+    let letters: String = family
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    match letters.as_str() {
+        "inf" => "Inf",
+        "dl" => "DL",
+        "trn" => "Trn",
+        "hpc" => "HPC",
+        "mac" => "Mac",
+        "u" => "HighMemory",
+        "vt" => "G",
+        l => match l.chars().next() {
+            Some('f') => "F",
+            Some('g') => "G",
+            Some('p') => "P",
+            Some('x') => "X",
+            _ => "standard",
+        },
+    }
+}

@@ -309,9 +309,9 @@ pub(super) fn run(ctx: &Ctx<'_>) -> Result<Xml, Ec2Error> {
             }
             Err(CapacityDenied::Quota { limit, .. }) => {
                 return Err(Ec2Error::bad(
-                    "InstanceLimitExceeded",
+                    "VcpuLimitExceeded",
                     format!(
-                        "You have requested more instances ({launched}) than your current instance limit of {limit} allows for the specified instance type."
+                        "You have requested more vCPU capacity than your current vCPU limit of {limit} allows for the instance bucket that the specified instance type belongs to. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit."
                     ),
                 ));
             }

@@ -262,6 +262,12 @@ async fn handle(
         Some(_) => {}
     }
 
+    if let Some(permission) = app.world.denied_permission(CLOUD, op) {
+        return fail(
+            unauthorized_operation(&app, permission, &verified.region),
+            None,
+        );
+    }
     let fault = app.world.admit(CLOUD, op).await;
     match fault {
         Some(FaultKind::Throttle) => {
@@ -317,4 +323,31 @@ async fn handle(
         Ok(body) => tag(xml::success(op, &request_id, body), CLOUD, op, None, fault),
         Err(e) => fail(e, fault),
     }
+}
+
+/// EC2's refusal of an action the caller's policies do not allow: `403
+/// UnauthorizedOperation`, with the encoded authorization failure message (opaque; `aws sts
+/// decode-authorization-message` decodes the real one) naming the principal and the action.
+pub(crate) fn unauthorized_operation(app: &AppState, permission: &str, region: &str) -> Ec2Error {
+    use base64::Engine as _;
+    let account = &app.creds.aws.account_id;
+    let decoded = serde_json::json!({
+        "allowed": false,
+        "explicitDeny": false,
+        "matchedStatements": {"items": []},
+        "failures": {"items": []},
+        "context": {
+            "principal": {"arn": format!("arn:aws:iam::{account}:user/cr")},
+            "action": permission,
+            "resource": format!("arn:aws:ec2:{region}:{account}:capacity-reservation/*"),
+        },
+    });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(decoded.to_string());
+    Ec2Error::new(
+        StatusCode::FORBIDDEN,
+        "UnauthorizedOperation",
+        format!(
+            "You are not authorized to perform this operation. Encoded authorization failure message: {encoded}"
+        ),
+    )
 }

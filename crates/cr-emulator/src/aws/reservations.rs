@@ -476,7 +476,12 @@ fn capacity_error(
                 ),
             )
         }
-        CapacityDenied::Quota { limit, used } => {
+        CapacityDenied::Quota {
+            metric,
+            limit,
+            used,
+            needed,
+        } => {
             let status = ctx
                 .app
                 .world
@@ -491,8 +496,9 @@ fn capacity_error(
                 status,
                 "InstanceLimitExceeded",
                 format!(
-                    "You have requested more instances ({}) than your current instance limit of {limit} allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.",
-                    used + u64::from(count)
+                    "You have requested more vCPU capacity ({}) than your current vCPU limit of {limit} allows for the instance bucket that the specified instance type belongs to ({}, {used} vCPUs in use). Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.",
+                    used + needed,
+                    crate::quota::describe(CLOUD, &metric)
                 ),
             )
         }

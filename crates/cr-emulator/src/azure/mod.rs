@@ -14,8 +14,9 @@ mod error;
 mod groups;
 mod locations;
 mod model;
+mod preflight;
 mod reservations;
-mod skus;
+pub(crate) mod skus;
 mod versions;
 mod vms;
 
@@ -506,6 +507,9 @@ enum Route {
     Vm(String, String),
     OperationStatus(String, String),
     Skus,
+    PermissionsOfSubscription,
+    PermissionsOfResourceGroup(String),
+    Usages(String),
     Unknown,
 }
 
@@ -573,6 +577,25 @@ fn parse_route(segments: &[&str]) -> Route {
             _,
         ] => Route::Vm(s(2), s(6)),
         [_, "providers", "microsoft.compute", "skus"] => Route::Skus,
+        [_, "providers", "microsoft.authorization", "permissions"] => {
+            Route::PermissionsOfSubscription
+        }
+        [
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.authorization",
+            "permissions",
+        ] => Route::PermissionsOfResourceGroup(s(2)),
+        [
+            _,
+            "providers",
+            "microsoft.compute",
+            "locations",
+            _,
+            "usages",
+        ] => Route::Usages(s(4)),
         [
             _,
             "providers",
@@ -614,6 +637,9 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::Vm(..), _) => "VirtualMachines_Get",
         (Route::OperationStatus(..), _) => "OperationStatus_Get",
         (Route::Skus, _) => "ResourceSkus_List",
+        (Route::PermissionsOfSubscription, _) => "Permissions_ListForSubscription",
+        (Route::PermissionsOfResourceGroup(_), _) => "Permissions_ListForResourceGroup",
+        (Route::Usages(_), _) => "Usage_List",
         (Route::Unknown, _) => "Unknown",
     }
 }
@@ -625,6 +651,9 @@ fn family(route: &Route) -> versions::Family {
             versions::Family::Resources
         }
         Route::Skus => versions::Family::Skus,
+        Route::PermissionsOfSubscription | Route::PermissionsOfResourceGroup(_) => {
+            versions::Family::Authorization
+        }
         _ => versions::Family::Compute,
     }
 }
@@ -721,6 +750,21 @@ fn handle(
     fault: Option<FaultKind>,
 ) -> Result<Response, ArmError> {
     auth::check_bearer(app, headers)?;
+    if let Some(action) = app
+        .world
+        .denied_permission(CLOUD, operation_name(&route, method))
+    {
+        let principal = &app.creds.azure.client_id;
+        return Err(ArmError::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{principal}' with object id '{principal}' does not have authorization to perform action \
+                 '{action}' over scope '{path}' or the scope is invalid. If access was recently granted, please \
+                 refresh your credentials."
+            ),
+        ));
+    }
     let sub = segments.first().copied().unwrap_or_default().to_owned();
     if route == Route::Unknown && segments.is_empty() {
         return Err(ArmError::new(
@@ -830,6 +874,18 @@ fn handle(
         },
         Route::Skus => match m {
             "GET" => skus::list(&ctx),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::PermissionsOfSubscription => match m {
+            "GET" => preflight::permissions(&ctx, None),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::PermissionsOfResourceGroup(rg) => match m {
+            "GET" => preflight::permissions(&ctx, Some(&rg)),
+            _ => Err(method_not_allowed(method)),
+        },
+        Route::Usages(location) => match m {
+            "GET" => preflight::usages(&ctx, &location),
             _ => Err(method_not_allowed(method)),
         },
         Route::OperationStatus(loc, id) => match m {

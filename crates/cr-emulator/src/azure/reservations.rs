@@ -96,22 +96,34 @@ fn stockout_error(zone: Option<&str>) -> ArmError {
     }
 }
 
-fn quota_error(
-    ctx: &Ctx<'_>,
-    sku: &str,
-    location: &str,
+/// A refused quota, as [`CapacityDenied::Quota`] says it.
+struct QuotaRefusal {
+    metric: String,
     limit: u64,
     used: u64,
-    more: u32,
-) -> ArmError {
-    let family = super::skus::family(sku);
+    needed: u64,
+}
+
+fn quota_error(ctx: &Ctx<'_>, sku: &str, location: &str, denied: &QuotaRefusal) -> ArmError {
+    let QuotaRefusal {
+        metric,
+        limit,
+        used,
+        needed,
+    } = denied;
+    // The regional total is "Total Regional Cores"; a family's quota names the family.
+    let which = if metric == "cores" {
+        "Total Regional Cores quota".to_owned()
+    } else {
+        format!("{metric} Cores quota (VM size {sku})")
+    };
     let message = format!(
-        "Operation could not be completed as it results in exceeding approved {family} Cores quota (VM size {sku}). Additional details - \
+        "Operation could not be completed as it results in exceeding approved {which}. Additional details - \
          Deployment Model: Resource Manager, Location: {location}, Current Limit: {limit}, Current Usage: {used}, \
-         Additional Required: {more}, (Minimum) New Limit Required: {}. Submit a request for Quota increase at \
+         Additional Required: {needed}, (Minimum) New Limit Required: {}. Submit a request for Quota increase at \
          https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView by specifying \
          parameters listed in the 'Details' section for deployment to succeed.",
-        used + u64::from(more)
+        used + needed
     );
     let mut e = ArmError::new(StatusCode::CONFLICT, &ctx.opts.quota_code, message.clone());
     if e.code != "QuotaExceeded" {
@@ -323,14 +335,8 @@ pub(super) fn put(
             match world.try_consume(CLOUD, &r.location, r.pool_zone(), &r.sku_name, more) {
                 Ok(()) => r.held += more,
                 Err(denied) => {
-                    let (e, mode) = denied_error(
-                        ctx,
-                        denied,
-                        &r.sku_name,
-                        &r.location,
-                        r.zone.as_deref(),
-                        more,
-                    );
+                    let (e, mode) =
+                        denied_error(ctx, denied, &r.sku_name, &r.location, r.zone.as_deref());
                     if mode == Report::Sync {
                         return Err(e);
                     }
@@ -472,31 +478,14 @@ pub(super) fn put(
     }
     let mut error = None;
     let mut held = 0;
-    if !failed_lro
-        && let Some(e) =
-            family_quota_refusal(ctx, &inner.reservations, &grp.location, &sku_name, capacity)
-    {
-        if ctx.opts.quota == Report::Sync {
-            return Err(e);
-        }
-        error = Some(e);
-    }
-    if error.is_some() {
-        // Refused by the family's vCPU quota, reported through the operation.
-    } else if failed_lro {
+    if failed_lro {
         error = Some(ArmError::internal_execution());
     } else {
         match world.try_consume(CLOUD, &grp.location, &pool_zone, &sku_name, capacity) {
             Ok(()) => held = capacity,
             Err(denied) => {
-                let (e, mode) = denied_error(
-                    ctx,
-                    denied,
-                    &sku_name,
-                    &grp.location,
-                    zone.as_deref(),
-                    capacity,
-                );
+                let (e, mode) =
+                    denied_error(ctx, denied, &sku_name, &grp.location, zone.as_deref());
                 if mode == Report::Sync {
                     return Err(e);
                 }
@@ -574,42 +563,6 @@ pub(super) fn put(
     Ok(resp)
 }
 
-/// ARM counts compute quota in vCPUs per VM family and region: with
-/// `vcpu_quotas: {<region>: {<family>: <vCPUs>}}` in the options, a create that would take the
-/// family's vCPUs in the region (every reservation holding capacity counts) past its limit is
-/// refused with the quota error naming the family, in vCPUs.
-fn family_quota_refusal(
-    ctx: &Ctx<'_>,
-    reservations: &BTreeMap<ResKey, Reservation>,
-    location: &str,
-    sku: &str,
-    capacity: u32,
-) -> Option<ArmError> {
-    let family = super::skus::family(sku);
-    let scenario = ctx.app.world.scenario_arc();
-    let limit = scenario
-        .clouds
-        .get(CLOUD)
-        .options
-        .get("vcpu_quotas")?
-        .as_object()?
-        .iter()
-        .find(|(region, _)| region.eq_ignore_ascii_case(location))?
-        .1
-        .as_object()?
-        .iter()
-        .find(|(f, _)| f.eq_ignore_ascii_case(&family))?
-        .1
-        .as_u64()?;
-    let used: u64 = reservations
-        .values()
-        .filter(|r| r.location == location && super::skus::family(&r.sku_name) == family)
-        .map(|r| u64::from(super::skus::vcpus(&r.sku_name)) * u64::from(r.held))
-        .sum();
-    let more = super::skus::vcpus(sku).saturating_mul(capacity);
-    (used + u64::from(more) > limit).then(|| quota_error(ctx, sku, location, limit, used, more))
-}
-
 /// Maps a capacity refusal to its ARM error and whether it is reported synchronously.
 fn denied_error(
     ctx: &Ctx<'_>,
@@ -617,12 +570,26 @@ fn denied_error(
     sku: &str,
     location: &str,
     zone: Option<&str>,
-    count: u32,
 ) -> (ArmError, Report) {
     match denied {
         CapacityDenied::Stockout { .. } => (stockout_error(zone), ctx.opts.stockout),
-        CapacityDenied::Quota { limit, used } => (
-            quota_error(ctx, sku, location, limit, used, count),
+        CapacityDenied::Quota {
+            metric,
+            limit,
+            used,
+            needed,
+        } => (
+            quota_error(
+                ctx,
+                sku,
+                location,
+                &QuotaRefusal {
+                    metric,
+                    limit,
+                    used,
+                    needed,
+                },
+            ),
             ctx.opts.quota,
         ),
         CapacityDenied::NotOffered => (not_offered_error(ctx, sku, location, zone), Report::Sync),

@@ -113,6 +113,22 @@ fn filter_location(filter: &str) -> Option<String> {
     )
 }
 
+/// The sizes a region lists: the catalogue, then every other size the scenario's region
+/// names.
+pub(super) fn sizes(region: Option<&crate::scenario::RegionScenario>) -> Vec<String> {
+    let mut sizes: Vec<String> = CATALOG.iter().map(|s| (*s).to_owned()).collect();
+    if let Some(r) = region {
+        for types in r.zones.values() {
+            for t in types.keys() {
+                if !sizes.contains(t) {
+                    sizes.push(t.clone());
+                }
+            }
+        }
+    }
+    sizes
+}
+
 /// `GET /subscriptions/{sub}/providers/Microsoft.Compute/skus`.
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, ArmError> {
     let want = match ctx.param("$filter") {
@@ -133,17 +149,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, ArmError> {
         if want.as_ref().is_some_and(|w| *w != region.name) {
             continue;
         }
-        let mut sizes: Vec<String> = CATALOG.iter().map(|s| (*s).to_owned()).collect();
-        if let Some(r) = named.get(&region.name) {
-            for types in r.zones.values() {
-                for t in types.keys() {
-                    if !sizes.contains(t) {
-                        sizes.push(t.clone());
-                    }
-                }
-            }
-        }
-        for size in sizes {
+        for size in sizes(named.get(&region.name)) {
             let offered: Vec<&String> = region
                 .zones
                 .iter()
@@ -190,6 +196,15 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Response, ArmError> {
         }
     }
     Ok(json_response(StatusCode::OK, &ctx.page(items)))
+}
+
+/// The vCPUs of a size and the quota metrics it draws on: its family
+/// (`standardDSv5Family`) and the regional total `cores`.
+pub(crate) fn quota_shape(name: &str) -> crate::quota::QuotaShape {
+    crate::quota::QuotaShape {
+        vcpus: vcpus(name),
+        metrics: vec![family(name), "cores".to_owned()],
+    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 //! is every stable Compute (ComputeRP) version of `Azure/azure-rest-api-specs` that contains
 //! them, plus `2026-04-01`, which azure-mgmt-compute 39 for Python sends. Resources
 //! (resource groups) and Subscriptions (locations) list the stable versions of their specs
-//! that current SDKs use; Resource SKUs have their own (latest 2021-07-01). A scenario can
+//! that current SDKs use; Resource SKUs have their own (latest 2021-07-01), and so has
+//! `Microsoft.Authorization/permissions` (2015-07-01, 2022-04-01). A scenario can
 //! replace each list (`clouds.azure.options.compute_api_versions: [...]`,
-//! `resources_api_versions`, `subscriptions_api_versions`, `skus_api_versions`).
+//! `resources_api_versions`, `subscriptions_api_versions`, `skus_api_versions`,
+//! `authorization_api_versions`).
 
 /// Stable `Microsoft.Compute` versions that define `capacityReservationGroups` and
 /// `capacityReservations`.
@@ -76,6 +78,9 @@ pub const SUBSCRIPTIONS: &[&str] = &[
 /// Stable `Microsoft.Compute/skus` (Resource SKUs) versions.
 pub const SKUS: &[&str] = &["2017-03-30", "2017-09-01", "2019-04-01", "2021-07-01"];
 
+/// Stable `Microsoft.Authorization` versions that serve `permissions`.
+pub const AUTHORIZATION: &[&str] = &["2015-07-01", "2022-04-01"];
+
 /// Which family of versions an operation is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -87,6 +92,8 @@ pub enum Family {
     Subscriptions,
     /// `Microsoft.Compute/skus`.
     Skus,
+    /// `Microsoft.Authorization` (the caller's permissions).
+    Authorization,
 }
 
 impl Family {
@@ -97,6 +104,7 @@ impl Family {
             Family::Resources => "resources_api_versions",
             Family::Subscriptions => "subscriptions_api_versions",
             Family::Skus => "skus_api_versions",
+            Family::Authorization => "authorization_api_versions",
         }
     }
 
@@ -107,6 +115,7 @@ impl Family {
             Family::Resources => RESOURCES,
             Family::Subscriptions => SUBSCRIPTIONS,
             Family::Skus => SKUS,
+            Family::Authorization => AUTHORIZATION,
         }
     }
 }

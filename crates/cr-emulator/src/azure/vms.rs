@@ -252,12 +252,19 @@ pub(super) fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: &[u8]) -> Result<Re
                     ),
                 ));
             }
-            Err(CapacityDenied::Quota { limit, used }) => {
+            Err(CapacityDenied::Quota {
+                metric,
+                limit,
+                used,
+                needed,
+            }) => {
                 return Err(ArmError::new(
                     StatusCode::CONFLICT,
                     "OperationNotAllowed",
                     format!(
-                        "Operation could not be completed as it results in exceeding approved cores quota (limit {limit} VMs, {used} in use)."
+                        "Operation could not be completed as it results in exceeding approved {metric} Cores quota. Additional details - \
+                         Location: {}, Current Limit: {limit}, Current Usage: {used}, Additional Required: {needed}.",
+                        region.name
                     ),
                 ));
             }

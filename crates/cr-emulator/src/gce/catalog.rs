@@ -13,9 +13,6 @@ use super::{CLOUD, Call, GceError, begin, list_body, list_page, stable_id};
 use crate::server::{AppState, BaseUrl};
 use crate::world::RegionInfo;
 
-/// Reported as the limit when the scenario sets no quota.
-const UNLIMITED_QUOTA: u64 = 100_000;
-
 const CPU_PLATFORMS: &[&str] = &[
     "Intel Broadwell",
     "Intel Cascade Lake",
@@ -43,11 +40,7 @@ fn zone_json(call: &Call, region: &RegionInfo, zone: &str) -> Value {
 }
 
 fn region_json(app: &AppState, call: &Call, region: &RegionInfo) -> Value {
-    let used = app.world.region_used(CLOUD, &region.name);
-    let limit = app
-        .world
-        .region_quota(CLOUD, &region.name)
-        .unwrap_or(UNLIMITED_QUOTA);
+    let quotas = region_quotas(app, &region.name);
     json!({
         "kind": "compute#region",
         "id": stable_id(&region.name).to_string(),
@@ -56,10 +49,38 @@ fn region_json(app: &AppState, call: &Call, region: &RegionInfo) -> Value {
         "description": region.name,
         "status": "UP",
         "zones": region.zones.iter().map(|z| call.zone_url(z)).collect::<Vec<_>>(),
-        "quotas": [{"metric": "INSTANCES", "limit": limit as f64, "usage": used as f64}],
+        "quotas": quotas,
         "selfLink": call.region_url(&region.name),
         "supportsPzs": false,
     })
+}
+
+/// The series whose vCPUs have their own regional quota (`<SERIES>_CPUS`), as
+/// `regions.get` lists them besides `CPUS`.
+const CPU_SERIES: [&str; 18] = [
+    "A2", "A3", "C2", "C2D", "C3", "C3D", "C4", "E2", "G2", "M1", "M2", "M3", "N2", "N2D", "N4",
+    "T2A", "T2D", "Z3",
+];
+
+/// `quotas[]` of a region: `CPUS` and every series' `<SERIES>_CPUS` (plus any other metric
+/// the scenario sets), each with its limit and the vCPUs reservations hold, as doubles.
+fn region_quotas(app: &AppState, region: &str) -> Vec<Value> {
+    let mut metrics: Vec<String> = std::iter::once("CPUS".to_owned())
+        .chain(CPU_SERIES.iter().map(|s| format!("{s}_CPUS")))
+        .collect();
+    for m in app.world.quota_metrics(CLOUD, region) {
+        if !metrics.contains(&m) {
+            metrics.push(m);
+        }
+    }
+    metrics
+        .into_iter()
+        .map(|m| {
+            let limit = app.world.quota_limit(CLOUD, region, &m);
+            let usage = app.world.quota_used(CLOUD, region, "", &m);
+            json!({"metric": m, "limit": limit as f64, "usage": usage as f64})
+        })
+        .collect()
 }
 
 /// `GET .../zones`.
@@ -163,4 +184,36 @@ pub(super) async fn get_region(
             "projects/{project}/regions/{region}"
         ))),
     }
+}
+
+/// The guest CPUs of a machine type (`n2-highmem-16` 16, `e2-micro` 2, `f1-micro` 1,
+/// `a2-highgpu-2g` 24, `a3-highgpu-8g` 208, `n2-custom-6-24576` 6) and the quota metrics it
+/// draws on: its series' `<SERIES>_CPUS` (N1, F1 and G1 have none) and the regional `CPUS`.
+pub(crate) fn quota_shape(machine_type: &str) -> crate::quota::QuotaShape {
+    let parts: Vec<&str> = machine_type.split('-').collect();
+    let series = parts[0].to_ascii_uppercase();
+    let last = parts.last().copied().unwrap_or_default();
+    let vcpus = if let Some(i) = parts.iter().position(|p| *p == "custom") {
+        parts.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1)
+    } else if let Ok(n) = last.parse::<u32>() {
+        n
+    } else if let Some(gpus) = last.strip_suffix('g').and_then(|n| n.parse::<u32>().ok()) {
+        match (series.as_str(), parts.get(1).copied()) {
+            ("A3", Some("megagpu")) => 208,
+            ("A3", _) => 26 * gpus,
+            ("A2", Some("megagpu")) => 96,
+            _ => 12 * gpus,
+        }
+    } else {
+        match series.as_str() {
+            "F1" | "G1" => 1,
+            _ => 2,
+        }
+    };
+    let mut metrics = Vec::new();
+    if !matches!(series.as_str(), "N1" | "F1" | "G1") {
+        metrics.push(format!("{series}_CPUS"));
+    }
+    metrics.push("CPUS".to_owned());
+    crate::quota::QuotaShape { vcpus, metrics }
 }

@@ -300,11 +300,11 @@ fn insert_inner(
                     "Invalid value for field 'resource.machineType': '{machine_type_url}'. Machine type with name '{machine_type}' does not exist in zone '{zone}'."
                 )));
             }
-            Err(CapacityDenied::Quota { limit, .. }) => {
+            Err(CapacityDenied::Quota { metric, limit, .. }) => {
                 return Err(GceError::new(
                     StatusCode::FORBIDDEN,
                     format!(
-                        "Quota 'INSTANCES' exceeded.  Limit: {limit}.0 in region {}.",
+                        "Quota '{metric}' exceeded.  Limit: {limit}.0 in region {}.",
                         region.name
                     ),
                     "quotaExceeded",

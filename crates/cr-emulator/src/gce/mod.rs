@@ -12,7 +12,7 @@
 //! `wait_timeout_ms` (120000: how long `operations/{op}/wait` blocks).
 
 mod auth;
-mod catalog;
+pub(crate) mod catalog;
 pub mod filter;
 mod instances;
 mod operations;
@@ -291,6 +291,17 @@ async fn begin(
     }
     if project != app.creds.gce.project_id {
         let permission = format!("compute.{}", op.replace("aggregatedList", "list"));
+        return Err(fail(
+            GceError::new(
+                StatusCode::FORBIDDEN,
+                format!("Required '{permission}' permission for 'projects/{project}'"),
+                "forbidden",
+                "PERMISSION_DENIED",
+            ),
+            None,
+        ));
+    }
+    if let Some(permission) = app.world.denied_permission(CLOUD, op) {
         return Err(fail(
             GceError::new(
                 StatusCode::FORBIDDEN,

@@ -326,14 +326,14 @@ fn capacity_failure(
     new: &NewReservation,
 ) -> OpError {
     match denied {
-        CapacityDenied::Quota { limit, .. } => OpError {
+        CapacityDenied::Quota { metric, limit, .. } => OpError {
             code: "QUOTA_EXCEEDED".into(),
-            message: format!("Quota 'INSTANCES' exceeded.  Limit: {limit}.0 in region {region}."),
+            message: format!("Quota '{metric}' exceeded.  Limit: {limit}.0 in region {region}."),
             http_status: 403,
             http_message: "FORBIDDEN",
             details: json!([{"quotaInfo": {
-                "metricName": "compute.googleapis.com/instances",
-                "limitName": "INSTANCES-per-project-region",
+                "metricName": format!("compute.googleapis.com/{}", gce_metric_name(&metric)),
+                "limitName": format!("{metric}-per-project-region"),
                 "dimensions": {"region": region},
                 "limit": limit as f64,
             }}]),
@@ -765,4 +765,10 @@ pub(super) async fn aggregated(
         v["nextPageToken"] = json!(t);
     }
     call.ok(v)
+}
+
+/// The Service Usage metric name of a Compute Engine quota (`N2_CPUS` → `n2_cpus`, `CPUS` →
+/// `cpus`), as `quotaInfo.metricName` carries it.
+fn gce_metric_name(metric: &str) -> String {
+    metric.to_ascii_lowercase()
 }

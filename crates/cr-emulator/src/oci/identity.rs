@@ -53,7 +53,7 @@ pub(super) fn availability_domains(ctx: &Ctx<'_>) -> Result<Response, OciError> 
 
 /// Shapes every availability domain offers for capacity reservations unless the scenario
 /// marks them not offered (a negative count).
-const SHAPES: &[&str] = &[
+pub(super) const SHAPES: &[&str] = &[
     "VM.Standard2.1",
     "VM.Standard2.2",
     "VM.Standard2.4",
@@ -126,6 +126,30 @@ pub(super) fn regions(ctx: &Ctx<'_>) -> Response {
         .map(|r| json!({"key": r.key, "name": r.name}))
         .collect();
     json_response(StatusCode::OK, &Value::Array(items))
+}
+
+/// `GET /20160918/compartments/{compartmentId}` (`GetCompartment`): the tenancy (root
+/// compartment) or any compartment OCID; anything else is `404 NotAuthorizedOrNotFound`.
+pub(super) fn get_compartment(ctx: &Ctx<'_>, id: &str) -> Result<Response, OciError> {
+    if !known_compartment(ctx, id) {
+        return Err(OciError::not_found());
+    }
+    let tenancy = &ctx.app.creds.oci.tenancy_ocid;
+    let root = id == tenancy;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "id": id,
+            "compartmentId": if root { Value::Null } else { json!(tenancy) },
+            "name": if root { "cr-emulator-tenancy" } else { "cr-emulator" },
+            "description": if root { "The root compartment" } else { "A compartment of the emulator" },
+            "timeCreated": "2024-01-01T00:00:00.000Z",
+            "lifecycleState": "ACTIVE",
+            "isAccessible": true,
+            "freeformTags": {},
+            "definedTags": {},
+        }),
+    ))
 }
 
 /// `GET /20160918/tenancies/{tenancyId}/regionSubscriptions`.

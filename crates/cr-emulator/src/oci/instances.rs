@@ -331,13 +331,17 @@ pub(super) fn launch(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
                     "Shape {shape} is not available in availability domain {ad}."
                 )));
             }
-            Err(CapacityDenied::Quota { limit, used }) => {
+            Err(CapacityDenied::Quota {
+                metric,
+                limit,
+                used,
+                ..
+            }) => {
                 return Err(OciError::new(
                     StatusCode::BAD_REQUEST,
                     &ctx.opts.quota_code,
                     format!(
-                        "The following service limits were exceeded: {}-count (limit {limit}, used {used}).",
-                        shape.to_ascii_lowercase()
+                        "The following service limits were exceeded: {metric} in availability domain {ad} (limit {limit}, used {used})."
                     ),
                 ));
             }

@@ -20,7 +20,8 @@
 
 mod identity;
 mod instances;
-mod model;
+mod limits;
+pub(crate) mod model;
 mod reservations;
 pub mod signature;
 
@@ -43,8 +44,11 @@ use model::{Lifecycle, Reservation, WorkRequest};
 
 const CLOUD: CloudKind = CloudKind::Oci;
 const MAX_BODY: usize = 4 * 1024 * 1024;
-/// The API version path segment.
+/// The API version path segment of Core and Identity.
 pub const API_PREFIX: &str = "/20160918/";
+/// The API version path segment of the Limits service (`limits.{region}.oci.oraclecloud.com`
+/// in reality; served beside Core here, with the same region rules).
+pub const LIMITS_PREFIX: &str = "/20190729/";
 
 /// The `clouds.oci.options` switches of the scenario.
 #[derive(Debug, Clone)]
@@ -280,6 +284,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/20160918/{*rest}", any(entry))
         .route("/oci/{region}/20160918/{*rest}", any(entry))
+        .route("/20190729/{*rest}", any(entry))
+        .route("/oci/{region}/20190729/{*rest}", any(entry))
 }
 
 /// What a handler gets.
@@ -322,6 +328,9 @@ enum Route {
     ReservableShapes,
     Instances,
     Instance(String),
+    Compartment(String),
+    LimitValues,
+    ResourceAvailability(String, String),
     Unknown,
 }
 
@@ -346,6 +355,19 @@ fn parse_route(rest: &str) -> Route {
         ["tenancies", _, "regionSubscriptions"] => Route::RegionSubscriptions(s(1)),
         ["workRequests", _] => Route::WorkRequest(s(1)),
         ["workRequests", _, "errors"] => Route::WorkRequestErrors(s(1)),
+        ["compartments", _] => Route::Compartment(s(1)),
+        _ => Route::Unknown,
+    }
+}
+
+/// A path of the Limits service after `/20190729/`.
+fn parse_limits_route(rest: &str) -> Route {
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["limitValues"] => Route::LimitValues,
+        ["services", service, "limits", limit, "resourceAvailability"] => {
+            Route::ResourceAvailability((*service).to_owned(), (*limit).to_owned())
+        }
         _ => Route::Unknown,
     }
 }
@@ -368,6 +390,9 @@ fn operation_name(route: &Route, method: &Method) -> &'static str {
         (Route::Instances, _) => "LaunchInstance",
         (Route::Instance(_), "DELETE") => "TerminateInstance",
         (Route::Instance(_), _) => "GetInstance",
+        (Route::Compartment(_), _) => "GetCompartment",
+        (Route::LimitValues, _) => "ListLimitValues",
+        (Route::ResourceAvailability(..), _) => "GetResourceAvailability",
         (Route::Unknown, _) => "Unknown",
     }
 }
@@ -482,14 +507,26 @@ fn resolve_region(
 async fn entry(AxState(app): AxState<AppState>, BaseUrl(base): BaseUrl, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    let Some(idx) = path.find(API_PREFIX) else {
-        return OciError::not_found().into_response();
+    let (idx, limits) = match (path.find(API_PREFIX), path.find(LIMITS_PREFIX)) {
+        (Some(i), _) => (i, false),
+        (None, Some(i)) => (i, true),
+        (None, None) => return OciError::not_found().into_response(),
     };
     let prefix = path[..idx]
         .strip_prefix("/oci/")
         .map(|p| p.trim_end_matches('/').to_owned())
         .filter(|p| !p.is_empty());
-    let route = parse_route(&path[idx + API_PREFIX.len()..]);
+    let version_len = if limits {
+        LIMITS_PREFIX.len()
+    } else {
+        API_PREFIX.len()
+    };
+    let rest = &path[idx + version_len..];
+    let route = if limits {
+        parse_limits_route(rest)
+    } else {
+        parse_route(rest)
+    };
     let op = operation_name(&route, &parts.method);
     let rid = request_id(&parts.headers);
     let fault = app.world.admit(CLOUD, op).await;
@@ -556,6 +593,18 @@ fn handle(
             ),
         )
     })?;
+    if app
+        .world
+        .denied_permission(CLOUD, operation_name(&route, &parts.method))
+        .is_some()
+    {
+        // OCI does not say which permission is missing, nor whether the resource exists.
+        return Err(OciError::new(
+            StatusCode::NOT_FOUND,
+            "NotAuthorizedOrNotFound",
+            "Authorization failed or requested resource not found.",
+        ));
+    }
     let region = resolve_region(app, prefix, &parts.headers, &parts.uri)?;
     app.oci.sweep(&app.world);
     let base = match prefix {
@@ -631,6 +680,18 @@ fn handle(
         Route::Instance(id) => match m {
             "GET" => instances::get(&ctx, &id),
             "DELETE" => instances::terminate(&ctx, &id),
+            _ => Err(not_allowed()),
+        },
+        Route::Compartment(id) => match m {
+            "GET" => identity::get_compartment(&ctx, &id),
+            _ => Err(not_allowed()),
+        },
+        Route::LimitValues => match m {
+            "GET" => limits::list_limit_values(&ctx),
+            _ => Err(not_allowed()),
+        },
+        Route::ResourceAvailability(service, limit) => match m {
+            "GET" => limits::resource_availability(&ctx, &service, &limit),
             _ => Err(not_allowed()),
         },
         Route::Unknown => Err(OciError::not_found()),

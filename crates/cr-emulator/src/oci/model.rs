@@ -279,9 +279,56 @@ impl WorkRequest {
     }
 }
 
+/// The OCPUs of one instance of a shape (a fixed shape's trailing number, `VM.Standard2.4` 4;
+/// a Flex shape 1 unless the reservation's `instanceShapeConfig.ocpus` says more) and the
+/// per-availability-domain core limit it draws on (`VM.Standard.E4.Flex` →
+/// `standard-e4-core-count`).
+pub(crate) fn quota_shape(shape: &str) -> crate::quota::QuotaShape {
+    let lower = shape.to_ascii_lowercase();
+    let body = lower
+        .strip_prefix("vm.")
+        .or_else(|| lower.strip_prefix("bm."))
+        .unwrap_or(&lower);
+    let (family, ocpus) = match body.strip_suffix(".flex") {
+        Some(f) => (f.to_owned(), 1),
+        None => match body.rsplit_once('.') {
+            Some((f, n)) if n.parse::<u32>().is_ok() => (f.to_owned(), n.parse().unwrap_or(1)),
+            _ => (body.to_owned(), 1),
+        },
+    };
+    crate::quota::QuotaShape {
+        vcpus: ocpus,
+        metrics: vec![core_limit_name(&family.replace('.', "-"))],
+    }
+}
+
+/// The service limit name of a family's cores as OCI spells it: dense-IO families are
+/// `dense-io…` (`dense-io-e5-core-count`), and the E2 and E3 limits carry `-ad-`
+/// (`standard-e3-core-ad-count`).
+fn core_limit_name(family: &str) -> String {
+    let family = match family.strip_prefix("denseio") {
+        Some(rest) => format!("dense-io{rest}"),
+        None => family.to_owned(),
+    };
+    match family.as_str() {
+        "standard-e2" | "standard-e3" => format!("{family}-core-ad-count"),
+        _ => format!("{family}-core-count"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_limits_are_named_as_oci_names_them() {
+        let metric = |s: &str| quota_shape(s).metrics[0].clone();
+        assert_eq!(metric("VM.Standard.E4.Flex"), "standard-e4-core-count");
+        assert_eq!(metric("VM.DenseIO.E5.Flex"), "dense-io-e5-core-count");
+        assert_eq!(metric("VM.Standard.E3.Flex"), "standard-e3-core-ad-count");
+        assert_eq!(metric("VM.Standard2.4"), "standard2-core-count");
+        assert_eq!(quota_shape("BM.Standard.E4.128").vcpus, 128);
+    }
 
     #[test]
     fn lifecycle_parses_any_case() {

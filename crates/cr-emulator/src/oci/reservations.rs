@@ -156,14 +156,19 @@ fn denied_error(ctx: &Ctx<'_>, denied: CapacityDenied, shape: &str, ad: &str) ->
             ),
             ctx.opts.stockout_sync,
         ),
-        CapacityDenied::Quota { limit, used } => (
+        CapacityDenied::Quota {
+            metric,
+            limit,
+            used,
+            needed,
+        } => (
             OciError::new(
                 StatusCode::BAD_REQUEST,
                 &ctx.opts.quota_code,
                 format!(
-                    "The following service limits were exceeded: {}-count (limit {limit}, used {used}). Request a service \
-                     limit increase from the service limits page in the console.",
-                    shape.to_ascii_lowercase()
+                    "The following service limits were exceeded: {metric} in availability domain {ad} (limit {limit}, \
+                     used {used}, requested {needed}). Request a service limit increase from the service limits page \
+                     in the console."
                 ),
             ),
             true,
@@ -182,8 +187,9 @@ fn charge(
     ctx: &Ctx<'_>,
     ad: &str,
     held: &BTreeMap<String, u32>,
-    wanted: &BTreeMap<String, u32>,
+    configs: &[Config],
 ) -> Result<(), (OciError, bool)> {
+    let wanted = &per_shape(configs);
     let world = &ctx.app.world;
     let region = &ctx.region.name;
     let mut taken: Vec<(String, u32)> = Vec::new();
@@ -192,7 +198,10 @@ fn charge(
         if more == 0 {
             continue;
         }
-        if let Err(d) = world.try_consume(CLOUD, region, ad, shape, more) {
+        let ocpus = u64::from(ocpus_each(configs, shape));
+        if let Err(d) =
+            world.try_consume_vcpus(CLOUD, region, ad, shape, more, ocpus * u64::from(more))
+        {
             for (s, m) in taken {
                 world.release(CLOUD, region, ad, &s, m);
             }
@@ -201,6 +210,18 @@ fn charge(
         taken.push((shape.clone(), more));
     }
     Ok(())
+}
+
+/// The OCPUs one instance of `shape` counts against its core limit: the largest
+/// `instanceShapeConfig.ocpus` of the configs for it (rounded up), else the shape's own.
+fn ocpus_each(configs: &[Config], shape: &str) -> u32 {
+    configs
+        .iter()
+        .filter(|c| c.instance_shape == shape)
+        .filter_map(|c| c.instance_shape_config.as_ref()?.get("ocpus")?.as_f64())
+        .map(|o| o.ceil() as u32)
+        .max()
+        .unwrap_or_else(|| crate::quota::quota_shape(CLOUD, shape).vcpus)
 }
 
 fn audit_shape(configs: &[Config]) -> (String, u32) {
@@ -445,7 +466,7 @@ pub(super) fn create(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response, OciError> {
             "Internal error occurred".to_owned(),
         ));
     } else {
-        match charge(ctx, &ad, &BTreeMap::new(), &wanted) {
+        match charge(ctx, &ad, &BTreeMap::new(), &configs) {
             Ok(()) => held = wanted.clone(),
             Err((e, true)) => return Err(e),
             Err((e, false)) => error = Some((e.code, e.message)),
@@ -657,7 +678,7 @@ pub(super) fn update(ctx: &Ctx<'_>, id: &str, body: &[u8]) -> Result<Response, O
                 "Internal error occurred".to_owned(),
             ));
         } else {
-            match charge(ctx, &r.availability_domain, &r.held, &per_shape(new)) {
+            match charge(ctx, &r.availability_domain, &r.held, new) {
                 Ok(()) => {
                     for (shape, n) in per_shape(new) {
                         let h = r.held.entry(shape).or_insert(0);
