@@ -36,6 +36,7 @@ pub mod garbage;
 pub mod gce;
 pub mod iam;
 pub mod oci;
+pub mod ratelimit;
 pub mod scenario;
 pub mod server;
 pub mod tls;
