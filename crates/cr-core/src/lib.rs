@@ -10,6 +10,7 @@
 //! - [`engine::Engine`]: zone fallback, rollback, retries and concurrency, written once over
 //!   the small per-cloud [`adapter::CloudAdapter`].
 //! - [`progress`]: the events a reserve, cancel or cleanup reports while it runs.
+//! - [`pacing`]: client-side pacing that shares a cloud's API rate limit (adaptive, CUBIC).
 //! - [`registry`]: the `inventory`-based backend registry.
 //! - [`transport`]: what every cloud crate's client shares (endpoint and CA bundle
 //!   validation, HTTP status kinds, Retry-After).
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod orphans;
+pub mod pacing;
 pub mod plan;
 mod planner;
 pub mod progress;
