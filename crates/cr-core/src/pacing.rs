@@ -91,7 +91,6 @@ struct State {
     engaged: bool,
     fill_rate: f64,
     capacity: f64,
-    /// May go below zero: each waiting call holds its own slot in the future.
     tokens: f64,
     last_refill: Instant,
     /// The rate at the last throttle, and CUBIC's time to grow back to it.
@@ -153,32 +152,34 @@ impl RateController {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How long the next call must wait, taking its slot: `Duration::ZERO` when it may go.
-    fn reserve(&self, now: Instant) -> Duration {
+    /// Takes a token if the call may go now; else how long until one may be there.
+    fn try_take(&self, now: Instant) -> Option<Duration> {
         let mut s = self.lock();
-        let held = s
-            .hold_until
-            .filter(|h| *h > now)
-            .map_or(Duration::ZERO, |h| h - now);
+        if let Some(h) = s.hold_until.filter(|h| *h > now) {
+            return Some(h - now);
+        }
         if !s.engaged {
-            return held;
+            return None;
         }
         refill(&mut s, now);
-        s.tokens -= 1.0;
-        let slot = if s.tokens >= 0.0 {
-            Duration::ZERO
+        if s.tokens >= 1.0 {
+            s.tokens -= 1.0;
+            None
         } else {
-            Duration::from_secs_f64(-s.tokens / s.fill_rate)
-        };
-        slot.max(held)
+            Some(Duration::from_secs_f64((1.0 - s.tokens) / s.fill_rate))
+        }
     }
 
     /// Waits for the next call's turn (ends early once `stop` is cancelled; the caller then
-    /// checks it). The ticket goes back with the outcome to [`RateController::record`].
+    /// checks it). Waiters look again when a token may be there, at the rate of that moment:
+    /// a cut slows the calls already waiting, not only later ones. The ticket goes back with
+    /// the outcome to [`RateController::record`].
     pub async fn acquire(&self, stop: Option<&tokio_util::sync::CancellationToken>) -> Ticket {
-        let wait = self.reserve(Instant::now());
-        if !wait.is_zero() {
+        while let Some(wait) = self.try_take(Instant::now()) {
             crate::wait::pause(wait, stop).await;
+            if stop.is_some_and(tokio_util::sync::CancellationToken::is_cancelled) {
+                break;
+            }
         }
         let now = Instant::now();
         let mut s = self.lock();
