@@ -1927,7 +1927,11 @@ pub async fn many_engines_share_the_rate_limit(t: &dyn ContractTarget) {
         "many-at-once",
     )
     .await;
-    assert!(out.failed.is_empty(), "every engine succeeds: {:?}", out.failed);
+    assert!(
+        out.failed.is_empty(),
+        "every engine succeeds: {:?}",
+        out.failed
+    );
     assert_eq!(
         out.reserved,
         engines * crate::many::TYPES,

@@ -49,9 +49,9 @@ use crate::model::{
     CancelOutcome, CancelReport, CleanupPreview, RegionReservations, Reservation, ReservationSet,
     ReservationState, ZoneTried,
 };
+use crate::pacing::CallClass;
 use crate::plan::{CapacityPlan, Demand, RegionPlan};
 use crate::progress::{Event, Progress, ReleaseOutcome, Step};
-use crate::pacing::CallClass;
 use crate::retry::RetryPolicy;
 use crate::tags::{Tags, details_tag};
 pub use crate::wait::WaitPolicy;
@@ -208,9 +208,11 @@ impl Engine {
         Fut: std::future::Future<Output = Result<T>>,
     {
         let pacer = if self.retry.pacing.enabled {
-            self.adapter.pacing_scope(region.unwrap_or_default()).map(|scope| {
-                crate::pacing::shared(&scope, CallClass::of(operation), &self.retry.pacing)
-            })
+            self.adapter
+                .pacing_scope(region.unwrap_or_default())
+                .map(|scope| {
+                    crate::pacing::shared(&scope, CallClass::of(operation), &self.retry.pacing)
+                })
         } else {
             None
         };
@@ -460,7 +462,9 @@ impl Engine {
             }
             listings
         } else {
-            let regions = self.call("regions", None, None, || self.adapter.regions()).await?;
+            let regions = self
+                .call("regions", None, None, || self.adapter.regions())
+                .await?;
             self.list(test_id, &regions).await
         };
         // Region resources left without reservations (a crash between the last cancel and
@@ -489,13 +493,15 @@ impl Engine {
                 .await?;
             return Ok(live(found));
         }
-        let regions = self.call("regions", None, None, || self.adapter.regions()).await?;
+        let regions = self
+            .call("regions", None, None, || self.adapter.regions())
+            .await?;
         let listings: Vec<Result<Vec<Reservation>>> = stream::iter(regions)
             .map(|region| async move {
                 self.call("find_created", Some(&region), None, || {
-                        self.adapter.find_created(Some(region.clone()))
-                    })
-                    .await
+                    self.adapter.find_created(Some(region.clone()))
+                })
+                .await
             })
             .buffered(self.concurrency)
             .collect()
@@ -642,7 +648,8 @@ impl Engine {
                     return (r, Ok(CancelOutcome::AlreadyGone));
                 }
                 let outcome = self
-                    .call("cancel", Some(&r.region), None, || self.adapter.cancel(&r)).await;
+                    .call("cancel", Some(&r.region), None, || self.adapter.cancel(&r))
+                    .await;
                 (r, outcome)
             })
             .buffered(self.release_concurrency())

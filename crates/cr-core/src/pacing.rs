@@ -306,7 +306,10 @@ mod tests {
         c.record(tickets[0], true, None);
         let after_one = c.stats();
         assert!(after_one.engaged);
-        assert!((after_one.rate - 7.0).abs() < 1e-9, "10/s × 0.7: {after_one:?}");
+        assert!(
+            (after_one.rate - 7.0).abs() < 1e-9,
+            "10/s × 0.7: {after_one:?}"
+        );
         // The same round's second throttle does not cut again.
         c.record(tickets[1], true, None);
         assert_eq!(c.stats().cuts, 1);
@@ -343,7 +346,11 @@ mod tests {
             let t = c.acquire(None).await;
             c.record(t, true, None);
         }
-        assert!((c.stats().rate - p.min_rate).abs() < 1e-9, "{:?}", c.stats());
+        assert!(
+            (c.stats().rate - p.min_rate).abs() < 1e-9,
+            "{:?}",
+            c.stats()
+        );
         for _ in 0..2000 {
             tokio::time::advance(Duration::from_millis(50)).await;
             let t = Ticket {

@@ -252,7 +252,8 @@ impl Limiter {
             }
             None => {
                 let elapsed = now.duration_since(state.last).as_secs_f64();
-                state.tokens = (state.tokens + elapsed * bucket.per_second).min(bucket.burst as f64);
+                state.tokens =
+                    (state.tokens + elapsed * bucket.per_second).min(bucket.burst as f64);
                 state.last = now;
                 (state.tokens < 1.0).then(|| {
                     if bucket.per_second > 0.0 {
@@ -325,7 +326,10 @@ mod tests {
         assert_eq!(l.take(&lim, CloudKind::Aws, "a/r", CallClass::Read), None);
         tokio::time::advance(Duration::from_millis(500)).await;
         assert_eq!(l.take(&lim, CloudKind::Aws, "a/r", CallClass::Write), None);
-        assert!(l.take(&lim, CloudKind::Aws, "a/r", CallClass::Write).is_some());
+        assert!(
+            l.take(&lim, CloudKind::Aws, "a/r", CallClass::Write)
+                .is_some()
+        );
         let c = l.counts();
         let w = c
             .iter()
@@ -358,7 +362,10 @@ mod tests {
         let l = Limiter::default();
         let lim = limits(1, 0.0);
         assert_eq!(l.take(&lim, CloudKind::Oci, "t", CallClass::Delete), None);
-        assert!(l.take(&lim, CloudKind::Oci, "t", CallClass::Write).is_some());
+        assert!(
+            l.take(&lim, CloudKind::Oci, "t", CallClass::Write)
+                .is_some()
+        );
     }
 
     #[test]

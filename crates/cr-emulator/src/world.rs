@@ -714,7 +714,12 @@ impl World {
         class: crate::ratelimit::CallClass,
     ) -> Option<Duration> {
         let scenario = self.scenario_arc();
-        let limits = scenario.clouds.get(cloud).rate_limit.as_ref()?.resolve(cloud);
+        let limits = scenario
+            .clouds
+            .get(cloud)
+            .rate_limit
+            .as_ref()?
+            .resolve(cloud);
         self.limiter.take(&limits, cloud, scope, class)
     }
 
