@@ -67,7 +67,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// A policy for tests: tiny delays.
+    /// A policy for tests: tiny delays, no pacing.
     pub fn fast() -> Self {
         RetryPolicy {
             max_retries: 4,
@@ -77,7 +77,7 @@ impl RetryPolicy {
             jitter: true,
             jitter_seed: None,
             attempt_timeout: Duration::from_secs(10),
-            pacing: PacingPolicy::default(),
+            pacing: PacingPolicy::off(),
         }
     }
 
