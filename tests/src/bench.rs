@@ -123,7 +123,7 @@ fn types(cloud: Cloud) -> [&'static str; 8] {
 /// The fixture's plan with `n` demands of distinct types (sized like the plan's first demand
 /// for the first and dense types, like its last for the others) in `regions` of the layout,
 /// pinned to each region's first zone unless `fallback`.
-fn plan_with(
+pub(crate) fn plan_with(
     fx: &Fixture,
     cloud: Cloud,
     n: usize,
@@ -348,8 +348,11 @@ async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
     (out, started.elapsed())
 }
 
-/// Every figure for `t`.
+/// Every figure for `t` (with `CR_BENCH_ONLY=fifty`, only [`fifty`]'s).
 pub async fn run(t: &dyn ContractTarget) -> Vec<Row> {
+    if std::env::var("CR_BENCH_ONLY").as_deref() == Ok("fifty") {
+        return vec![fifty(t).await];
+    }
     let cloud = t.cloud();
     let mut rows = Vec::new();
 
@@ -543,7 +546,66 @@ pub async fn run(t: &dyn ContractTarget) -> Vec<Row> {
             notes: format!("{doubled} seeds with a doubled reservation"),
         });
     }
+    rows.push(fifty(t).await);
     rows
+}
+
+/// 50 engines in this process, 6 types each, started together under the cloud's `realistic`
+/// rate limits ([`crate::many`]), with the bench's `L` and `T` and the engine as users get it.
+/// The target: ≤ 1.2 × the physical limit of the buckets for the calls made (or of one
+/// reserve's own budget, 1.3 × (L + T) + L, where the buckets would allow more).
+pub async fn fifty(t: &dyn ContractTarget) -> Row {
+    use cr_emulator::ratelimit::{Preset, RateLimit};
+    let out = crate::many::run(
+        t,
+        scenario(t),
+        RateLimit::Preset(Preset::Realistic),
+        50,
+        RetryPolicy::default(),
+        WaitPolicy::default(),
+        "bench-fifty",
+    )
+    .await;
+    let limit = out.limit();
+    let ok = out.failed.is_empty()
+        && out.live_after_reserve == out.reserved
+        && out.live_after_cancel == 0;
+    Row {
+        what: format!(
+            "{} engines × {} types at once, realistic rate limits",
+            out.engines,
+            crate::many::TYPES
+        ),
+        cr: out.took,
+        baseline: None,
+        target: format!(
+            "≤ 1.2 × the buckets' limit ({:.1} s: writes {:.1} s, reads {:.1} s)",
+            limit.as_secs_f64(),
+            out.bound.0.as_secs_f64(),
+            out.bound.1.as_secs_f64()
+        ),
+        // Under the buckets' limit, one reserve's own time is the floor.
+        met: ok && out.took <= limit.max((L + T).mul_f64(1.3) + L).mul_f64(1.2),
+        notes: format!(
+            "{} reservations, {} engines failed{}; {} live after reserve, {} after cancel; \
+             {} creates ({:.2} retries per create); admitted {} writes, {} reads; \
+             throttled {} writes, {} reads",
+            out.reserved,
+            out.failed.len(),
+            out.failed
+                .first()
+                .map(|f| format!(" (first: {f})"))
+                .unwrap_or_default(),
+            out.live_after_reserve,
+            out.live_after_cancel,
+            out.create_calls,
+            out.retries_per_create(),
+            out.admitted.0,
+            out.admitted.1,
+            out.throttled.0,
+            out.throttled.1
+        ),
+    }
 }
 
 fn expect_zone(set: &cr_core::ReservationSet, zone: &str) {

@@ -2235,3 +2235,45 @@ pub async fn preflight_says_whether_reserving_can_work(t: &dyn ContractTarget) {
         skip("bad credentials");
     }
 }
+
+/// Ten engines of this process, six types each, start together against an emulator with
+/// small API rate-limit buckets (a burst of 10 writes and 20 reads): the shared client-side
+/// pacing ([`cr_core::pacing`]) gets every one of them through the throttles — all succeed,
+/// none holds a reservation twice, and their cancels leave nothing.
+pub async fn many_engines_share_the_rate_limit(t: &dyn ContractTarget) {
+    let engines = 10;
+    let out = crate::many::run(
+        t,
+        base_scenario(),
+        crate::many::small_limits(),
+        engines,
+        crate::many::paced(retry_policy()),
+        cr_core::engine::WaitPolicy {
+            first_interval: Duration::from_millis(20),
+            max_interval: Duration::from_millis(200),
+            settle_timeout: Duration::from_secs(60),
+        },
+        "many-at-once",
+    )
+    .await;
+    assert!(
+        out.failed.is_empty(),
+        "every engine succeeds: {:?}",
+        out.failed
+    );
+    assert_eq!(
+        out.reserved,
+        engines * crate::many::TYPES,
+        "each engine returns its {} types",
+        crate::many::TYPES
+    );
+    assert_eq!(
+        out.live_after_reserve, out.reserved,
+        "the cloud holds exactly what the engines returned (no doubles, no strays)"
+    );
+    assert_eq!(out.live_after_cancel, 0, "the cancels leave nothing");
+    assert!(
+        out.throttled.0 + out.throttled.1 > 0,
+        "the buckets were small enough to throttle: {out:?}"
+    );
+}

@@ -23,6 +23,7 @@
 pub mod bench;
 pub mod checks;
 pub mod crash;
+pub mod many;
 pub mod soak;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -318,13 +319,16 @@ pub fn cloud_kind(cloud: Cloud) -> CloudKind {
 }
 
 /// The retry policy of the suite's backends: quick, but patient enough for a loaded machine
-/// and for one call that hangs until its timeout.
+/// and for one call that hangs until its timeout. Not paced: the suite's throttles are
+/// injected at random, not a bucket to share, and pacing after them would only slow the
+/// checks; [`checks::many_engines_share_the_rate_limit`] paces ([`many::paced`]).
 pub fn retry_policy() -> RetryPolicy {
     RetryPolicy {
         max_retries: 6,
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(200),
         max_elapsed: Duration::from_secs(120),
+        pacing: cr_core::pacing::PacingPolicy::off(),
         ..RetryPolicy::default()
     }
 }
@@ -789,6 +793,7 @@ macro_rules! contract_suite {
             garbage_answers_are_classified_and_leave_nothing,
             clock_skew_is_reported,
             preflight_says_whether_reserving_can_work,
+            many_engines_share_the_rate_limit,
         );
     };
     (@tests $target:expr; $($check:ident),* $(,)?) => {

@@ -180,6 +180,7 @@ fn features() -> Vec<Step> {
 /// The benchmark harness (tests/src/bench.rs) for the named backends (default: all four), one
 /// after the other so their timings do not share the machine; each writes its table to
 /// `target/bench/<backend>.md` (docs/BENCHMARKS.md). Built like the workspace tests.
+/// `CR_BENCH_ONLY=fifty` runs only the 50-engines-at-once figure (tests/src/many.rs).
 fn bench() -> Vec<Step> {
     let named: Vec<String> = std::env::args().skip(2).collect();
     BACKENDS

@@ -43,6 +43,10 @@ pub(crate) struct Settings {
     pub use_placement_group: bool,
     /// Where `use_placement_group` came from.
     pub placement_group_source: String,
+    /// The endpoint override, or `ec2` for EC2's own: with the region, the scope of EC2's
+    /// throttling (per account and region; one account per endpoint is assumed, as the
+    /// adapter does not learn its account id).
+    pub pacing_endpoint: String,
 }
 
 /// The EC2 [`CloudAdapter`]. Build it with [`crate::AwsBuilder`].
@@ -636,6 +640,15 @@ impl CloudAdapter for AwsAdapter {
             }
             Err(e) => Err(target(e)),
         }
+    }
+
+    /// EC2 throttles per account and region (the home region for account-wide calls).
+    fn pacing_scope(&self, region: &str) -> Option<String> {
+        let region = match region {
+            "" => self.settings.home_region.as_str(),
+            r => r,
+        };
+        Some(format!("aws {} {region}", self.settings.pacing_endpoint))
     }
 
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {

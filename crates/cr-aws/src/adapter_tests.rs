@@ -26,6 +26,7 @@ fn settings(use_placement_group: bool) -> Settings {
         instance_platform: CapacityReservationInstancePlatform::from("Linux/UNIX"),
         use_placement_group,
         placement_group_source: "test.yaml".into(),
+        pacing_endpoint: "ec2".into(),
     }
 }
 

@@ -383,6 +383,7 @@ impl AwsBuilder {
             instance_platform,
             use_placement_group: self.use_placement_group.value,
             placement_group_source: self.use_placement_group.source.clone(),
+            pacing_endpoint: self.endpoint.clone().unwrap_or_else(|| "ec2".into()),
         })
     }
 

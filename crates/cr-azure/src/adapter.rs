@@ -1027,6 +1027,11 @@ impl CloudAdapter for AzureAdapter {
     /// The group a VM (`properties.capacityReservation`) or a scale set
     /// (`properties.virtualMachineProfile.capacityReservation`) names to consume the
     /// reservation, with the zone to launch in.
+    /// ARM throttles per subscription and principal, whatever the region.
+    fn pacing_scope(&self, _region: &str) -> Option<String> {
+        Some(format!("azure {}", self.client.throttling_scope()))
+    }
+
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {
         let group = reservation
             .extra

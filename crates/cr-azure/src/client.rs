@@ -188,6 +188,14 @@ fn retry_after_of(answer: &azure_core::http::RawResponse) -> Option<Duration> {
 }
 
 impl ArmClient {
+    /// ARM's base URL and the subscription: the scope of ARM's throttling (with the
+    /// principal, one per client).
+    pub(crate) fn throttling_scope(&self) -> String {
+        format!("{} {}", self.base, self.subscription)
+    }
+}
+
+impl ArmClient {
     pub(crate) fn new(
         transport: Transport,
         base: &str,

@@ -244,6 +244,16 @@ pub trait CloudAdapter: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The scope of the cloud's API rate limit that calls about `region` (empty: calls not
+    /// about one region) draw on — cloud, endpoint, account (project, subscription, tenancy)
+    /// and, where the cloud counts per region, the region — so every engine of the process
+    /// talking to the same bucket paces through one shared controller ([`crate::pacing`]).
+    /// `None` (the default): not paced.
+    fn pacing_scope(&self, region: &str) -> Option<String> {
+        let _ = region;
+        None
+    }
+
     /// What a provisioner puts into its create-instance request to consume `reservation`.
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value;
 

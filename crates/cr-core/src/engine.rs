@@ -49,6 +49,7 @@ use crate::model::{
     CancelOutcome, CancelReport, CleanupPreview, RegionReservations, Reservation, ReservationSet,
     ReservationState, ZoneTried,
 };
+use crate::pacing::CallClass;
 use crate::plan::{CapacityPlan, Demand, RegionPlan};
 use crate::progress::{Event, Progress, ReleaseOutcome, Step};
 use crate::retry::RetryPolicy;
@@ -190,6 +191,34 @@ impl Engine {
             concurrency: 8,
             progress: Progress::none(),
         }
+    }
+
+    /// One adapter call through the retry policy, paced by the process's shared controller
+    /// for the adapter's rate-limit scope of `region` and the call's class
+    /// ([`crate::pacing`]), unless the policy turns pacing off or the adapter names no scope.
+    async fn call<T, F, Fut>(
+        &self,
+        operation: &str,
+        region: Option<&str>,
+        stop: Option<&CancellationToken>,
+        call: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let pacer = if self.retry.pacing.enabled {
+            self.adapter
+                .pacing_scope(region.unwrap_or_default())
+                .map(|scope| {
+                    crate::pacing::shared(&scope, CallClass::of(operation), &self.retry.pacing)
+                })
+        } else {
+            None
+        };
+        self.retry
+            .run_paced(operation, stop, pacer.as_deref(), call)
+            .await
     }
 
     /// Reports progress events to `progress` ([`crate::progress`]).
@@ -433,14 +462,15 @@ impl Engine {
             }
             listings
         } else {
-            let regions = self.retry.run("regions", || self.adapter.regions()).await?;
+            let regions = self
+                .call("regions", None, None, || self.adapter.regions())
+                .await?;
             self.list(test_id, &regions).await
         };
         // Region resources left without reservations (a crash between the last cancel and
         // the group's removal) are finished too.
         let with_resources = self
-            .retry
-            .run("regions_with_resources", || {
+            .call("regions_with_resources", None, None, || {
                 self.adapter.regions_with_resources(test_id)
             })
             .await?;
@@ -457,19 +487,21 @@ impl Engine {
         };
         if self.adapter.lists_all_regions() {
             let found = self
-                .retry
-                .run("find_created", || self.adapter.find_created(None))
+                .call("find_created", None, None, || {
+                    self.adapter.find_created(None)
+                })
                 .await?;
             return Ok(live(found));
         }
-        let regions = self.retry.run("regions", || self.adapter.regions()).await?;
+        let regions = self
+            .call("regions", None, None, || self.adapter.regions())
+            .await?;
         let listings: Vec<Result<Vec<Reservation>>> = stream::iter(regions)
             .map(|region| async move {
-                self.retry
-                    .run("find_created", || {
-                        self.adapter.find_created(Some(region.clone()))
-                    })
-                    .await
+                self.call("find_created", Some(&region), None, || {
+                    self.adapter.find_created(Some(region.clone()))
+                })
+                .await
             })
             .buffered(self.concurrency)
             .collect()
@@ -513,8 +545,7 @@ impl Engine {
     /// The test's live reservations in `region` (or everywhere).
     async fn find_live(&self, test_id: &str, region: Option<&str>) -> Result<Vec<Reservation>> {
         let found = self
-            .retry
-            .run("find", || {
+            .call("find", region, None, || {
                 self.adapter.find(test_id, region.map(str::to_owned))
             })
             .await?;
@@ -616,7 +647,9 @@ impl Engine {
                 if r.state == ReservationState::Pending && !self.settled(&r).await {
                     return (r, Ok(CancelOutcome::AlreadyGone));
                 }
-                let outcome = self.retry.run("cancel", || self.adapter.cancel(&r)).await;
+                let outcome = self
+                    .call("cancel", Some(&r.region), None, || self.adapter.cancel(&r))
+                    .await;
                 (r, outcome)
             })
             .buffered(self.release_concurrency())
@@ -665,8 +698,9 @@ impl Engine {
         let waited = poll_until(&self.wait, Some(deadline), None, || async {
             Ok(
                 match self
-                    .retry
-                    .run("poll", || self.adapter.poll(reservation))
+                    .call("poll", Some(&reservation.region), None, || {
+                        self.adapter.poll(reservation)
+                    })
                     .await?
                 {
                     Readiness::Ready(_) => Poll::Ready(true),
@@ -734,8 +768,7 @@ impl Engine {
         let outcomes: Vec<(String, Result<()>)> = stream::iter(regions)
             .map(|region| async move {
                 let outcome = self
-                    .retry
-                    .run("finish_region", || {
+                    .call("finish_region", Some(&region), None, || {
                         self.adapter.finish_region(test_id, &region)
                     })
                     .await;
@@ -900,12 +933,12 @@ impl ReserveRun<'_> {
         // Independent look-ups, all at once: the configured zones' cloud names, the zones
         // offering every type, and what the test already holds.
         let (configured, offered, existing) = tokio::join!(
-            engine.retry.run_until("resolve_zones", stop, || {
+            engine.call("resolve_zones", Some(&rp.region), stop, || {
                 engine.adapter.resolve_zones(&rp.region, &rp.zones)
             }),
-            engine
-                .retry
-                .run_until("zones", stop, || engine.adapter.zones(&rp.region, &types)),
+            engine.call("zones", Some(&rp.region), stop, || {
+                engine.adapter.zones(&rp.region, &types)
+            }),
             engine.find_live(self.test_id, Some(&rp.region)),
         );
         let (configured, offered, mut existing) = (configured?, offered?, existing?);
@@ -1018,8 +1051,7 @@ impl ReserveRun<'_> {
             tags: self.plan.tags.clone(),
         };
         let handle = engine
-            .retry
-            .run_until("prepare_region", stop, || {
+            .call("prepare_region", Some(&rp.region), stop, || {
                 engine.adapter.prepare_region(&request)
             })
             .await?;
@@ -1202,8 +1234,7 @@ impl ReserveRun<'_> {
         for demand in &rp.demands {
             let one = [demand.instance_type.clone()];
             let zones = engine
-                .retry
-                .run_until("zones", Some(self.stop), || {
+                .call("zones", Some(&rp.region), Some(self.stop), || {
                     engine.adapter.zones(&rp.region, &one)
                 })
                 .await?;
@@ -1571,8 +1602,7 @@ impl ReserveRun<'_> {
                 };
             }
             let created = engine
-                .retry
-                .run_until("create", Some(self.stop), || {
+                .call("create", Some(&request.region), Some(self.stop), || {
                     let req = CreateRequest {
                         attempt: attempt.load(Ordering::SeqCst),
                         ..request.clone()
@@ -1661,8 +1691,9 @@ impl ReserveRun<'_> {
         let engine = self.engine;
         let waited = poll_until(&engine.wait, None, Some(self.stop), || async {
             let polled = engine
-                .retry
-                .run_until("poll", Some(self.stop), || engine.adapter.poll(reservation))
+                .call("poll", Some(&reservation.region), Some(self.stop), || {
+                    engine.adapter.poll(reservation)
+                })
                 .await?;
             Ok(match polled {
                 Readiness::Ready(r) => Poll::Ready(Ok(r)),

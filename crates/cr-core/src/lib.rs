@@ -11,6 +11,7 @@
 //!   the small per-cloud [`adapter::CloudAdapter`].
 //! - [`preflight`]: whether reserving can work (credentials, permissions, offerings, quota).
 //! - [`progress`]: the events a reserve, cancel or cleanup reports while it runs.
+//! - [`pacing`]: client-side pacing that shares a cloud's API rate limit (adaptive, CUBIC).
 //! - [`registry`]: the `inventory`-based backend registry.
 //! - [`transport`]: what every cloud crate's client shares (endpoint and CA bundle
 //!   validation, HTTP status kinds, Retry-After).
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod orphans;
+pub mod pacing;
 pub mod plan;
 mod planner;
 pub mod preflight;

@@ -7,16 +7,20 @@
 //! whose [`ErrorKind::is_retryable`](crate::error::ErrorKind::is_retryable) holds (throttled,
 //! timeout, transient) are retried; the decision never looks at message strings. A run
 //! given a stop token ([`RetryPolicy::run_until`]) makes no new attempt once it is cancelled
-//! and cuts its backoff sleep short.
+//! and cuts its backoff sleep short. Given a pacer ([`RetryPolicy::run_paced`], what the
+//! engine does for every call), each attempt first waits its turn in the shared client-side
+//! rate ([`crate::pacing`]); a throttle is then the pacer's signal, retried once the pacer
+//! lets it through rather than after a backoff, and bounded by `max_elapsed` alone.
 
 use std::future::Future;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CloudError, Error, ErrorKind, Location, Result};
+use crate::pacing::{PacingPolicy, RateController};
 
 /// How the engine retries retryable failures.
 ///
@@ -42,6 +46,9 @@ pub struct RetryPolicy {
     /// The longest one attempt may take; past it the attempt is abandoned and fails as a
     /// timeout (retryable; for a create, its outcome is unknown).
     pub attempt_timeout: Duration,
+    /// Client-side pacing of the calls that share one of the cloud's rate limits
+    /// ([`crate::pacing`]; [`PacingPolicy::off`] turns it off).
+    pub pacing: PacingPolicy,
 }
 
 impl Default for RetryPolicy {
@@ -54,12 +61,13 @@ impl Default for RetryPolicy {
             jitter: true,
             jitter_seed: None,
             attempt_timeout: Duration::from_secs(60),
+            pacing: PacingPolicy::default(),
         }
     }
 }
 
 impl RetryPolicy {
-    /// A policy for tests: tiny delays.
+    /// A policy for tests: tiny delays, no pacing.
     pub fn fast() -> Self {
         RetryPolicy {
             max_retries: 4,
@@ -69,6 +77,7 @@ impl RetryPolicy {
             jitter: true,
             jitter_seed: None,
             attempt_timeout: Duration::from_secs(10),
+            pacing: PacingPolicy::off(),
         }
     }
 
@@ -141,6 +150,25 @@ impl RetryPolicy {
         &self,
         operation: &str,
         stop: Option<&CancellationToken>,
+        call: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.run_paced(operation, stop, None, call).await
+    }
+
+    /// As [`RetryPolicy::run_until`], every attempt paced by `pacer` when given: it waits its
+    /// turn first, and its outcome goes back to the pacer (a throttle cuts the shared rate and
+    /// a Retry-After holds every call of the pacer). A throttled attempt is retried as soon as
+    /// the pacer lets it through, without counting against `max_retries` (the pacer, not the
+    /// backoff, spaces them); `max_elapsed` still bounds the run.
+    pub async fn run_paced<T, F, Fut>(
+        &self,
+        operation: &str,
+        stop: Option<&CancellationToken>,
+        pacer: Option<&RateController>,
         mut call: F,
     ) -> Result<T>
     where
@@ -148,32 +176,56 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T>>,
     {
         let start = Instant::now();
-        let mut retries = 0usize;
-        let attempt_timeout = self.attempt_timeout;
-        let timed = || {
-            let attempt = call();
-            async move {
-                match tokio::time::timeout(attempt_timeout, attempt).await {
-                    Ok(result) => result,
-                    Err(_) => Err(attempt_timed_out(operation, attempt_timeout)),
-                }
-            }
-        };
         let stopped = || stop.is_some_and(CancellationToken::is_cancelled);
-        let owned = stop.cloned();
-        timed
-            .retry(self.backoff())
-            .sleep(move |delay: Duration| {
-                let stop = owned.clone();
-                async move { crate::wait::pause(delay, stop.as_ref()).await }
-            })
-            .when(|e: &Error| e.is_retryable() && !stopped())
-            .adjust(|error, scheduled| self.next_delay(error, scheduled, start.elapsed()))
-            .notify(|error, delay| {
-                retries += 1;
-                log_retry(operation, error, delay, retries);
-            })
-            .await
+        let mut schedule = self.backoff().build();
+        let mut retries = 0usize;
+        loop {
+            let ticket = match pacer {
+                Some(p) => {
+                    let before = Instant::now();
+                    let ticket = p.acquire(stop).await;
+                    if stopped() && before.elapsed() > Duration::ZERO {
+                        return Err(Error::Interrupted {
+                            operation: operation.to_string(),
+                            reason: "cancelled while waiting for the cloud's rate limit".into(),
+                        });
+                    }
+                    Some(ticket)
+                }
+                None => None,
+            };
+            let result = match tokio::time::timeout(self.attempt_timeout, call()).await {
+                Ok(result) => result,
+                Err(_) => Err(attempt_timed_out(operation, self.attempt_timeout)),
+            };
+            if let (Some(p), Some(ticket)) = (pacer, ticket) {
+                let throttled = result
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == ErrorKind::Throttled);
+                let retry_after = result.as_ref().err().and_then(Error::retry_after);
+                p.record(ticket, throttled, retry_after);
+            }
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            if !error.is_retryable() || stopped() {
+                return Err(error);
+            }
+            let scheduled = if pacer.is_some() && error.kind() == ErrorKind::Throttled {
+                Some(Duration::ZERO)
+            } else {
+                schedule.next()
+            };
+            let Some(delay) = self.next_delay(&error, scheduled, start.elapsed()) else {
+                return Err(error);
+            };
+            retries += 1;
+            log_retry(operation, &error, delay, retries);
+            if !delay.is_zero() {
+                crate::wait::pause(delay, stop).await;
+            }
+        }
     }
 }
 
@@ -224,8 +276,6 @@ fn log_retry(operation: &str, error: &Error, delay: Duration, retry: usize) {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use backon::BackoffBuilder;
-
     use super::*;
     use crate::cloud::Cloud;
     use crate::error::{CloudError, ErrorKind};
@@ -245,6 +295,7 @@ mod tests {
             jitter: false,
             jitter_seed: None,
             attempt_timeout: Duration::from_secs(30),
+            pacing: PacingPolicy::default(),
         }
     }
 

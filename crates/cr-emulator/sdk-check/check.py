@@ -752,6 +752,103 @@ def oci_work_request(env):
 
 
 # --------------------------------------------------------------------------------------------
+# Rate limits: with a bucket of one call (never refilled) set through /_emulator/scenario, the
+# second call comes back as the cloud's own throttle error, as each SDK parses it.
+
+
+class rate_limited:
+    """The scenario with `cloud` limited to one write and one read, restored afterwards."""
+
+    def __init__(self, env, cloud):
+        self.control = env["CR_ENDPOINT_HTTP"] + "/_emulator/scenario"
+        self.cloud = cloud
+
+    def put(self, body):
+        req = urllib.request.Request(self.control, data=body, method="PUT", headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).close()
+
+    def __enter__(self):
+        with urllib.request.urlopen(self.control) as r:
+            self.saved = r.read()
+        limited = json.loads(self.saved)
+        one = {"burst": 1, "per_second": 0}
+        limited["clouds"][self.cloud]["rate_limit"] = {"write": one, "read": one}
+        self.put(json.dumps(limited).encode())
+        return self
+
+    def __exit__(self, *exc):
+        self.put(self.saved)
+        return False
+
+
+@check("aws: past the rate limit boto3 sees 503 RequestLimitExceeded")
+def aws_rate_limit(env):
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    ec2 = boto3.client("ec2", region_name="us-east-1", config=botocore.config.Config(retries={"max_attempts": 1}))
+    with rate_limited(env, "aws"):
+        ec2.describe_capacity_reservations()
+        try:
+            ec2.describe_capacity_reservations()
+            raise AssertionError("a second call passed a bucket of one")
+        except botocore.exceptions.ClientError as e:
+            code, status = e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+            expect((code, status) == ("RequestLimitExceeded", 503), f"{code} {status}")
+    return f"{code} {status}"
+
+
+@check("gce: past the rate quota the API answers 403 rateLimitExceeded")
+def gce_rate_limit(env):
+    s, base = gce_session(env)
+    with rate_limited(env, "gce"):
+        first = s.get(f"{base}/zones/us-east1-b/reservations")
+        expect(first.status_code == 200, f"first call {first.status_code} {first.text}")
+        second = s.get(f"{base}/zones/us-east1-b/reservations")
+        reason = second.json()["error"]["errors"][0]["reason"]
+        expect((second.status_code, reason) == (403, "rateLimitExceeded"), f"{second.status_code} {second.text}")
+    return f"403 {reason}"
+
+
+@check("azure: past the rate limit the SDK sees 429 SubscriptionRequestsThrottled with Retry-After")
+def azure_rate_limit(env):
+    from azure.core.exceptions import HttpResponseError
+
+    compute, _ = azure_clients(env)
+    # The token is fetched before the limit: the identity endpoint is not ARM.
+    list(compute.capacity_reservation_groups.list_by_subscription(retry_total=0))
+    with rate_limited(env, "azure"):
+        list(compute.capacity_reservation_groups.list_by_subscription(retry_total=0))
+        try:
+            list(compute.capacity_reservation_groups.list_by_subscription(retry_total=0))
+            raise AssertionError("a second call passed a bucket of one")
+        except HttpResponseError as e:
+            code = e.error.code if e.error else None
+            after = e.response.headers.get("Retry-After")
+            expect((e.status_code, code) == (429, "SubscriptionRequestsThrottled"), f"{e.status_code} {code}")
+            expect(after is not None and int(after) >= 1, f"Retry-After {after}")
+    return f"429 {code}, Retry-After {after}"
+
+
+@check("oci: past the rate limit the SDK sees 429 TooManyRequests without Retry-After")
+def oci_rate_limit(env):
+    import oci
+
+    cfg = oci_config(env)
+    compute = oci_client(env, oci.core.ComputeClient, cfg)
+    with rate_limited(env, "oci"):
+        compute.list_compute_capacity_reservations(cfg["tenancy"])
+        try:
+            compute.list_compute_capacity_reservations(cfg["tenancy"])
+            raise AssertionError("a second call passed a bucket of one")
+        except oci.exceptions.ServiceError as e:
+            expect((e.status, e.code) == (429, "TooManyRequests"), f"{e.status} {e.code}")
+            expect("retry-after" not in {k.lower() for k in (e.headers or {})}, f"headers {e.headers}")
+    return "429 TooManyRequests"
+
+
+# --------------------------------------------------------------------------------------------
 # Usage: one instance launched into a reservation with each cloud's SDK moves the used count,
 # and terminating it frees the slot.
 
@@ -965,12 +1062,12 @@ def nothing_left(env):
 
 # One list per cloud (`--only` picks some); `nothing_left` always runs last.
 CLOUD_CHECKS = {
-    "aws": [aws_lifecycle, aws_pagination, aws_errors, aws_clock_skew, aws_usage],
-    "gce": [gce_lifecycle, gce_errors, gce_clock_skew, gce_usage],
+    "aws": [aws_lifecycle, aws_pagination, aws_errors, aws_clock_skew, aws_usage, aws_rate_limit],
+    "gce": [gce_lifecycle, gce_errors, gce_clock_skew, gce_usage, gce_rate_limit],
     "azure": [azure_lifecycle, azure_stockout, azure_errors, azure_clock_skew, azure_patch, azure_strictness, azure_usage,
-              azure_preflight],
+              azure_preflight, azure_rate_limit],
     "oci": [oci_lifecycle, oci_stockout, oci_errors, oci_clock_skew, oci_retry_tokens, oci_limits_and_summaries, oci_work_request,
-            oci_usage, oci_preflight],
+            oci_usage, oci_preflight, oci_rate_limit],
 }
 
 

@@ -37,6 +37,7 @@ pub mod gce;
 pub mod iam;
 pub mod oci;
 pub mod quota;
+pub mod ratelimit;
 pub mod scenario;
 pub mod server;
 pub mod tls;

@@ -187,6 +187,10 @@ pub struct CloudScenario {
     /// `gce: {stockout: sync}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, serde_json::Value>,
+    /// The cloud's API rate limits (`realistic`, or explicit buckets; [`crate::ratelimit`]).
+    /// Unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::ratelimit::RateLimit>,
 }
 
 impl CloudScenario {
@@ -420,7 +424,22 @@ impl Scenario {
                 )));
             }
         }
+        for cloud in CloudKind::ALL {
+            if let Some(limit) = &self.clouds.get(cloud).rate_limit {
+                limit.validate(cloud).map_err(ScenarioError::Invalid)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Every cloud with its real API rate limits ([`crate::ratelimit::RateLimits::realistic`]).
+    pub fn with_realistic_rate_limits(mut self) -> Scenario {
+        for cloud in CloudKind::ALL {
+            self.clouds.get_mut(cloud).rate_limit = Some(crate::ratelimit::RateLimit::Preset(
+                crate::ratelimit::Preset::Realistic,
+            ));
+        }
+        self
     }
 
     /// The scenario used by `cr ... --emulator`: ample capacity everywhere except the first

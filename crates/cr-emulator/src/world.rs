@@ -159,6 +159,10 @@ pub struct EmulatorState {
     /// Instances running now (launched through the emulated launch endpoints), oldest first.
     #[serde(default)]
     pub instances: Vec<crate::usage::Instance>,
+    /// What each API rate-limit bucket let through and refused (empty without
+    /// `rate_limit` in the scenario).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limited: Vec<crate::ratelimit::RateLimitCount>,
 }
 
 impl EmulatorState {
@@ -241,6 +245,7 @@ pub struct World {
     requests: Mutex<VecDeque<RequestRecord>>,
     clock_offset_ms: AtomicI64,
     usage: Mutex<crate::usage::Usage>,
+    limiter: crate::ratelimit::Limiter,
 }
 
 impl fmt::Debug for World {
@@ -281,6 +286,7 @@ impl World {
             requests: Mutex::new(VecDeque::new()),
             clock_offset_ms: AtomicI64::new(0),
             usage: Mutex::new(crate::usage::Usage::default()),
+            limiter: crate::ratelimit::Limiter::default(),
         }
     }
 
@@ -308,6 +314,7 @@ impl World {
         inner.latency_rngs.clear();
         inner.fault_hits.clear();
         inner.garbage_rngs.clear();
+        self.limiter.reset();
     }
 
     /// Forgets every reservation, the request log, capacity use and the clock offset (the
@@ -316,6 +323,7 @@ impl World {
         *lock(&self.inner) = Inner::default();
         *lock(&self.usage) = crate::usage::Usage::default();
         lock(&self.requests).clear();
+        self.limiter.reset();
         self.clock_offset_ms.store(0, Ordering::SeqCst);
     }
 
@@ -707,6 +715,7 @@ impl World {
         EmulatorState {
             reservations,
             instances: usage.instances(),
+            rate_limited: self.limiter.counts(),
         }
     }
 
@@ -834,6 +843,26 @@ impl World {
     /// How long a `hang` fault holds a request.
     pub fn hang_duration(&self) -> Duration {
         Duration::from_millis(self.scenario_arc().hang_ms)
+    }
+
+    /// Takes a token of the cloud's rate limit for one call of `class` in `scope` (the
+    /// account/region, project, ... the real cloud counts in): `None` when the call may go
+    /// on (or the scenario sets no limit), else how long until the bucket has a token again.
+    /// The cloud's handler then answers with its throttle error ([`crate::ratelimit`]).
+    pub fn rate_limit(
+        &self,
+        cloud: CloudKind,
+        scope: &str,
+        class: crate::ratelimit::CallClass,
+    ) -> Option<Duration> {
+        let scenario = self.scenario_arc();
+        let limits = scenario
+            .clouds
+            .get(cloud)
+            .rate_limit
+            .as_ref()?
+            .resolve(cloud);
+        self.limiter.take(&limits, cloud, scope, class)
     }
 
     /// What every handler calls first: waits the scenario's latency, then decides on a fault.

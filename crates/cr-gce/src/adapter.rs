@@ -568,6 +568,11 @@ impl CloudAdapter for GceAdapter {
         }
     }
 
+    /// Compute Engine's rate quotas are per project, whatever the region.
+    fn pacing_scope(&self, _region: &str) -> Option<String> {
+        Some(format!("gce {}", self.client.project_url()))
+    }
+
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {
         instance_target(reservation)
     }

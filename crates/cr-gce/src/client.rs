@@ -102,6 +102,13 @@ pub(crate) fn base_url(endpoint: Option<&str>) -> String {
 }
 
 impl GceClient {
+    /// `<base>/projects/<project>/`: Compute Engine's rate quotas are per project.
+    pub(crate) fn project_url(&self) -> &str {
+        &self.project_url
+    }
+}
+
+impl GceClient {
     pub(crate) fn new(
         http: reqwest::Client,
         base: &str,

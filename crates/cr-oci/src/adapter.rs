@@ -880,6 +880,19 @@ impl CloudAdapter for OciAdapter {
         }
     }
 
+    /// OCI counts per tenancy and region (the home region for calls about no region).
+    fn pacing_scope(&self, region: &str) -> Option<String> {
+        let region = match region {
+            "" => self.home_region.as_deref().unwrap_or_default(),
+            r => r,
+        };
+        Some(format!(
+            "oci {} {}",
+            self.client.core_base(region),
+            self.tenancy
+        ))
+    }
+
     fn instance_target(&self, reservation: &Reservation) -> serde_json::Value {
         serde_json::json!({
             "capacityReservationId": reservation.id.0,

@@ -51,6 +51,11 @@ pub(crate) enum Endpoints {
 }
 
 impl Endpoints {
+    /// The Core base URL of `region`: with the tenancy, the scope of OCI's rate limits.
+    pub(crate) fn core(&self, region: &str) -> String {
+        self.base(Service::Core, region)
+    }
+
     fn base(&self, service: Service, region: &str) -> String {
         let api = service.api();
         match self {
@@ -132,6 +137,13 @@ impl fmt::Debug for OciClient {
             .field("endpoints", &self.endpoints)
             .field("timeouts", &self.timeouts)
             .finish()
+    }
+}
+
+impl OciClient {
+    /// Where calls about `region` go (the rate-limit scope's endpoint part).
+    pub(crate) fn core_base(&self, region: &str) -> String {
+        self.endpoints.core(region)
     }
 }
 

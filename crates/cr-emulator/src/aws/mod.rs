@@ -295,6 +295,23 @@ async fn handle(
         }
         Some(FaultKind::FailedLro | FaultKind::LostReply | FaultKind::Garbage) | None => {}
     }
+    // EC2 throttles per account and region: mutating actions and `Describe*` apart.
+    let class = if op.starts_with("Describe") {
+        crate::ratelimit::CallClass::Read
+    } else {
+        crate::ratelimit::CallClass::Write
+    };
+    let scope = format!("{}/{}", app.creds.aws.account_id, verified.region);
+    if fault.is_none() && app.world.rate_limit(CLOUD, &scope, class).is_some() {
+        return fail(
+            Ec2Error::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ),
+            None,
+        );
+    }
 
     let ctx = Ctx {
         app: &app,

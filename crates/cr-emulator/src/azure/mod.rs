@@ -395,6 +395,36 @@ fn fault_response(app: &AppState, fault: Option<FaultKind>, op: &str) -> Option<
     }
 }
 
+/// ARM's throttling per subscription and principal (the emulator has one principal): a 429
+/// `SubscriptionRequestsThrottled` with `Retry-After` once the class's bucket is empty.
+fn rate_limit(app: &AppState, sub: &str, method: &Method) -> Result<(), ArmError> {
+    use crate::ratelimit::{CallClass, retry_after_secs};
+    let (class, name) = match method.as_str() {
+        "GET" | "HEAD" => (CallClass::Read, "read"),
+        "DELETE" => (CallClass::Delete, "delete"),
+        _ => (CallClass::Write, "write"),
+    };
+    let principal = &app.creds.azure.client_id;
+    let Some(wait) = app
+        .world
+        .rate_limit(CLOUD, &format!("{sub}/{principal}"), class)
+    else {
+        return Ok(());
+    };
+    let after = retry_after_secs(wait);
+    let mut e = ArmError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "SubscriptionRequestsThrottled",
+        format!(
+            "Number of '{name}' requests for subscription '{sub}' actor '{principal}' exceeded. \
+             Please try again after '{after}' seconds after additional tokens are available. \
+             Refer to https://aka.ms/arm-throttling"
+        ),
+    );
+    e.retry_after = Some(after);
+    Err(e)
+}
+
 /// Headers every ARM answer carries.
 fn finish(mut r: Response) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
@@ -780,6 +810,7 @@ fn handle(
             format!("The subscription '{sub}' could not be found."),
         ));
     }
+    rate_limit(app, &sub, method)?;
     let opts = Options::from_world(&app.world);
     let fam = family(&route);
     let api_version = query

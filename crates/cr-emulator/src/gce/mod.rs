@@ -340,6 +340,25 @@ async fn begin(
         }
         _ => {}
     }
+    let class = if write {
+        crate::ratelimit::CallClass::Write
+    } else {
+        crate::ratelimit::CallClass::Read
+    };
+    if app.world.rate_limit(CLOUD, project, class).is_some() {
+        // Compute Engine's rate quotas: per project and minute, a 403 without Retry-After.
+        let group = if write { "Queries" } else { "Read requests" };
+        let e = GceError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Quota exceeded for quota metric '{group}' and limit '{group} per minute' of \
+                 service 'compute.googleapis.com' for consumer 'project:{project}'."
+            ),
+            "rateLimitExceeded",
+            "RESOURCE_EXHAUSTED",
+        );
+        return Err(fail(e, None));
+    }
     app.gce.sweep(&app.world);
     let root = opts
         .self_link_base

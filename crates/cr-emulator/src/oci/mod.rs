@@ -606,6 +606,20 @@ fn handle(
         ));
     }
     let region = resolve_region(app, prefix, &parts.headers, &parts.uri)?;
+    // Per tenancy and region; a 429 without Retry-After, as OCI answers.
+    let class = match parts.method.as_str() {
+        "GET" | "HEAD" => crate::ratelimit::CallClass::Read,
+        "DELETE" => crate::ratelimit::CallClass::Delete,
+        _ => crate::ratelimit::CallClass::Write,
+    };
+    let scope = format!("{}/{}", creds.tenancy_ocid, region.name);
+    if app.world.rate_limit(CLOUD, &scope, class).is_some() {
+        return Err(OciError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests for the tenancy",
+        ));
+    }
     app.oci.sweep(&app.world);
     let base = match prefix {
         Some(p) => format!("{base}/oci/{p}"),
