@@ -289,19 +289,13 @@ async fn begin(
     if let Err(e) = auth::check_bearer(app, headers, write) {
         return Err(fail(e, None));
     }
-    if project != app.creds.gce.project_id {
-        let permission = format!("compute.{}", op.replace("aggregatedList", "list"));
-        return Err(fail(
-            GceError::new(
-                StatusCode::FORBIDDEN,
-                format!("Required '{permission}' permission for 'projects/{project}'"),
-                "forbidden",
-                "PERMISSION_DENIED",
-            ),
-            None,
-        ));
-    }
-    if let Some(permission) = app.world.denied_permission(CLOUD, op) {
+    // Another project, or a permission the scenario denies: GCE's one authorization error.
+    let denied = if project != app.creds.gce.project_id {
+        Some(format!("compute.{}", op.replace("aggregatedList", "list")))
+    } else {
+        app.world.denied_permission(CLOUD, op).map(str::to_string)
+    };
+    if let Some(permission) = denied {
         return Err(fail(
             GceError::new(
                 StatusCode::FORBIDDEN,
